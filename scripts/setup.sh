@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs every Debian package NeuTracer builds, tests and demos with, then builds it.
+# Idempotent and non-interactive. Usage: scripts/setup.sh [--no-build]
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+
+# One package a line, grouped by use. tests/integration/test_setup_packages.py checks that every
+# header, library and command the build and tests touch belongs to one of these (or to what they pull in).
+PACKAGES=(
+  # toolchain
+  g++ make cmake ninja-build pkg-config
+  # BPF: compiler, loader library, skeleton generator
+  clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+  # C++ libraries
+  libcli11-dev nlohmann-json3-dev
+  # tests and benchmarks
+  libgtest-dev libbenchmark-dev python3 iproute2 nftables iperf3 procps util-linux
+  # the demo workload: PyTorch DistributedDataParallel with gloo
+  python3-torch python3-numpy
+)
+
+if [[ ${1:-} == --print-packages ]]; then
+  printf '%s\n' "${PACKAGES[@]}"
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "setup.sh: must run as root (it installs packages and the tracer needs root)" >&2
+  exit 1
+fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup.sh: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+fi
+
+if [[ ${1:-} == --no-build ]]; then
+  exit 0
+fi
+
+cmake -S "$repo" -B "$repo/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$repo/build" -j "$(nproc)"

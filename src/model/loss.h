@@ -1,0 +1,26 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace nt::model {
+
+// Every counted way of losing data, kernel side and user side. One table of names feeds every
+// renderer, so a new reason shows up everywhere at once.
+enum class LossReason : uint8_t {
+  kProcMapFull,        // kernel: a process's bytes found no table entry
+  kProcBytesNotHeld,   // kernel: the bytes those misses carried
+  kSockStampFailed,    // kernel: socket storage could not be created
+  kFilterMapFull,      // kernel: a child of a traced process could not join the filter
+  kMapReadFailed,      // user: a kernel map could not be read
+  kCount,
+};
+
+inline constexpr std::array<std::string_view, static_cast<size_t>(LossReason::kCount)> kLossNames = {
+    "proc_map_full", "proc_bytes_not_held", "sock_stamp_failed", "filter_map_full", "map_read_failed",
+};
+
+using LossCounters = std::array<uint64_t, static_cast<size_t>(LossReason::kCount)>;
+
+}  // namespace nt::model

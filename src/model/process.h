@@ -1,0 +1,55 @@
+// Plain data: what the collectors know about processes' network traffic. No I/O, no BPF.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace nt::model {
+
+// A process as seen in one network namespace. Pids wrap, so the start time is part of its name.
+struct ProcessKey {
+  uint32_t tgid = 0;
+  uint32_t netns = 0;
+  uint64_t start_ns = 0;  // group leader's start, ns since boot (CLOCK_BOOTTIME)
+  auto operator<=>(const ProcessKey&) const = default;
+};
+
+// Cumulative payload bytes and socket calls; counted by the kernel, never decreasing.
+struct TrafficCounters {
+  uint64_t tx_bytes = 0;
+  uint64_t rx_bytes = 0;
+  uint64_t tx_calls = 0;
+  uint64_t rx_calls = 0;
+  bool operator==(const TrafficCounters&) const = default;
+  TrafficCounters operator-(const TrafficCounters& earlier) const {
+    return {tx_bytes - earlier.tx_bytes, rx_bytes - earlier.rx_bytes, tx_calls - earlier.tx_calls,
+            rx_calls - earlier.rx_calls};
+  }
+};
+
+struct ProcessTraffic {
+  ProcessKey key;
+  std::string comm;  // raw bytes from the kernel: may be any bytes, renderers sanitise
+  TrafficCounters total;
+  TrafficCounters at_interval_start;  // `total` when the current interval began
+  bool exited = false;
+};
+
+// Every process seen since the start, keyed by identity. Exited processes keep their totals.
+class ProcessTable {
+ public:
+  // Records the kernel's cumulative counters for a process.
+  void update(const ProcessKey& key, const std::string& comm, const TrafficCounters& total);
+  void mark_exited(const ProcessKey& key);
+  // Starts a new interval: what was counted so far becomes the baseline for the next deltas.
+  void start_interval();
+
+  const std::map<ProcessKey, ProcessTraffic>& processes() const { return processes_; }
+
+ private:
+  std::map<ProcessKey, ProcessTraffic> processes_;
+};
+
+}  // namespace nt::model

@@ -1,0 +1,85 @@
+#include "output/json_lines.h"
+
+#include <cerrno>
+#include <utility>
+
+namespace nt::output {
+namespace {
+
+nlohmann::ordered_json counters_json(const model::ProcessTraffic& process) {
+  return {{"pid", process.key.tgid},           {"start_time", process.key.start_ns},
+          {"comm", process.comm},              {"netns", process.key.netns},
+          {"tx_bytes", process.total.tx_bytes}, {"rx_bytes", process.total.rx_bytes},
+          {"tx_calls", process.total.tx_calls}, {"rx_calls", process.total.rx_calls}};
+}
+
+nlohmann::ordered_json losses_json(const model::LossCounters& losses) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (size_t i = 0; i < losses.size(); ++i) out[std::string(model::kLossNames[i])] = losses[i];
+  return out;
+}
+
+}  // namespace
+
+nlohmann::ordered_json start_record(const RunInfo& run) {
+  return {{"type", "start"}, {"v", kSchemaVersion}, {"ts", run.start_ts}, {"mode", run.mode},
+          {"interval_ms", run.interval_ms}};
+}
+
+nlohmann::ordered_json process_record(const model::ProcessTraffic& process, double ts, double interval_s) {
+  auto delta = process.total - process.at_interval_start;
+  nlohmann::ordered_json record = {{"type", "process"}, {"v", kSchemaVersion}, {"ts", ts}};
+  record.update(counters_json(process));
+  record["tx_rate"] = interval_s > 0 ? static_cast<double>(delta.tx_bytes) / interval_s : 0.0;
+  record["rx_rate"] = interval_s > 0 ? static_cast<double>(delta.rx_bytes) / interval_s : 0.0;
+  return record;
+}
+
+nlohmann::ordered_json loss_record(const model::LossCounters& losses, double ts) {
+  nlohmann::ordered_json record = {{"type", "loss"}, {"v", kSchemaVersion}, {"ts", ts}};
+  record.update(losses_json(losses));
+  return record;
+}
+
+nlohmann::ordered_json summary_record(const model::ProcessTable& table, const model::LossCounters& losses, double ts,
+                              double duration_s, std::optional<int> exit_status) {
+  nlohmann::ordered_json processes = nlohmann::ordered_json::array();
+  for (const auto& [key, process] : table.processes()) processes.push_back(counters_json(process));
+  nlohmann::ordered_json record = {{"type", "summary"}, {"v", kSchemaVersion},     {"ts", ts},
+                           {"duration_s", duration_s}, {"processes", processes}, {"loss", losses_json(losses)}};
+  if (exit_status) record["exit_status"] = *exit_status;
+  return record;
+}
+
+std::string to_line(const nlohmann::ordered_json& record) {
+  return record.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+Result<JsonLinesSink> JsonLinesSink::open(const std::string& path) {
+  if (path.empty() || path == "-") return JsonLinesSink(stdout, false, "stdout");
+  FILE* file = std::fopen(path.c_str(), "w");
+  if (!file) return errno_error("cannot write output file " + path, errno);
+  return JsonLinesSink(file, true, path);
+}
+
+JsonLinesSink::JsonLinesSink(JsonLinesSink&& other) noexcept
+    : file_(std::exchange(other.file_, nullptr)), owned_(other.owned_), path_(std::move(other.path_)) {}
+
+JsonLinesSink::~JsonLinesSink() {
+  if (file_ && owned_) std::fclose(file_);
+}
+
+Status JsonLinesSink::write(const nlohmann::ordered_json& record) {
+  std::string line = to_line(record);
+  line.push_back('\n');
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size())
+    return errno_error("writing to " + path_, errno);
+  return {};
+}
+
+Status JsonLinesSink::flush() {
+  if (std::fflush(file_) != 0) return errno_error("writing to " + path_, errno);
+  return {};
+}
+
+}  // namespace nt::output

@@ -1,0 +1,52 @@
+// JSON Lines renderer of the model (schema: docs/json-schema.md). Kernel strings are arbitrary
+// bytes; invalid UTF-8 is replaced so that every line stays valid JSON.
+#pragma once
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+#include "model/loss.h"
+#include "model/process.h"
+
+namespace nt::output {
+
+inline constexpr int kSchemaVersion = 1;
+
+struct RunInfo {
+  double start_ts = 0;
+  uint32_t interval_ms = 0;
+  std::string mode;  // "record"
+};
+
+nlohmann::ordered_json start_record(const RunInfo& run);
+// One process's interval: cumulative bytes and the rates over the interval just closed.
+nlohmann::ordered_json process_record(const model::ProcessTraffic& process, double ts, double interval_s);
+nlohmann::ordered_json loss_record(const model::LossCounters& losses, double ts);
+nlohmann::ordered_json summary_record(const model::ProcessTable& table, const model::LossCounters& losses, double ts,
+                              double duration_s, std::optional<int> exit_status);
+
+// Serialises one record on one line.
+std::string to_line(const nlohmann::ordered_json& record);
+
+// Writes lines to stdout or a file; write errors come back as values.
+class JsonLinesSink {
+ public:
+  static Result<JsonLinesSink> open(const std::string& path);  // "" or "-" is stdout
+  JsonLinesSink(JsonLinesSink&& other) noexcept;
+  JsonLinesSink& operator=(JsonLinesSink&&) = delete;
+  ~JsonLinesSink();
+
+  Status write(const nlohmann::ordered_json& record);
+  Status flush();
+
+ private:
+  JsonLinesSink(FILE* file, bool owned, std::string path) : file_(file), owned_(owned), path_(std::move(path)) {}
+  FILE* file_;
+  bool owned_;
+  std::string path_;
+};
+
+}  // namespace nt::output
