@@ -1,0 +1,68 @@
+// Cost of the detectors: nanoseconds per point (Google Benchmark) and bytes per series.
+//
+// Bytes per series is sizeof(Detector): the detector owns no heap memory (it is trivially
+// copyable, checked below), so its size is its whole state. It is reported as a counter.
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <type_traits>
+#include <vector>
+
+#include "detector.h"
+
+namespace {
+
+static_assert(std::is_trivially_copyable_v<nt::detect::Detector>, "per-series state must not own heap memory");
+
+// A rate-like series: log-normal noise around a level, with a spike every 1000 points and a level
+// change every 5000, so the benchmark also exercises the alerting paths.
+std::vector<double> rate_series(std::size_t n) {
+  std::mt19937 random(42);
+  std::normal_distribution<double> noise;
+  std::vector<double> series(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double level = (i / 5000) % 2 ? 2e6 : 1e6;
+    series[i] = level * std::exp(0.1 * noise(random)) * (i % 1000 == 999 ? 5.0 : 1.0);
+  }
+  return series;
+}
+
+void BM_DetectorUpdate(benchmark::State& state) {
+  const auto series = rate_series(1 << 16);
+  nt::detect::Detector detector;
+  std::int64_t t = 0;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(detector.update(++t, series[i]));
+    i = (i + 1) & (series.size() - 1);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["bytes_per_series"] = sizeof(nt::detect::Detector);
+  state.counters["ns_per_point"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_DetectorUpdate);
+
+// Many series updated in turn, as the agent does each interval: state no longer sits in L1.
+void BM_DetectorUpdateManySeries(benchmark::State& state) {
+  const auto series = rate_series(1 << 12);
+  std::vector<nt::detect::Detector> detectors(static_cast<std::size_t>(state.range(0)));
+  std::int64_t t = 0;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    ++t;
+    for (auto& detector : detectors) benchmark::DoNotOptimize(detector.update(t, series[i]));
+    i = (i + 1) & (series.size() - 1);
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+  state.counters["bytes_per_series"] = sizeof(nt::detect::Detector);
+  state.counters["ns_per_point"] = benchmark::Counter(static_cast<double>(state.iterations() * state.range(0)),
+                                                      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_DetectorUpdateManySeries)->Arg(10000);
+
+}  // namespace
+
+BENCHMARK_MAIN();

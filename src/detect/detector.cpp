@@ -1,0 +1,217 @@
+#include "detector.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace nt::detect {
+
+std::string_view finding_name(Finding finding) {
+  switch (finding) {
+    case Finding::none: return "none";
+    case Finding::spike_high: return "spike_high";
+    case Finding::spike_low: return "spike_low";
+    case Finding::level_up: return "level_up";
+    case Finding::level_down: return "level_down";
+    case Finding::variance_up: return "variance_up";
+    case Finding::variance_down: return "variance_down";
+    case Finding::stall: return "stall";
+  }
+  return "none";
+}
+
+Detector::TwoTails::TwoTails(float threshold)
+    // Prior mean excess ~ 1/t: the exponential approximation of a Gaussian tail beyond t.
+    : upper(threshold, 1.0f / threshold), lower(threshold, 1.0f / threshold) {}
+
+double Detector::TwoTails::standardise(double value) const {
+  return (value - centre) / std::max(deviation, 1e-9);
+}
+
+void Detector::TwoTails::follow(double value, double weight, double clip) {
+  double residual = value - centre;
+  if (deviation > 0.0) residual = std::clamp(residual, -clip * deviation, clip * deviation);
+  centre += weight * residual;
+  deviation += weight * (std::abs(residual) - deviation);
+}
+
+Detector::Detector(const Config& config)
+    : config_(config),
+      spikes_(config.tail_threshold),
+      shifts_(config.tail_threshold),
+      spread_changes_(config.tail_threshold),
+      stall_runs_(config.tail_threshold, 1.0f / config.tail_threshold),
+      likelihood_(config.likelihood_rate) {}
+
+void Detector::follow_runs(double value) {
+  // Only completed runs teach the model, so a stall in progress cannot make itself look normal.
+  if (count_ > 1 && value == previous_value_) {
+    ++unchanged_run_;
+    return;
+  }
+  stall_runs_.observe(unchanged_run_);
+  unchanged_run_ = 0;
+  previous_value_ = value;
+}
+
+double Detector::to_model(double value) const {
+  if (config_.transform == Transform::identity) return value;
+  // Signed log1p: rates span orders of magnitude, and zero and negative values stay defined.
+  return std::copysign(std::log1p(std::abs(value)), value);
+}
+
+double Detector::from_model(double x) const {
+  if (config_.transform == Transform::identity) return x;
+  return std::copysign(std::expm1(std::abs(x)), x);
+}
+
+double Detector::spread() const {
+  // A spread of zero (a constant series) would make any change infinitely surprising; a floor
+  // relative to the level keeps z finite while still flagging any real move.
+  return std::max(spread_, 1e-6 * (1.0 + std::abs(level_)));
+}
+
+Detector::Statistics Detector::measure(double x) const {
+  const double s = spread();
+  return {(x - level_) / s, (fast_level_ - level_) / s,
+          std::log(std::max(fast_spread_, 1e-12) / s)};
+}
+
+Detector::Statistics Detector::standardise(const Statistics& raw) const {
+  // The residual is standardised already; the level and spread comparisons are smoothed, so
+  // their scale is their own and is learnt.
+  return {raw.spike, shifts_.standardise(raw.shift), spread_changes_.standardise(raw.spread_change)};
+}
+
+Detector::Scored Detector::score(const Statistics& stats) const {
+  const double log_risk2 = 2.0 * std::log(config_.risk);
+  auto surprise = [&](bool enabled, const TailModel& tail, double value) {
+    if (!enabled) return 0.0;
+    return std::clamp(std::log(std::max(tail.tail_probability(value), 1e-300)) / log_risk2, 0.0, 1.0);
+  };
+  const Scored candidates[] = {
+      {surprise(config_.detect_spikes, spikes_.upper, stats.spike), Finding::spike_high},
+      {surprise(config_.detect_spikes, spikes_.lower, -stats.spike), Finding::spike_low},
+      {surprise(config_.detect_level_shifts, shifts_.upper, stats.shift), Finding::level_up},
+      {surprise(config_.detect_level_shifts, shifts_.lower, -stats.shift), Finding::level_down},
+      {surprise(config_.detect_spread_changes, spread_changes_.upper, stats.spread_change), Finding::variance_up},
+      {surprise(config_.detect_spread_changes, spread_changes_.lower, -stats.spread_change), Finding::variance_down},
+      {surprise(config_.detect_stalls, stall_runs_, unchanged_run_), Finding::stall},
+  };
+  return *std::max_element(std::begin(candidates), std::end(candidates),
+                           [](const Scored& a, const Scored& b) { return a.score < b.score; });
+}
+
+void Detector::learn(const Statistics& stats) {
+  // As in SPOT, values beyond the risk level are alarms and do not teach the tail.
+  auto teach = [&](TailModel& tail, double value) {
+    if (tail.tail_probability(value) >= config_.risk) tail.observe(value);
+  };
+  for (auto [tails, value] : {std::pair{&spikes_, stats.spike}, std::pair{&shifts_, stats.shift},
+                              std::pair{&spread_changes_, stats.spread_change}}) {
+    teach(tails->upper, value);
+    teach(tails->lower, -value);
+  }
+}
+
+void Detector::update_baseline(double x, const Statistics& raw) {
+  // Early on, a plain running mean (weight 1/n) converges faster than the EWMA.
+  const double n = count_;
+  const double s = spread();
+  double residual = x - level_;
+  // Clipping needs a spread worth trusting: not in the first quarter of the warm-up.
+  if (count_ > static_cast<std::uint32_t>(config_.warmup_points / 4))
+    residual = std::clamp(residual, -config_.residual_clip * s, config_.residual_clip * s);
+  level_ += std::max(1.0 / n, config_.level_rate) * residual;
+  const double spread_weight = std::max(1.0 / n, config_.spread_rate);
+  spread_ += spread_weight * (std::abs(residual) - spread_);
+  shifts_.follow(raw.shift, spread_weight, config_.residual_clip);
+  spread_changes_.follow(raw.spread_change, spread_weight, config_.residual_clip);
+}
+
+Verdict Detector::advance_alert(Scored scored) {
+  Verdict verdict;
+  verdict.calibrated = true;
+  verdict.score = scored.score;
+  verdict.finding = scored.score > 0.0 ? scored.finding : Finding::none;
+
+  const bool calm = scored.score < config_.clear_score;
+  calm_points_ = calm ? calm_points_ + 1 : 0;
+  const bool episode_over = calm_points_ >= config_.clear_points;
+
+  if (scored.score > episode_peak_ + (episode_peak_ > 0 ? config_.novelty_step : 0.0)) {
+    verdict.novelty = scored.score;
+    episode_peak_ = scored.score;
+  }
+  if (episode_over) episode_peak_ = 0.0;
+
+  if (!alerting_) {
+    if (scored.score >= config_.alert_score) {
+      alerting_ = true;
+      verdict.alert = AlertState::raised;
+    }
+  } else if (episode_over) {
+    alerting_ = false;
+    verdict.alert = AlertState::cleared;
+  } else {
+    verdict.alert = AlertState::ongoing;
+  }
+  return verdict;
+}
+
+Verdict Detector::update(std::int64_t t, double value) {
+  if (count_ > 0 && t <= last_time_) return last_;
+  if (!std::isfinite(value)) return last_;
+  last_time_ = t;
+  ++count_;
+  const double x = to_model(value);
+  follow_runs(value);
+  if (count_ == 1) {
+    level_ = fast_level_ = x;
+    return last_ = Verdict{};
+  }
+
+  // The fast level and spread take this point in before the comparison, so that a change shows
+  // at once; the slow baseline is compared before it learns from the point.
+  const double fast_weight = std::max(1.0 / count_, config_.fast_rate);
+  fast_spread_ += fast_weight * (std::abs(x - fast_level_) - fast_spread_);
+  fast_level_ += fast_weight * (x - fast_level_);
+  const Statistics raw = measure(x);
+  const Statistics stats = standardise(raw);
+
+  if (count_ <= static_cast<std::uint32_t>(config_.warmup_points)) {
+    // The tails learn from the second half of the warm-up, once the spread is meaningful.
+    if (count_ > static_cast<std::uint32_t>(config_.warmup_points / 2)) {
+      learn(stats);
+      likelihood_.update(config_.raw_scale > 0 ? std::min(1.0, (std::abs(stats.spike) + std::abs(stats.shift)) / config_.raw_scale) : score(stats).score);
+    }
+    update_baseline(x, raw);
+    return last_ = Verdict{};
+  }
+
+  const Scored scored = score(stats);
+  Scored reported = scored;
+  if (config_.use_likelihood) {
+    const double raw = config_.raw_scale > 0 ? std::min(1.0, (std::abs(stats.spike) + std::abs(stats.shift)) / config_.raw_scale) : scored.score;
+    const double p = likelihood_.update(raw);
+    const double ls = std::clamp(std::log(std::max(p, 1e-300)) / (2.0 * std::log(config_.likelihood_risk)), 0.0, 1.0);
+    reported.score = config_.combine == 0 ? ls : config_.combine == 1 ? std::max(ls, scored.score) : config_.combine == 2 ? std::sqrt(ls * scored.score) : std::min(ls, scored.score);
+  }
+  Verdict verdict = advance_alert(reported);
+  verdict.expected_high = from_model(level_ + spikes_.upper.quantile(config_.risk) * spread());
+  verdict.expected_low = from_model(level_ - spikes_.lower.quantile(config_.risk) * spread());
+
+  learn(stats);
+  // Suspicious points stay out of the baseline (or a change would be learnt as normal while it
+  // is still being judged), but only for a while, so an unalarmed new regime is adopted.
+  suspicious_points_ = scored.score >= config_.clear_score ? suspicious_points_ + 1 : 0;
+  if (suspicious_points_ == 0 || suspicious_points_ > config_.quarantine_points) update_baseline(x, raw);
+  // A confirmed change: accept the recent level (or spread) as the new normal, so the episode
+  // ends and later points are judged against it.
+  if (scored.score >= config_.alert_score) {
+    if (scored.finding == Finding::level_up || scored.finding == Finding::level_down) level_ = fast_level_;
+    if (scored.finding == Finding::variance_up || scored.finding == Finding::variance_down) spread_ = fast_spread_;
+  }
+  return last_ = verdict;
+}
+
+}  // namespace nt::detect

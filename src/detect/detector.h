@@ -1,0 +1,142 @@
+// nt_detect: online anomaly detection for one metric series (e.g. a process's bytes/s).
+//
+//   nt::detect::Detector detector(nt::detect::Config{});
+//   for (auto [t, v] : samples) {
+//     auto verdict = detector.update(t, v);
+//     if (verdict.alert == nt::detect::AlertState::raised) report(verdict);
+//   }
+//
+// Properties: O(1) amortised work per point, no heap, a few hundred bytes per series (see
+// sizeof(Detector)); no globals and no clocks (time is an argument), so a replay gives the same
+// verdicts as the live run; silent during warm-up; scores in [0, 1]; one alert per episode.
+//
+// How it works (docs/detect.md has the details):
+// - a robust baseline: EWMA level and EWMA mean absolute deviation (optionally of log values),
+//   fed with clipped residuals and paused while points look suspicious, so anomalies do not
+//   become the baseline;
+// - three statistics per point: the residual z (spikes), the fast-minus-slow level (level
+//   shifts: an EWMA change detector) and the log of fast over slow spread (variance changes);
+//   optionally a fourth, the length of a run of unchanged values (stalls);
+// - each statistic has extreme-value tail models in the manner of SPOT (Siffer et al., KDD 2017)
+//   for both tails; a point's surprise is its tail probability p, scored log(p) / (2 log risk):
+//   0.5 at the configured risk, 1 at its square;
+// - the score is the largest surprise; an alert is raised at `alert_score`, stays ongoing while
+//   the score stays above `clear_score` and clears after `clear_points` calm points; `novelty`
+//   repeats the score only where it exceeds everything earlier in the episode (one crossing of
+//   any threshold per episode rather than one per point);
+// - a confirmed level (or spread) change re-levels the baseline onto the recent level.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "likelihood.h"
+#include "spot.h"
+
+namespace nt::detect {
+
+enum class Transform : std::uint8_t { identity, log };
+
+struct Config {
+  Transform transform = Transform::identity;  // NAB scores identity higher; log suits rates spanning decades
+  int warmup_points = 100;           // silent until this many points have calibrated the baseline
+  double level_rate = 0.01;          // EWMA weight of a new point in the slow level
+  double spread_rate = 0.01;         // ... in the slow spread (mean absolute deviation)
+  double fast_rate = 0.1;            // ... in the fast level and spread (level shifts, spread changes)
+  double residual_clip = 3.0;        // residuals beyond this many spreads are clipped for the baseline
+  double risk = 1e-6;                // tail probability scored 0.5 (SPOT's q)
+  float tail_threshold = 3.0f;       // SPOT's initial threshold, in standard units of each statistic
+  bool detect_spikes = true;         // which detectors take part in the score
+  bool detect_level_shifts = true;
+  bool detect_spread_changes = true;
+  bool detect_stalls = false;        // off by default: integer-valued series repeat values (NAB: -10 points)
+  double alert_score = 0.5;          // an alert is raised at or above this score
+  double clear_score = 0.3;          // ... is ongoing while the score stays at or above this
+  int clear_points = 30;             // ... and clears after this many points below clear_score
+  int quarantine_points = 30;        // points at or above clear_score are not learnt, up to this many in a row
+  double novelty_step = 0.0;
+  int combine = 0;
+  double raw_scale = 0.0;
+  bool use_likelihood = true;        // report the anomaly likelihood of the surprise rather than the surprise
+  double likelihood_rate = 0.001;    // EWMA weight of the likelihood's history
+  double likelihood_risk = 1e-4;     // likelihood tail probability scored 0.5
+};
+
+enum class AlertState : std::uint8_t { none, raised, ongoing, cleared };
+
+enum class Finding : std::uint8_t { none, spike_high, spike_low, level_up, level_down, variance_up, variance_down, stall };
+
+std::string_view finding_name(Finding finding);
+
+struct Verdict {
+  double score = 0.0;    // surprise of this point, in [0, 1]; 0 while warming up
+  double novelty = 0.0;  // the score where it exceeds every earlier score of the episode, else 0
+  AlertState alert = AlertState::none;
+  Finding finding = Finding::none;  // the detector with the largest score
+  bool calibrated = false;          // false during warm-up
+  double expected_low = 0.0;        // the range a value would have to leave to reach the risk,
+  double expected_high = 0.0;       // in the series' own units (valid once calibrated)
+};
+
+class Detector {
+ public:
+  explicit Detector(const Config& config = {});
+
+  // One sample at time t (any monotonic unit: ms, s, or a row number). Samples whose time does
+  // not advance are ignored and answered with the previous verdict.
+  Verdict update(std::int64_t t, double value);
+
+ private:
+  struct Scored {
+    double score;
+    Finding finding;
+  };
+  // A statistic standardised by its own running centre and mean absolute deviation (so one
+  // threshold fits all of them), with an extreme-value model for each tail.
+  struct TwoTails {
+    TailModel upper;
+    TailModel lower;
+    double centre = 0.0;
+    double deviation = 0.0;
+    explicit TwoTails(float threshold);
+    double standardise(double value) const;
+    void follow(double value, double weight, double clip);
+  };
+  struct Statistics {
+    double spike;          // z: this point's residual, in spreads
+    double shift;          // fast level minus slow level, in spreads
+    double spread_change;  // log of fast spread over slow spread
+  };
+  Statistics measure(double x) const;
+  Scored score(const Statistics& standardised) const;
+  void follow_runs(double value);
+  void learn(const Statistics& standardised);
+  Statistics standardise(const Statistics& raw) const;
+  void update_baseline(double x, const Statistics& raw);
+  Verdict advance_alert(Scored scored);
+  double spread() const;
+  double to_model(double value) const;
+  double from_model(double x) const;
+
+  Config config_;
+  TwoTails spikes_;
+  TwoTails shifts_;
+  TwoTails spread_changes_;
+  TailModel stall_runs_;  // lengths of completed runs of an unchanged value
+  AnomalyLikelihood likelihood_;
+  std::int64_t last_time_ = 0;
+  std::uint32_t count_ = 0;
+  double level_ = 0.0;
+  double spread_ = 0.0;
+  double fast_level_ = 0.0;
+  double fast_spread_ = 0.0;
+  double previous_value_ = 0.0;
+  std::uint32_t unchanged_run_ = 0;  // consecutive points equal to the one before
+  double episode_peak_ = 0.0;
+  int calm_points_ = 0;
+  int suspicious_points_ = 0;
+  bool alerting_ = false;
+  Verdict last_{};
+};
+
+}  // namespace nt::detect

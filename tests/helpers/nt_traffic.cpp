@@ -1,0 +1,232 @@
+// nt-traffic: known traffic for the tests. Every mode prints one JSON line on stdout saying what
+// it moved and which pids did it, so tests compare the agent against the truth, byte for byte.
+//
+//   serve --proto tcp|udp --family 4|6 --addr A --port P --bytes N [--conns K]
+//       receives N bytes in all (TCP: from K connections), prints {"pid","port","received"}.
+//       With --port 0 it binds an ephemeral port and prints {"ready":port} first.
+//   send  --proto tcp|udp --family 4|6 --addr A --port P --bytes N [--threads T] [--unconnected]
+//       sends N bytes split over T threads (named nt-worker-I), one socket each.
+//   tree  --family 4|6 --addr A --port P --bytes N --exit-code C
+//       sends N UDP bytes at once, then its child forks a grandchild that sends N more; exits C.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr size_t kDatagram = 1024;
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "nt-traffic: %s: %s\n", what.c_str(), std::strerror(errno));
+  std::exit(2);
+}
+
+struct Args {
+  std::map<std::string, std::string> values;
+  std::string get(const std::string& key, const std::string& fallback = "") const {
+    auto it = values.find(key);
+    return it == values.end() ? fallback : it->second;
+  }
+  long num(const std::string& key, long fallback = 0) const {
+    auto it = values.find(key);
+    return it == values.end() ? fallback : std::stol(it->second);
+  }
+  bool has(const std::string& key) const { return values.count(key) != 0; }
+};
+
+struct Endpoint {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  int family = AF_INET;
+};
+
+Endpoint endpoint(const Args& args) {
+  Endpoint e;
+  auto port = static_cast<uint16_t>(args.num("port"));
+  if (args.get("family", "4") == "6") {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&e.addr);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    if (inet_pton(AF_INET6, args.get("addr", "::1").c_str(), &a->sin6_addr) != 1) die("bad IPv6 address");
+    e.len = sizeof(*a);
+    e.family = AF_INET6;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&e.addr);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(port);
+    if (inet_pton(AF_INET, args.get("addr", "127.0.0.1").c_str(), &a->sin_addr) != 1) die("bad IPv4 address");
+    e.len = sizeof(*a);
+  }
+  return e;
+}
+
+uint16_t bound_port(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  return ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                                          : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+}
+
+void send_all(int fd, const char* data, size_t len, const sockaddr* to = nullptr, socklen_t to_len = 0) {
+  while (len > 0) {
+    ssize_t n = sendto(fd, data, len, 0, to, to_len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die("send");
+    }
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+}
+
+// Sends `bytes` on a new socket: TCP as a stream, UDP as paced 1 KiB datagrams.
+void send_bytes(const Args& args, const Endpoint& to, long bytes) {
+  bool tcp = args.get("proto", "tcp") == "tcp";
+  int fd = socket(to.family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+  if (fd < 0) die("socket");
+  bool connected = tcp || !args.has("unconnected");
+  if (connected && connect(fd, reinterpret_cast<const sockaddr*>(&to.addr), to.len) != 0) die("connect");
+  std::vector<char> buffer(tcp ? 65536 : kDatagram, 'x');
+  long left = bytes;
+  int datagrams = 0;
+  while (left > 0) {
+    size_t chunk = static_cast<size_t>(std::min<long>(left, static_cast<long>(buffer.size())));
+    if (connected)
+      send_all(fd, buffer.data(), chunk);
+    else
+      send_all(fd, buffer.data(), chunk, reinterpret_cast<const sockaddr*>(&to.addr), to.len);
+    left -= static_cast<long>(chunk);
+    // Pace datagrams so that a receiver on a busy 2-core host never overflows.
+    if (!tcp && ++datagrams % 32 == 0) usleep(1000);
+  }
+  if (tcp) shutdown(fd, SHUT_WR);
+  close(fd);
+}
+
+int serve(const Args& args) {
+  bool tcp = args.get("proto", "tcp") == "tcp";
+  Endpoint local = endpoint(args);
+  int fd = socket(local.family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+  if (fd < 0) die("socket");
+  int one = 1, big = 16 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&local.addr), local.len) != 0) die("bind");
+  if (tcp && listen(fd, 64) != 0) die("listen");
+  std::printf("{\"ready\":%u,\"pid\":%d}\n", bound_port(fd), getpid());
+  std::fflush(stdout);
+  const long expected = args.num("bytes");
+  long received = 0;
+  std::vector<char> buffer(65536);
+  if (tcp) {
+    long conns = args.num("conns", 1);
+    std::vector<std::thread> readers;
+    std::vector<long> per_conn(static_cast<size_t>(conns), 0);
+    for (long i = 0; i < conns; ++i) {
+      int conn = accept(fd, nullptr, nullptr);
+      if (conn < 0) die("accept");
+      readers.emplace_back([conn, &per_conn, i] {
+        std::vector<char> buf(65536);
+        ssize_t n;
+        while ((n = recv(conn, buf.data(), buf.size(), 0)) > 0) per_conn[static_cast<size_t>(i)] += n;
+        close(conn);
+      });
+    }
+    for (auto& reader : readers) reader.join();
+    for (long n : per_conn) received += n;
+  } else {
+    while (received < expected) {
+      ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        die("recv");
+      }
+      received += n;
+    }
+  }
+  std::printf("{\"pid\":%d,\"received\":%ld}\n", getpid(), received);
+  return received == expected ? 0 : 1;
+}
+
+int send_mode(const Args& args) {
+  Endpoint to = endpoint(args);
+  const long bytes = args.num("bytes");
+  const long threads = args.num("threads", 1);
+  std::vector<std::thread> workers;
+  std::vector<long> tids(static_cast<size_t>(threads));
+  for (long i = 0; i < threads; ++i) {
+    long share = bytes / threads + (i < bytes % threads ? 1 : 0);
+    workers.emplace_back([&, i, share] {
+      std::string name = "nt-worker-" + std::to_string(i);
+      pthread_setname_np(pthread_self(), name.c_str());
+      tids[static_cast<size_t>(i)] = gettid();
+      send_bytes(args, to, share);
+    });
+  }
+  for (auto& worker : workers) worker.join();
+  std::printf("{\"pid\":%d,\"sent\":%ld,\"tids\":[", getpid(), bytes);
+  for (size_t i = 0; i < tids.size(); ++i) std::printf("%s%ld", i ? "," : "", tids[i]);
+  std::printf("]}\n");
+  return 0;
+}
+
+int tree(const Args& args) {
+  Endpoint to = endpoint(args);
+  Args udp = args;
+  udp.values["proto"] = "udp";
+  const long bytes = args.num("bytes");
+  send_bytes(udp, to, bytes);  // the very first thing after exec
+  int pipefd[2];
+  if (pipe(pipefd) != 0) die("pipe");
+  pid_t child = fork();
+  if (child == 0) {
+    pid_t grandchild = fork();
+    if (grandchild == 0) {
+      send_bytes(udp, to, bytes);
+      _exit(0);
+    }
+    (void)!write(pipefd[1], &grandchild, sizeof(grandchild));
+    waitpid(grandchild, nullptr, 0);
+    _exit(0);
+  }
+  pid_t grandchild = 0;
+  (void)!read(pipefd[0], &grandchild, sizeof(grandchild));
+  waitpid(child, nullptr, 0);
+  std::printf("{\"pid\":%d,\"child\":%d,\"grandchild\":%d,\"sent_each\":%ld}\n", getpid(), child, grandchild, bytes);
+  return static_cast<int>(args.num("exit-code"));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: nt-traffic serve|send|tree [--key value]...\n");
+    return 2;
+  }
+  Args args;
+  for (int i = 2; i < argc; ++i) {
+    std::string key = argv[i];
+    if (key.rfind("--", 0) != 0) continue;
+    bool flag = i + 1 >= argc || std::string(argv[i + 1]).rfind("--", 0) == 0;
+    args.values[key.substr(2)] = flag ? "1" : argv[++i];
+  }
+  std::string mode = argv[1];
+  if (mode == "serve") return serve(args);
+  if (mode == "send") return send_mode(args);
+  if (mode == "tree") return tree(args);
+  std::fprintf(stderr, "nt-traffic: unknown mode %s\n", mode.c_str());
+  return 2;
+}

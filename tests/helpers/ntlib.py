@@ -1,0 +1,144 @@
+"""Test helpers: the real agent, real namespaces, real traffic. Every wait polls with a deadline."""
+import itertools
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+BUILD = os.environ.get("NT_BUILD_DIR") or os.path.join(os.path.dirname(__file__), "..", "..", "build")
+NEUTRACER = os.path.join(BUILD, "src", "neutracer")
+TRAFFIC = os.path.join(BUILD, "tests", "helpers", "nt-traffic")
+
+_names = itertools.count()
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def sh(*argv):
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+class NetNs:
+    """A network namespace of the test's own, with lo up; deleted on exit."""
+
+    def __init__(self):
+        self.name = f"nt{os.getpid()}x{next(_names)}"
+
+    def __enter__(self):
+        sh("ip", "netns", "add", self.name)
+        sh("ip", "-n", self.name, "link", "set", "lo", "up")
+        self.inode = os.stat(f"/run/netns/{self.name}").st_ino
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["ip", "netns", "delete", self.name], stderr=subprocess.DEVNULL)
+
+    def argv(self, argv):
+        return ["ip", "netns", "exec", self.name] + list(argv)
+
+
+def connect_veth(ns_a, ns_b, v4=("192.0.2.1", "192.0.2.2"), v6=("2001:db8::1", "2001:db8::2")):
+    """A veth pair between two test namespaces, addressed from the documentation ranges."""
+    a, b = f"{ns_a.name}a"[-15:], f"{ns_b.name}b"[-15:]
+    sh("ip", "link", "add", a, "netns", ns_a.name, "type", "veth", "peer", "name", b, "netns", ns_b.name)
+    for ns, dev, addr4, addr6 in ((ns_a, a, v4[0], v6[0]), (ns_b, b, v4[1], v6[1])):
+        sh("ip", "-n", ns.name, "addr", "add", f"{addr4}/24", "dev", dev)
+        sh("ip", "-n", ns.name, "addr", "add", f"{addr6}/64", "dev", dev, "nodad")
+        sh("ip", "-n", ns.name, "link", "set", dev, "up")
+    # Permanent neighbours: no datagram of a test waits in (or is dropped from) the resolution queue.
+    for ns, dev, peer_ns, peer_dev, peer4, peer6 in ((ns_a, a, ns_b, b, v4[1], v6[1]), (ns_b, b, ns_a, a, v4[0], v6[0])):
+        mac = json.loads(subprocess.run(["ip", "-n", peer_ns.name, "-j", "link", "show", peer_dev], check=True,
+                                        stdout=subprocess.PIPE).stdout)[0]["address"]
+        for peer in (peer4, peer6):
+            sh("ip", "-n", ns.name, "neigh", "replace", peer, "lladdr", mac, "dev", dev, "nud", "permanent")
+    return a, b
+
+
+class Agent:
+    """`neutracer record` running for the duration of a with-block; records parsed at the end."""
+
+    def __init__(self, *args, interval_ms=200):
+        self.args = list(args)
+        self.interval_ms = interval_ms
+        self.records = []
+
+    def __enter__(self):
+        self.out = tempfile.NamedTemporaryFile(prefix="nt-record-", suffix=".jsonl", delete=False)
+        self.proc = subprocess.Popen(
+            [NEUTRACER, "record", "--interval", str(self.interval_ms), "-o", self.out.name] + self.args,
+            stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: self._lines() or self.proc.poll() is not None, what="the agent's start record")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"agent exited early: {self.proc.stderr.read()}")
+        return self
+
+    def _lines(self):
+        with open(self.out.name) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        _, self.stderr = self.proc.communicate(timeout=20)
+        self.records = self._lines()
+        os.unlink(self.out.name)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def summary(self):
+        return next(r for r in self.records if r["type"] == "summary")
+
+    def totals_by_pid(self, netns=None):
+        """pid -> summed totals (over every netns, or one), from the summary."""
+        totals = {}
+        for p in self.summary()["processes"]:
+            if netns is not None and p["netns"] != netns:
+                continue
+            t = totals.setdefault(p["pid"], {"tx_bytes": 0, "rx_bytes": 0, "comm": p["comm"]})
+            t["tx_bytes"] += p["tx_bytes"]
+            t["rx_bytes"] += p["rx_bytes"]
+        return totals
+
+
+def start_receiver(proto, family, addr, nbytes, ns=None, conns=1):
+    argv = [TRAFFIC, "serve", "--proto", proto, "--family", str(family), "--addr", addr, "--port", "0",
+            "--bytes", str(nbytes), "--conns", str(conns)]
+    proc = subprocess.Popen(ns.argv(argv) if ns else argv, stdout=subprocess.PIPE, text=True)
+    ready = json.loads(proc.stdout.readline())
+    return proc, ready["ready"], ready["pid"]
+
+
+def finish_receiver(proc):
+    out, _ = proc.communicate(timeout=30)
+    if proc.returncode != 0:
+        raise RuntimeError(f"receiver failed: {out}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_sender(proto, family, addr, port, nbytes, ns=None, threads=1, extra=()):
+    argv = [TRAFFIC, "send", "--proto", proto, "--family", str(family), "--addr", addr, "--port", str(port),
+            "--bytes", str(nbytes), "--threads", str(threads), *extra]
+    out = subprocess.run(ns.argv(argv) if ns else argv, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def transfer(proto, family, nbytes, send_ns=None, recv_ns=None, addr=None, threads=1, extra=()):
+    """Moves nbytes from a sender to a receiver; returns (sender pid, receiver pid, sender report)."""
+    addr = addr or ("127.0.0.1" if family == 4 else "::1")
+    wildcard = "0.0.0.0" if family == 4 else "::"
+    proc, port, recv_pid = start_receiver(proto, family, wildcard, nbytes, ns=recv_ns, conns=threads)
+    sent = run_sender(proto, family, addr, port, nbytes, ns=send_ns, threads=threads, extra=extra)
+    finish_receiver(proc)
+    return sent["pid"], recv_pid, sent

@@ -1,0 +1,66 @@
+"""Acceptance 6 of the foundation issue: bad input gives one clear stderr line and a non-zero exit."""
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
+from ntlib import NEUTRACER  # noqa: E402
+
+
+def dead_pid():
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid  # reaped: nothing runs under it (pid reuse within this test is not a concern)
+
+
+class BadInput(unittest.TestCase):
+    def assert_one_line_failure(self, argv, expect, **kwargs):
+        run = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30, **kwargs)
+        self.assertNotEqual(run.returncode, 0, run.stderr)
+        self.assertLess(run.returncode, 128, "killed by a signal: a crash")
+        lines = run.stderr.splitlines()
+        self.assertEqual(len(lines), 1, run.stderr)
+        self.assertTrue(lines[0].startswith("neutracer: "), lines[0])
+        self.assertIn(expect, lines[0])
+
+    def test_unknown_flag(self):
+        self.assert_one_line_failure([NEUTRACER, "record", "--frobnicate"], "frobnicate")
+
+    def test_no_subcommand(self):
+        self.assert_one_line_failure([NEUTRACER], "subcommand")
+
+    def test_bad_numbers(self):
+        for argv in (["--interval", "abc"], ["--interval", "0"], ["--duration", "-1"], ["-p", "x"]):
+            with self.subTest(argv=argv):
+                self.assert_one_line_failure([NEUTRACER, "record", *argv], argv[0])
+
+    def test_pid_that_does_not_exist(self):
+        pid = dead_pid()
+        self.assert_one_line_failure([NEUTRACER, "record", "-p", str(pid)], f"no process with pid {pid}")
+
+    def test_unwritable_output(self):
+        self.assert_one_line_failure([NEUTRACER, "record", "-o", "/nonexistent/dir/out.jsonl"], "cannot write")
+
+    def test_command_not_found(self):
+        self.assert_one_line_failure([NEUTRACER, "record", "--", "/nonexistent/command"], "cannot run the command")
+
+    def test_not_root(self):
+        self.assert_one_line_failure(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", NEUTRACER, "record", "--duration", "1"],
+            "must run as root")
+
+    def test_no_btf(self):
+        # A private mount namespace where the kernel's BTF directory is empty.
+        script = f'mount -t tmpfs none /sys/kernel/btf && exec {NEUTRACER} record --duration 1'
+        self.assert_one_line_failure(["unshare", "-m", "sh", "-c", script], "kernel BTF not found")
+
+    def test_missing_kernel_feature(self):
+        # No cgroup2 mount: socket owner stamping cannot attach, and the agent says so.
+        script = ('for m in $(findmnt -rn -t cgroup2 -o TARGET); do umount "$m"; done && '
+                  f'exec {NEUTRACER} record --duration 1')
+        self.assert_one_line_failure(["unshare", "-m", "--propagation", "private", "sh", "-c", script], "cgroup v2")
+
+
+if __name__ == "__main__":
+    unittest.main()

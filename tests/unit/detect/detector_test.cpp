@@ -1,0 +1,186 @@
+// Synthetic series with one known change each: the detector must alert within a stated delay,
+// stay silent on stationary noise, and be deterministic. The delays here are the ones quoted in
+// docs/detect.md.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <type_traits>
+#include <vector>
+
+#include "detector.h"
+
+namespace {
+
+using nt::detect::AlertState;
+using nt::detect::Config;
+using nt::detect::Detector;
+using nt::detect::Finding;
+using nt::detect::Verdict;
+
+constexpr std::size_t kChangeAt = 1500;
+constexpr double kLevel = 1000.0;  // e.g. bytes/s
+constexpr double kNoise = 50.0;
+
+// Gaussian noise from a fixed seed, by Box-Muller on mt19937 (whose output the standard fixes,
+// unlike std::normal_distribution's), so every platform sees the same series.
+std::vector<double> noise(std::size_t n, std::uint32_t seed) {
+  std::mt19937 random(seed);
+  auto uniform = [&] { return (random() + 0.5) / 4294967296.0; };
+  std::vector<double> out(n);
+  for (auto& x : out) x = std::sqrt(-2.0 * std::log(uniform())) * std::cos(2.0 * M_PI * uniform());
+  return out;
+}
+
+std::vector<double> stationary(std::size_t n, std::uint32_t seed = 7) {
+  auto series = noise(n, seed);
+  for (auto& x : series) x = kLevel + kNoise * x;
+  return series;
+}
+
+std::vector<Verdict> run(const std::vector<double>& series, const Config& config = {}) {
+  Detector detector(config);
+  std::vector<Verdict> verdicts;
+  for (std::size_t i = 0; i < series.size(); ++i)
+    verdicts.push_back(detector.update(static_cast<std::int64_t>(i) * 1000, series[i]));
+  return verdicts;
+}
+
+struct Alert {
+  std::size_t delay;  // points after the change
+  Finding finding;
+};
+
+std::optional<Alert> first_alert_from(const std::vector<Verdict>& verdicts, std::size_t from) {
+  for (std::size_t i = from; i < verdicts.size(); ++i)
+    if (verdicts[i].alert == AlertState::raised) return Alert{i - from, verdicts[i].finding};
+  return std::nullopt;
+}
+
+std::size_t alerts_in(const std::vector<Verdict>& verdicts, std::size_t from, std::size_t to) {
+  std::size_t raised = 0;
+  for (std::size_t i = from; i < to; ++i) raised += verdicts[i].alert == AlertState::raised;
+  return raised;
+}
+
+TEST(Detector, FitsInTwoKilobytesWithoutHeap) {
+  // Trivially copyable: no owned heap memory, so sizeof is the whole per-series cost.
+  static_assert(std::is_trivially_copyable_v<Detector>);
+  static_assert(sizeof(Detector) <= 2048);
+}
+
+TEST(Detector, SilentDuringWarmup) {
+  const auto verdicts = run(stationary(500));
+  const std::size_t warmup = static_cast<std::size_t>(Config{}.warmup_points);
+  for (std::size_t i = 0; i < warmup; ++i) {
+    EXPECT_FALSE(verdicts[i].calibrated) << i;
+    EXPECT_EQ(verdicts[i].score, 0.0) << i;
+    EXPECT_EQ(verdicts[i].alert, AlertState::none) << i;
+  }
+  EXPECT_TRUE(verdicts[warmup].calibrated);
+}
+
+TEST(Detector, StationaryNoiseGivesNoAlertAfterWarmup) {
+  for (std::uint32_t seed : {1u, 2u, 3u}) {
+    const auto verdicts = run(stationary(50000, seed));
+    EXPECT_EQ(alerts_in(verdicts, 0, verdicts.size()), 0u) << "seed " << seed;
+    for (const auto& v : verdicts) {
+      ASSERT_GE(v.score, 0.0);
+      ASSERT_LE(v.score, 1.0);
+    }
+  }
+}
+
+TEST(Detector, ExpectedRangeHoldsTheNormalValues) {
+  const auto verdicts = run(stationary(3000));
+  const auto& last = verdicts.back();
+  EXPECT_LT(last.expected_low, kLevel - 3 * kNoise);
+  EXPECT_GT(last.expected_high, kLevel + 3 * kNoise);
+  EXPECT_GT(last.expected_low, kLevel - 20 * kNoise);
+  EXPECT_LT(last.expected_high, kLevel + 20 * kNoise);
+}
+
+TEST(Detector, SpikeCaughtAtOnce) {
+  auto series = stationary(3000);
+  series[kChangeAt] = kLevel + 10 * kNoise;
+  const auto verdicts = run(series);
+  const auto alert = first_alert_from(verdicts, kChangeAt - 100);
+  ASSERT_TRUE(alert);
+  EXPECT_EQ(alert->delay, 100u);  // the spike itself
+  EXPECT_EQ(alert->finding, Finding::spike_high);
+  EXPECT_EQ(alerts_in(verdicts, kChangeAt, kChangeAt + 100), 1u);  // one alert for the episode
+}
+
+TEST(Detector, DropCaughtAtOnce) {
+  auto series = stationary(3000);
+  series[kChangeAt] = kLevel / 4;  // e.g. throughput collapsing for one interval
+  const auto alert = first_alert_from(run(series), kChangeAt);
+  ASSERT_TRUE(alert);
+  EXPECT_EQ(alert->delay, 0u);
+  // A drop this deep moves the fast level past its own tail at once too; either name is right.
+  EXPECT_TRUE(alert->finding == Finding::spike_low || alert->finding == Finding::level_down);
+}
+
+TEST(Detector, LevelShiftOfFourSigmaCaughtWithinFivePoints) {
+  auto series = stationary(3000);
+  for (std::size_t i = kChangeAt; i < series.size(); ++i) series[i] += 4 * kNoise;
+  const auto verdicts = run(series);
+  const auto alert = first_alert_from(verdicts, kChangeAt);
+  ASSERT_TRUE(alert);
+  EXPECT_LE(alert->delay, 5u);
+  // The new level becomes normal: the episode gives a bounded number of alerts, not one a point.
+  EXPECT_LE(alerts_in(verdicts, kChangeAt, series.size()), 3u);
+}
+
+TEST(Detector, VarianceIncreaseCaughtWithinTwentyPoints) {
+  auto series = stationary(3000);
+  for (std::size_t i = kChangeAt; i < series.size(); ++i) series[i] = kLevel + 4 * (series[i] - kLevel);
+  const auto alert = first_alert_from(run(series), kChangeAt);
+  ASSERT_TRUE(alert);
+  EXPECT_LE(alert->delay, 20u);
+}
+
+TEST(Detector, StallCaughtWithinThirtyPoints) {
+  auto series = stationary(3000);
+  for (std::size_t i = kChangeAt; i < series.size(); ++i) series[i] = series[kChangeAt - 1];  // stuck value
+  Config config;
+  config.detect_stalls = true;  // off by default (see Config)
+  const auto alert = first_alert_from(run(series, config), kChangeAt);
+  ASSERT_TRUE(alert);
+  EXPECT_LE(alert->delay, 30u);
+  EXPECT_EQ(alert->finding, Finding::stall);
+}
+
+TEST(Detector, SameInputSameOutput) {
+  auto series = stationary(5000);
+  series[2000] *= 3;
+  for (std::size_t i = 3000; i < series.size(); ++i) series[i] += 200;
+  const auto first = run(series), second = run(series);
+  ASSERT_EQ(first.size(), second.size());
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    EXPECT_EQ(first[i].score, second[i].score) << i;
+    EXPECT_EQ(first[i].novelty, second[i].novelty) << i;
+    EXPECT_EQ(first[i].alert, second[i].alert) << i;
+    EXPECT_EQ(first[i].finding, second[i].finding) << i;
+    EXPECT_EQ(first[i].expected_low, second[i].expected_low) << i;
+    EXPECT_EQ(first[i].expected_high, second[i].expected_high) << i;
+  }
+}
+
+TEST(Detector, TimeThatDoesNotAdvanceIsIgnored) {
+  Detector with_repeats, without;
+  const auto series = stationary(400);
+  Verdict a, b;
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    const auto t = static_cast<std::int64_t>(i) * 10;
+    a = with_repeats.update(t, series[i]);
+    EXPECT_EQ(with_repeats.update(t, 1e9).score, a.score);  // a duplicate timestamp changes nothing
+    b = without.update(t, series[i]);
+  }
+  EXPECT_EQ(a.score, b.score);
+  EXPECT_EQ(a.expected_high, b.expected_high);
+}
+
+}  // namespace
