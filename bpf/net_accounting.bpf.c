@@ -82,8 +82,14 @@ static __always_inline void stamp_from_io(struct sock *sk, __u32 tgid, __u32 tid
 		count_loss(NT_LOSS_SOCK_STAMP_FAILED, 1);
 		return;
 	}
-	if (owner->tgid == tgid && owner->start_ns)
+	if (owner->tgid == tgid) {
+		/* Same owner, stamped by a cgroup hook that could not read the start time. */
+		if (!owner->start_ns) {
+			owner->start_ns = BPF_CORE_READ(leader, start_boottime);
+			owner->netns = netns;
+		}
 		return;
+	}
 	owner->tgid = tgid;
 	owner->tid = tid;
 	owner->start_ns = BPF_CORE_READ(leader, start_boottime);
@@ -157,7 +163,7 @@ int BPF_PROG(count_recv, struct sock *sk, int ret, int flags)
 }
 
 /* cgroup hooks run in the process's context but cannot read its task_struct: they stamp
- * tgid, tid and comm; start_ns stays 0 until the first I/O or user space resolves it. */
+ * tgid, tid and the calling thread's comm; start_ns and netns stay 0 until the first I/O. */
 static __always_inline void stamp_from_cgroup_hook(struct bpf_sock *sk, __u32 origin)
 {
 	struct nt_sock_owner *owner;
@@ -168,13 +174,14 @@ static __always_inline void stamp_from_cgroup_hook(struct bpf_sock *sk, __u32 or
 		count_loss(NT_LOSS_SOCK_STAMP_FAILED, 1);
 		return;
 	}
-	if (owner->tgid == pid_tgid >> 32)
-		return;
-	owner->tgid = pid_tgid >> 32;
+	if (owner->tgid != pid_tgid >> 32) {
+		owner->tgid = pid_tgid >> 32;
+		owner->start_ns = 0;
+		owner->netns = 0;
+		bpf_get_current_comm(owner->comm, sizeof(owner->comm));
+	}
 	owner->tid = (__u32)pid_tgid;
-	owner->start_ns = 0;
-	owner->origin = origin;
-	bpf_get_current_comm(owner->comm, sizeof(owner->comm));
+	owner->origin = origin; /* the latest of create, connect, listen */
 }
 
 SEC("cgroup/sock_create")

@@ -152,16 +152,17 @@ Config experiment_default() {
     const char* v = std::getenv(name);
     return v ? std::atof(v) : fallback;
   };
-  c.use_likelihood = env("X_LIK", c.use_likelihood) != 0;
   c.likelihood_rate = env("X_LRATE", c.likelihood_rate);
   c.likelihood_risk = env("X_LRISK", c.likelihood_risk);
   c.clear_points = env("X_CLEAR", c.clear_points);
   c.clear_score = env("X_CLEARSCORE", c.clear_score);
   c.warmup_points = env("X_WARM", c.warmup_points);
   c.risk = env("X_RISK", c.risk);
-  c.combine = env("X_COMB", c.combine);
-  c.raw_scale = env("X_RAW", c.raw_scale);
-  c.novelty_step = env("X_STEP", c.novelty_step);
+  c.tail_threshold = env("X_TT", c.tail_threshold);
+  c.level_rate = c.spread_rate = env("X_RATE", c.level_rate);
+  c.fast_rate = env("X_FRATE", c.fast_rate);
+  c.sequence_mode = env("X_SEQ", c.sequence_mode);
+  c.only_likelihood = env("X_ONLY", 0) != 0;
   return c;
 }
 

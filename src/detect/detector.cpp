@@ -15,6 +15,7 @@ std::string_view finding_name(Finding finding) {
     case Finding::variance_up: return "variance_up";
     case Finding::variance_down: return "variance_down";
     case Finding::stall: return "stall";
+    case Finding::unusual_run: return "unusual_run";
   }
   return "none";
 }
@@ -40,7 +41,8 @@ Detector::Detector(const Config& config)
       shifts_(config.tail_threshold),
       spread_changes_(config.tail_threshold),
       stall_runs_(config.tail_threshold, 1.0f / config.tail_threshold),
-      likelihood_(config.likelihood_rate) {}
+      likelihood_(config.likelihood_rate, config.likelihood_risk, config.tail_threshold),
+      calm_points_(config.clear_points) {}  // the warm-up counts as calm: the first alarm is an onset
 
 void Detector::follow_runs(double value) {
   // Only completed runs teach the model, so a stall in progress cannot make itself look normal.
@@ -82,11 +84,22 @@ Detector::Statistics Detector::standardise(const Statistics& raw) const {
   return {raw.spike, shifts_.standardise(raw.shift), spread_changes_.standardise(raw.spread_change)};
 }
 
+double Detector::surprise_of(double probability, double risk) {
+  return std::clamp(std::log(std::max(probability, 1e-300)) / (2.0 * std::log(risk)), 0.0, 1.0);
+}
+
+double Detector::raw_surprise(double point_surprise, double sequence_surprise) const {
+  switch (config_.sequence_mode) {
+    case 0: return point_surprise;
+    case 1: return std::max(point_surprise, sequence_surprise);
+    case 2: return 0.5 * (point_surprise + sequence_surprise);
+    default: return sequence_surprise;
+  }
+}
+
 Detector::Scored Detector::score(const Statistics& stats) const {
-  const double log_risk2 = 2.0 * std::log(config_.risk);
   auto surprise = [&](bool enabled, const TailModel& tail, double value) {
-    if (!enabled) return 0.0;
-    return std::clamp(std::log(std::max(tail.tail_probability(value), 1e-300)) / log_risk2, 0.0, 1.0);
+    return enabled ? surprise_of(tail.tail_probability(value), config_.risk) : 0.0;
   };
   const Scored candidates[] = {
       {surprise(config_.detect_spikes, spikes_.upper, stats.spike), Finding::spike_high},
@@ -134,15 +147,12 @@ Verdict Detector::advance_alert(Scored scored) {
   verdict.score = scored.score;
   verdict.finding = scored.score > 0.0 ? scored.finding : Finding::none;
 
+  // NAB-style consumers count every point over their threshold: only the onset of an episode (a
+  // point after clear_points calm ones) carries the score, so an episode is one detection.
+  if (calm_points_ >= config_.clear_points) verdict.novelty = scored.score;
   const bool calm = scored.score < config_.clear_score;
   calm_points_ = calm ? calm_points_ + 1 : 0;
   const bool episode_over = calm_points_ >= config_.clear_points;
-
-  if (scored.score > episode_peak_ + (episode_peak_ > 0 ? config_.novelty_step : 0.0)) {
-    verdict.novelty = scored.score;
-    episode_peak_ = scored.score;
-  }
-  if (episode_over) episode_peak_ = 0.0;
 
   if (!alerting_) {
     if (scored.score >= config_.alert_score) {
@@ -182,20 +192,22 @@ Verdict Detector::update(std::int64_t t, double value) {
     // The tails learn from the second half of the warm-up, once the spread is meaningful.
     if (count_ > static_cast<std::uint32_t>(config_.warmup_points / 2)) {
       learn(stats);
-      likelihood_.update(config_.raw_scale > 0 ? std::min(1.0, (std::abs(stats.spike) + std::abs(stats.shift)) / config_.raw_scale) : score(stats).score);
+      likelihood_.update(raw_surprise(score(stats).score, sequence_.update(x)));
+    } else {
+      sequence_.calibrate(x);
     }
     update_baseline(x, raw);
     return last_ = Verdict{};
   }
 
   const Scored scored = score(stats);
-  Scored reported = scored;
-  if (config_.use_likelihood) {
-    const double raw = config_.raw_scale > 0 ? std::min(1.0, (std::abs(stats.spike) + std::abs(stats.shift)) / config_.raw_scale) : scored.score;
-    const double p = likelihood_.update(raw);
-    const double ls = std::clamp(std::log(std::max(p, 1e-300)) / (2.0 * std::log(config_.likelihood_risk)), 0.0, 1.0);
-    reported.score = config_.combine == 0 ? ls : config_.combine == 1 ? std::max(ls, scored.score) : config_.combine == 2 ? std::sqrt(ls * scored.score) : std::min(ls, scored.score);
-  }
+  // The reported score also covers a run of moderate surprises that is unusual for this series
+  // (the anomaly likelihood), which no single point's surprise shows.
+  const double likelihood_score =
+      surprise_of(likelihood_.update(raw_surprise(scored.score, sequence_.update(x))), config_.likelihood_risk);
+  // The likelihood is driven by the surprises, so the detector surprised now is named if any.
+  const Scored reported = (likelihood_score <= scored.score && !config_.only_likelihood) ? scored
+                          : Scored{likelihood_score, scored.score > 0.0 ? scored.finding : Finding::unusual_run};
   Verdict verdict = advance_alert(reported);
   verdict.expected_high = from_model(level_ + spikes_.upper.quantile(config_.risk) * spread());
   verdict.expected_low = from_model(level_ - spikes_.lower.quantile(config_.risk) * spread());

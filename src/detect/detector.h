@@ -20,10 +20,13 @@
 // - each statistic has extreme-value tail models in the manner of SPOT (Siffer et al., KDD 2017)
 //   for both tails; a point's surprise is its tail probability p, scored log(p) / (2 log risk):
 //   0.5 at the configured risk, 1 at its square;
-// - the score is the largest surprise; an alert is raised at `alert_score`, stays ongoing while
-//   the score stays above `clear_score` and clears after `clear_points` calm points; `novelty`
-//   repeats the score only where it exceeds everything earlier in the episode (one crossing of
-//   any threshold per episode rather than one per point);
+// - an anomaly likelihood (likelihood.h) compares the mean surprise of the last few points with
+//   the series' long history of it, so a run of moderate surprises unusual for this series counts;
+// - the score is the largest surprise or likelihood score; an alert is raised at `alert_score`,
+//   stays ongoing while the score stays above `clear_score` and clears after `clear_points` calm
+//   points; `novelty`
+//   repeats the score only at the onset of an episode (one detection per episode for a consumer
+//   that thresholds every point, as NAB does);
 // - a confirmed level (or spread) change re-levels the baseline onto the recent level.
 #pragma once
 
@@ -31,6 +34,7 @@
 #include <string_view>
 
 #include "likelihood.h"
+#include "sequence.h"
 #include "spot.h"
 
 namespace nt::detect {
@@ -54,23 +58,22 @@ struct Config {
   double clear_score = 0.3;          // ... is ongoing while the score stays at or above this
   int clear_points = 30;             // ... and clears after this many points below clear_score
   int quarantine_points = 30;        // points at or above clear_score are not learnt, up to this many in a row
-  double novelty_step = 0.0;
-  int combine = 0;
-  double raw_scale = 0.0;
-  bool use_likelihood = true;        // report the anomaly likelihood of the surprise rather than the surprise
-  double likelihood_rate = 0.001;    // EWMA weight of the likelihood's history
-  double likelihood_risk = 1e-4;     // likelihood tail probability scored 0.5
+  double likelihood_rate = 0.0003;   // EWMA weight of the anomaly likelihood's history of surprises
+  double likelihood_risk = 1e-6;
+  int sequence_mode = 1;
+  bool only_likelihood = false;     // likelihood tail probability scored 0.5
 };
 
 enum class AlertState : std::uint8_t { none, raised, ongoing, cleared };
 
-enum class Finding : std::uint8_t { none, spike_high, spike_low, level_up, level_down, variance_up, variance_down, stall };
+enum class Finding : std::uint8_t { none, spike_high, spike_low, level_up, level_down, variance_up, variance_down, stall,
+                                     unusual_run };  // unusual_run: the anomaly likelihood of recent surprises
 
 std::string_view finding_name(Finding finding);
 
 struct Verdict {
   double score = 0.0;    // surprise of this point, in [0, 1]; 0 while warming up
-  double novelty = 0.0;  // the score where it exceeds every earlier score of the episode, else 0
+  double novelty = 0.0;  // the score at the onset of an episode (after clear_points calm points), else 0
   AlertState alert = AlertState::none;
   Finding finding = Finding::none;  // the detector with the largest score
   bool calibrated = false;          // false during warm-up
@@ -108,6 +111,8 @@ class Detector {
     double spread_change;  // log of fast spread over slow spread
   };
   Statistics measure(double x) const;
+  double raw_surprise(double point_surprise, double sequence_surprise) const;
+  static double surprise_of(double probability, double risk);
   Scored score(const Statistics& standardised) const;
   void follow_runs(double value);
   void learn(const Statistics& standardised);
@@ -124,6 +129,7 @@ class Detector {
   TwoTails spread_changes_;
   TailModel stall_runs_;  // lengths of completed runs of an unchanged value
   AnomalyLikelihood likelihood_;
+  SequenceModel sequence_;
   std::int64_t last_time_ = 0;
   std::uint32_t count_ = 0;
   double level_ = 0.0;
@@ -132,7 +138,6 @@ class Detector {
   double fast_spread_ = 0.0;
   double previous_value_ = 0.0;
   std::uint32_t unchanged_run_ = 0;  // consecutive points equal to the one before
-  double episode_peak_ = 0.0;
   int calm_points_ = 0;
   int suspicious_points_ = 0;
   bool alerting_ = false;

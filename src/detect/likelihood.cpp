@@ -10,6 +10,9 @@ namespace {
 constexpr double kMinDeviation = 0.02;
 }  // namespace
 
+AnomalyLikelihood::AnomalyLikelihood(double history_rate, double risk, float tail_threshold)
+    : tail_(tail_threshold, 1.0f / tail_threshold), risk_(risk), history_rate_(history_rate) {}
+
 double AnomalyLikelihood::update(double raw_score) {
   recent_sum_ += raw_score - recent_[head_];
   recent_[head_] = static_cast<float>(raw_score);
@@ -23,7 +26,8 @@ double AnomalyLikelihood::update(double raw_score) {
   const double short_mean = recent_sum_ / kShortWindow;
   const double deviation = std::max(std::sqrt(variance_), kMinDeviation);
   const double z = (short_mean - mean_) / deviation;
-  const double tail = 0.5 * std::erfc(z / std::sqrt(2.0));
+  const double tail = tail_.tail_probability(z);
+  if (tail >= risk_) tail_.observe(z);
   // The history learns after judging, so the onset of a change is judged against the past only.
   const double weight = std::max(1.0 / seen_, history_rate_);
   const double residual = short_mean - mean_;

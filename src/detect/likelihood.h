@@ -13,19 +13,23 @@
 #include <array>
 #include <cstdint>
 
+#include "spot.h"
+
 namespace nt::detect {
 
 class AnomalyLikelihood {
  public:
   static constexpr int kShortWindow = 10;
 
-  explicit AnomalyLikelihood(double history_rate) : history_rate_(history_rate) {}
+  AnomalyLikelihood(double history_rate, double risk, float tail_threshold);
 
   // Feeds one raw score in [0, 1]; returns P(short mean >= its current value) under the history.
   double update(double raw_score);
 
  private:
   std::array<float, kShortWindow> recent_{};
+  TailModel tail_;  // of the standardised short mean
+  double risk_;
   double history_rate_;
   double recent_sum_ = 0.0;
   double mean_ = 0.0;

@@ -1,0 +1,52 @@
+"""A small real training job: 2-rank PyTorch DistributedDataParallel over gloo on loopback.
+
+Runs for --seconds of training (after start-up), so that the tracer sees steady all-reduce
+traffic between the two ranks. Run with Debian's /usr/bin/python3 (python3-torch)."""
+import argparse
+import os
+import socket
+import time
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch.nn.parallel import DistributedDataParallel
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def train(rank, world_size, port, seconds):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    torch.manual_seed(rank)
+    model = DistributedDataParallel(torch.nn.Sequential(
+        torch.nn.Linear(512, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 10)))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    deadline, steps = time.monotonic() + seconds, 0
+    while True:
+        # Every rank takes the same number of steps: rank 0 decides when to stop.
+        stop = torch.tensor([1 if time.monotonic() >= deadline else 0])
+        dist.broadcast(stop, src=0)
+        if stop.item():
+            break
+        optimizer.zero_grad()
+        loss = model(torch.randn(64, 512)).pow(2).mean()
+        loss.backward()
+        optimizer.step()
+        steps += 1
+    if rank == 0:
+        print(f"ddp_demo: {steps} steps in {seconds:.0f} s on {world_size} ranks", flush=True)
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--ranks", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    mp.spawn(train, args=(args.ranks, free_port(), args.seconds), nprocs=args.ranks)

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sets up, builds, and runs every test (ctest). This is what CI runs.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+"$repo/scripts/setup.sh"
+cd "$repo/build"
+ctest --output-on-failure -j1 "$@"
