@@ -64,7 +64,8 @@ class Recorder {
   }
 
   Status emit_summary(double duration_s, std::optional<int> exit_status) {
-    auto record = output::summary_record(table_, collector_.losses(), unix_seconds(), duration_s, exit_status);
+    auto record = output::summary_record(table_, collector_.losses(), collector_.program_stats(), unix_seconds(),
+                                         duration_s, exit_status);
     if (auto ok = sink_.write(record); !ok) return ok;
     return sink_.flush();
   }

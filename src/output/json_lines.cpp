@@ -41,12 +41,18 @@ nlohmann::ordered_json loss_record(const model::LossCounters& losses, double ts)
   return record;
 }
 
-nlohmann::ordered_json summary_record(const model::ProcessTable& table, const model::LossCounters& losses, double ts,
-                              double duration_s, std::optional<int> exit_status) {
+nlohmann::ordered_json summary_record(const model::ProcessTable& table, const model::LossCounters& losses,
+                                      const std::vector<bpf::ProgramStats>& programs, double ts, double duration_s,
+                                      std::optional<int> exit_status) {
   nlohmann::ordered_json processes = nlohmann::ordered_json::array();
   for (const auto& [key, process] : table.processes()) processes.push_back(counters_json(process));
   nlohmann::ordered_json record = {{"type", "summary"}, {"v", kSchemaVersion},     {"ts", ts},
                            {"duration_s", duration_s}, {"processes", processes}, {"loss", losses_json(losses)}};
+  nlohmann::ordered_json cost = nlohmann::ordered_json::array();
+  for (const auto& p : programs)
+    cost.push_back({{"name", p.name}, {"run_count", p.run_count}, {"run_time_ns", p.run_time_ns},
+                    {"recursion_misses", p.recursion_misses}});
+  record["bpf_programs"] = cost;
   if (exit_status) record["exit_status"] = *exit_status;
   return record;
 }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "bpf_runtime/prog_stats.h"
 #include "common/result.h"
 #include "model/loss.h"
 #include "model/process.h"
@@ -25,8 +26,11 @@ nlohmann::ordered_json start_record(const RunInfo& run);
 // One process's interval: cumulative bytes and the rates over the interval just closed.
 nlohmann::ordered_json process_record(const model::ProcessTraffic& process, double ts, double interval_s);
 nlohmann::ordered_json loss_record(const model::LossCounters& losses, double ts);
-nlohmann::ordered_json summary_record(const model::ProcessTable& table, const model::LossCounters& losses, double ts,
-                              double duration_s, std::optional<int> exit_status);
+// At exit: every process's totals, the losses, and what each BPF program cost (run_time_ns
+// grows only while kernel.bpf_stats_enabled is on).
+nlohmann::ordered_json summary_record(const model::ProcessTable& table, const model::LossCounters& losses,
+                                      const std::vector<bpf::ProgramStats>& programs, double ts, double duration_s,
+                                      std::optional<int> exit_status);
 
 // Serialises one record on one line.
 std::string to_line(const nlohmann::ordered_json& record);
