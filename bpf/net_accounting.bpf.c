@@ -6,23 +6,34 @@
  * hooks (softirq) must never use `current`; for them every socket carries its owner in socket
  * storage, stamped as early as possible in process context: at creation, connect and listen,
  * inherited by accepted sockets (BPF_F_CLONE) and refined by the first send/receive of a
- * different process (pre-fork servers hand sockets to workers). */
+ * different process (pre-fork servers hand sockets to workers).
+ *
+ * The same hooks stream one event per call for `trace` (emit_events), and each TCP socket is
+ * reconciled at close against its own byte counters, so that paths these hooks cannot see
+ * (splice reads, zero-copy receive) show up as unseen bytes instead of vanishing. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
-#include "shared/net_accounting.h"
+#include <bpf/bpf_endian.h>
+#include "net_common.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
 #define MSG_PEEK 2
 #define EEXIST 17
+#define TCP_CLOSE 7
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Set between open and load. */
-const volatile bool filter_tgids = false;    /* count only tgids in traced_tgids */
+/* Set between open and load. Filters combine: a call is counted when every set one matches. */
+const volatile bool filter_tgids = false;    /* only tgids in traced_tgids */
 const volatile bool follow_children = false; /* children of traced tgids become traced */
+const volatile bool filter_comm = false;     /* only processes whose leader's comm is traced_comm */
+const volatile char traced_comm[NT_COMM_LEN] = {};
+const volatile bool filter_cgroup = false; /* only tasks under traced_cgroup[0] */
+const volatile __u32 traced_netns = 0;     /* only sockets in this network namespace (0: all) */
+const volatile bool emit_events = false;   /* stream nt_net_event for `trace` */
 const volatile __u32 abi_version = NT_NET_ABI_VERSION;
 
 struct {
@@ -40,58 +51,75 @@ struct {
 } traced_tgids SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
-	__type(key, int);
-	__type(value, struct nt_sock_owner);
-} sock_owners SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} traced_cgroup SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, NT_LOSS__COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} loss_counters SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct nt_proc_key);
+	__type(value, struct nt_unseen);
+} unseen_bytes SEC(".maps");
 
-static __always_inline void count_loss(__u32 reason, __u64 amount)
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096); /* resized by the loader (trace --ringbuf-kb) */
+} events SEC(".maps");
+
+static __always_inline bool comm_matches(const char *comm)
 {
-	__u64 *counter = bpf_map_lookup_elem(&loss_counters, &reason);
-
-	if (counter)
-		*counter += amount; /* per-CPU slot: no other writer */
+	for (int i = 0; i < NT_COMM_LEN; i++) {
+		if (comm[i] != traced_comm[i])
+			return false;
+		if (!comm[i])
+			break;
+	}
+	return true;
 }
 
-static __always_inline bool tgid_is_traced(__u32 tgid)
+/* The kernel-side filter (the seed's snoop_proc, generalised). */
+static __always_inline bool is_traced(__u32 tgid, struct task_struct *leader, __u32 netns)
 {
-	return !filter_tgids || bpf_map_lookup_elem(&traced_tgids, &tgid);
+	if (traced_netns && netns != traced_netns)
+		return false;
+	if (filter_tgids && !bpf_map_lookup_elem(&traced_tgids, &tgid))
+		return false;
+	if (filter_comm && !comm_matches(leader->comm))
+		return false;
+	if (filter_cgroup && bpf_current_task_under_cgroup(&traced_cgroup, 0) != 1)
+		return false;
+	return true;
 }
 
 /* tp_btf arguments and bpf_get_current_task_btf() are trusted BTF pointers: plain loads
  * (CO-RE relocated through vmlinux.h's preserve_access_index) instead of probe-read helpers,
  * which is most of this program's cost per event. */
-static __always_inline __u32 sock_netns(struct sock *sk)
+static __always_inline __u32 sock_netns(const struct sock *sk)
 {
 	return sk->__sk_common.skc_net.net->ns.inum;
 }
 
-/* Refines the owner stamp from process context: a different process now does I/O on it. */
-static __always_inline void stamp_from_io(struct sock *sk, __u32 tgid, __u32 tid,
-					  struct task_struct *leader, __u32 netns)
+/* The owner stamp, refined from process context: the first I/O fills in what cgroup hooks
+ * cannot read, and I/O by a different process takes the socket over. */
+static __always_inline struct nt_sock_owner *stamp_from_io(struct sock *sk, __u32 tgid, __u32 tid,
+							   struct task_struct *leader, __u32 netns)
 {
 	struct nt_sock_owner *owner;
 
 	owner = bpf_sk_storage_get(&sock_owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!owner) {
 		count_loss(NT_LOSS_SOCK_STAMP_FAILED, 1);
-		return;
+		return NULL;
 	}
 	if (owner->tgid == tgid) {
-		/* Same owner, stamped by a cgroup hook that could not read the start time. */
 		if (!owner->start_ns) {
 			owner->start_ns = leader->start_boottime;
 			owner->netns = netns;
 		}
-		return;
+		return owner;
 	}
 	owner->tgid = tgid;
 	owner->tid = tid;
@@ -99,16 +127,86 @@ static __always_inline void stamp_from_io(struct sock *sk, __u32 tgid, __u32 tid
 	owner->netns = netns;
 	owner->origin = NT_STAMP_IO;
 	bpf_probe_read_kernel(owner->comm, sizeof(owner->comm), leader->comm);
+	return owner;
+}
+
+static __always_inline void add_to_process(struct nt_proc_key *key, struct task_struct *leader, int ret,
+					   bool is_tx)
+{
+	struct nt_proc_stats *stats = bpf_map_lookup_elem(&proc_stats, key);
+	long err;
+
+	if (!stats) {
+		struct nt_proc_stats fresh = {};
+
+		bpf_probe_read_kernel(fresh.comm, sizeof(fresh.comm), leader->comm);
+		err = bpf_map_update_elem(&proc_stats, key, &fresh, BPF_NOEXIST);
+		if (err && err != -EEXIST) {
+			count_loss(NT_LOSS_PROC_MAP_FULL, 1);
+			count_loss(NT_LOSS_PROC_BYTES_NOT_HELD, ret);
+			return;
+		}
+		stats = bpf_map_lookup_elem(&proc_stats, key);
+		if (!stats)
+			return;
+	}
+	if (is_tx) {
+		__sync_fetch_and_add(&stats->tx_bytes, ret);
+		__sync_fetch_and_add(&stats->tx_calls, 1);
+	} else {
+		__sync_fetch_and_add(&stats->rx_bytes, ret);
+		__sync_fetch_and_add(&stats->rx_calls, 1);
+	}
+}
+
+static __always_inline void emit_event(struct sock *sk, struct nt_sock_owner *owner, struct nt_proc_key *key,
+				       __u32 tid, struct task_struct *leader, int ret, bool is_tx, __u16 family)
+{
+	struct nt_net_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
+	struct sock_common *common = &sk->__sk_common;
+	__u16 local_port = common->skc_num, remote_port = bpf_ntohs(common->skc_dport);
+
+	if (!event) {
+		count_loss(NT_LOSS_RINGBUF_FULL, 1);
+		return;
+	}
+	event->ts_ns = bpf_ktime_get_ns();
+	event->tgid = key->tgid;
+	event->tid = tid;
+	event->netns = key->netns;
+	event->start_ns = key->start_ns;
+	event->bytes = ret;
+	event->family = family;
+	event->protocol = sk->sk_protocol;
+	event->direction = is_tx ? NT_DIR_TX : NT_DIR_RX;
+	event->pad = 0;
+	__builtin_memset(event->saddr, 0, sizeof(event->saddr));
+	__builtin_memset(event->daddr, 0, sizeof(event->daddr));
+	if (family == AF_INET) {
+		__builtin_memcpy(event->saddr, &common->skc_rcv_saddr, 4);
+		__builtin_memcpy(event->daddr, &common->skc_daddr, 4);
+	} else {
+		bpf_probe_read_kernel(event->saddr, 16, &common->skc_v6_rcv_saddr);
+		bpf_probe_read_kernel(event->daddr, 16, &common->skc_v6_daddr);
+	}
+	/* An unconnected datagram socket has no peer: take the datagram's, as the cgroup hook saw it. */
+	if (!remote_port && owner && owner->peer_family) {
+		remote_port = bpf_ntohs(owner->peer_port);
+		__builtin_memcpy(event->daddr, owner->peer_addr, 16);
+	}
+	event->sport = local_port;
+	event->dport = remote_port;
+	bpf_probe_read_kernel(event->comm, sizeof(event->comm), leader->comm);
+	bpf_ringbuf_submit(event, 0);
 }
 
 static __always_inline int account(struct sock *sk, int ret, int flags, bool is_tx)
 {
-	struct nt_proc_stats *stats;
+	struct nt_sock_owner *owner;
 	struct nt_proc_key key;
-	struct task_struct *task, *leader;
+	struct task_struct *leader;
 	__u64 pid_tgid;
 	__u16 family;
-	long err;
 
 	if (ret <= 0 || (!is_tx && (flags & MSG_PEEK)))
 		return 0;
@@ -118,38 +216,22 @@ static __always_inline int account(struct sock *sk, int ret, int flags, bool is_
 
 	pid_tgid = bpf_get_current_pid_tgid();
 	key.tgid = pid_tgid >> 32;
-	if (!tgid_is_traced(key.tgid))
-		return 0;
-
-	task = bpf_get_current_task_btf();
-	leader = task->group_leader;
+	leader = bpf_get_current_task_btf()->group_leader;
 	key.netns = sock_netns(sk);
+	if (!is_traced(key.tgid, leader, key.netns))
+		return 0;
 	key.start_ns = leader->start_boottime;
 
-	stamp_from_io(sk, key.tgid, (__u32)pid_tgid, leader, key.netns);
-
-	stats = bpf_map_lookup_elem(&proc_stats, &key);
-	if (!stats) {
-		struct nt_proc_stats fresh = {};
-
-		bpf_probe_read_kernel(fresh.comm, sizeof(fresh.comm), leader->comm);
-		err = bpf_map_update_elem(&proc_stats, &key, &fresh, BPF_NOEXIST);
-		if (err && err != -EEXIST) {
-			count_loss(NT_LOSS_PROC_MAP_FULL, 1);
-			count_loss(NT_LOSS_PROC_BYTES_NOT_HELD, ret);
-			return 0;
-		}
-		stats = bpf_map_lookup_elem(&proc_stats, &key);
-		if (!stats)
-			return 0;
+	owner = stamp_from_io(sk, key.tgid, (__u32)pid_tgid, leader, key.netns);
+	if (owner) {
+		if (is_tx)
+			__sync_fetch_and_add(&owner->seen_tx_bytes, ret);
+		else
+			__sync_fetch_and_add(&owner->seen_rx_bytes, ret);
 	}
-	if (is_tx) {
-		__sync_fetch_and_add(&stats->tx_bytes, ret);
-		__sync_fetch_and_add(&stats->tx_calls, 1);
-	} else {
-		__sync_fetch_and_add(&stats->rx_bytes, ret);
-		__sync_fetch_and_add(&stats->rx_calls, 1);
-	}
+	add_to_process(&key, leader, ret, is_tx);
+	if (emit_events)
+		emit_event(sk, owner, &key, (__u32)pid_tgid, leader, ret, is_tx, family);
 	return 0;
 }
 
@@ -165,9 +247,59 @@ int BPF_PROG(count_recv, struct sock *sk, int ret, int flags)
 	return account(sk, ret, flags, false);
 }
 
+/* A TCP socket closes: what it counted itself minus what the socket hooks saw is unseen. Runs
+ * in softirq or a timer as often as not, so the owner comes from the stamp, never `current`. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(reconcile_on_close, const struct sock *sk, const int oldstate, const int newstate)
+{
+	struct nt_sock_owner *owner;
+	struct nt_unseen *unseen;
+	struct tcp_sock *tp;
+	__u64 acked, received, missing_tx = 0, missing_rx = 0;
+	struct nt_proc_key key;
+
+	if (newstate != TCP_CLOSE || sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	owner = bpf_sk_storage_get(&sock_owners, (struct sock *)sk, 0, 0);
+	if (!owner || !owner->tgid)
+		return 0;
+	tp = (struct tcp_sock *)sk;
+	acked = BPF_CORE_READ(tp, bytes_acked);
+	received = BPF_CORE_READ(tp, bytes_received);
+	if (acked > owner->seen_tx_bytes)
+		missing_tx = acked - owner->seen_tx_bytes;
+	if (received > owner->seen_rx_bytes)
+		missing_rx = received - owner->seen_rx_bytes;
+	/* Counted once: a socket can reach TCP_CLOSE again only after being reused by connect(). */
+	owner->seen_tx_bytes = acked;
+	owner->seen_rx_bytes = received;
+	if (!missing_tx && !missing_rx)
+		return 0;
+
+	key.tgid = owner->tgid;
+	key.netns = owner->netns ? owner->netns : sock_netns(sk);
+	key.start_ns = owner->start_ns;
+	unseen = bpf_map_lookup_elem(&unseen_bytes, &key);
+	if (!unseen) {
+		struct nt_unseen fresh = {};
+
+		__builtin_memcpy(fresh.comm, owner->comm, sizeof(fresh.comm));
+		bpf_map_update_elem(&unseen_bytes, &key, &fresh, BPF_NOEXIST); /* EEXIST: a racing close */
+		unseen = bpf_map_lookup_elem(&unseen_bytes, &key);
+		if (!unseen) {
+			count_loss(NT_LOSS_UNSEEN_MAP_FULL, 1);
+			return 0;
+		}
+	}
+	__sync_fetch_and_add(&unseen->tx_bytes, missing_tx);
+	__sync_fetch_and_add(&unseen->rx_bytes, missing_rx);
+	__sync_fetch_and_add(&unseen->sockets, 1);
+	return 0;
+}
+
 /* cgroup hooks run in the process's context but cannot read its task_struct: they stamp
  * tgid, tid and the calling thread's comm; start_ns and netns stay 0 until the first I/O. */
-static __always_inline void stamp_from_cgroup_hook(struct bpf_sock *sk, __u32 origin)
+static __always_inline struct nt_sock_owner *stamp_from_cgroup_hook(struct bpf_sock *sk, __u32 origin)
 {
 	struct nt_sock_owner *owner;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -175,7 +307,7 @@ static __always_inline void stamp_from_cgroup_hook(struct bpf_sock *sk, __u32 or
 	owner = bpf_sk_storage_get(&sock_owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!owner) {
 		count_loss(NT_LOSS_SOCK_STAMP_FAILED, 1);
-		return;
+		return NULL;
 	}
 	if (owner->tgid != pid_tgid >> 32) {
 		owner->tgid = pid_tgid >> 32;
@@ -184,7 +316,9 @@ static __always_inline void stamp_from_cgroup_hook(struct bpf_sock *sk, __u32 or
 		bpf_get_current_comm(owner->comm, sizeof(owner->comm));
 	}
 	owner->tid = (__u32)pid_tgid;
-	owner->origin = origin; /* the latest of create, connect, listen */
+	if (origin)
+		owner->origin = origin; /* the latest of create, connect, listen */
+	return owner;
 }
 
 SEC("cgroup/sock_create")
@@ -225,6 +359,62 @@ int stamp_on_listen(struct bpf_sock_ops *ops)
 	sk = ops->sk;
 	if (sk)
 		stamp_from_cgroup_hook(sk, NT_STAMP_LISTEN);
+	return 1;
+}
+
+/* Unconnected datagrams name their peer only in the call: the cgroup sendmsg/recvmsg hooks
+ * see it (before sock_send_length / sock_recv_length fire for the same call) and leave it on the
+ * socket for the event. Concurrent threads on one unconnected socket may see each other's peer. */
+static __always_inline void remember_peer(struct bpf_sock_addr *ctx, bool v6)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct nt_sock_owner *owner;
+
+	if (!emit_events || !sk)
+		return;
+	owner = stamp_from_cgroup_hook(sk, 0);
+	if (!owner)
+		return;
+	__builtin_memset(owner->peer_addr, 0, sizeof(owner->peer_addr));
+	if (v6) {
+		__u32 ip6[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]};
+
+		__builtin_memcpy(owner->peer_addr, ip6, 16);
+		owner->peer_family = AF_INET6;
+	} else {
+		__u32 ip4 = ctx->user_ip4;
+
+		__builtin_memcpy(owner->peer_addr, &ip4, 4);
+		owner->peer_family = AF_INET;
+	}
+	owner->peer_port = (__u16)ctx->user_port;
+}
+
+SEC("cgroup/sendmsg4")
+int peer_on_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	remember_peer(ctx, false);
+	return 1;
+}
+
+SEC("cgroup/sendmsg6")
+int peer_on_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	remember_peer(ctx, true);
+	return 1;
+}
+
+SEC("cgroup/recvmsg4")
+int peer_on_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	remember_peer(ctx, false);
+	return 1;
+}
+
+SEC("cgroup/recvmsg6")
+int peer_on_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	remember_peer(ctx, true);
 	return 1;
 }
 

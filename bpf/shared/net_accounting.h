@@ -10,7 +10,7 @@
 #define NT_COMM_LEN 16
 
 /* Bumped whenever a struct below changes; the loader checks it after load. */
-#define NT_NET_ABI_VERSION 1
+#define NT_NET_ABI_VERSION 2
 
 /* A process is its thread group leader's pid plus its start time (pids wrap), seen in one
  * network namespace (tracepoints see every namespace, and the same pid can use several). */
@@ -46,6 +46,47 @@ struct nt_sock_owner {
 	__u32 netns;
 	__u32 origin; /* enum nt_stamp_origin; an accepted socket carries its listener's */
 	char comm[NT_COMM_LEN];
+	/* What the socket layer hooks saw on this socket, for the reconciliation at TCP close. */
+	__u64 seen_tx_bytes;
+	__u64 seen_rx_bytes;
+	/* The peer of the last unconnected datagram (cgroup sendmsg/recvmsg hooks), network order. */
+	__u8 peer_addr[16];
+	__u16 peer_port;
+	__u16 peer_family; /* AF_INET, AF_INET6, 0 when none */
+	__u32 pad;
+};
+
+/* One socket-level send or receive, streamed by `trace` (emit_events). */
+enum nt_direction {
+	NT_DIR_TX = 0,
+	NT_DIR_RX = 1,
+};
+
+struct nt_net_event {
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
+	__u32 tgid;
+	__u32 tid;
+	__u32 netns;
+	__u32 bytes;
+	__u8 family; /* AF_INET or AF_INET6 */
+	__u8 protocol;
+	__u8 direction; /* enum nt_direction */
+	__u8 pad;
+	__u16 sport; /* host order */
+	__u16 dport; /* host order */
+	__u8 saddr[16];
+	__u8 daddr[16];
+	char comm[NT_COMM_LEN];
+	__u64 start_ns;
+};
+
+/* Bytes a TCP socket counted itself (bytes_acked / bytes_received) but no socket-layer hook saw
+ * (splice reads, zero-copy receive): summed per owner when the socket closes. */
+struct nt_unseen {
+	__u64 tx_bytes;
+	__u64 rx_bytes;
+	__u64 sockets; /* sockets that closed with a difference */
+	char comm[NT_COMM_LEN];
 };
 
 /* Every way the kernel side can lose data, one per-CPU counter each. Names live in
@@ -55,6 +96,11 @@ enum nt_loss {
 	NT_LOSS_PROC_BYTES_NOT_HELD, /* the bytes those misses carried */
 	NT_LOSS_SOCK_STAMP_FAILED,   /* socket storage could not be created */
 	NT_LOSS_FILTER_MAP_FULL,     /* a child of a followed process could not be added */
+	NT_LOSS_RINGBUF_FULL,        /* an event the ring buffer could not take */
+	NT_LOSS_UNSEEN_MAP_FULL,     /* a closing socket's unseen bytes found no table entry */
+	NT_LOSS_DEVICE_MAP_FULL,     /* packet mode: a device found no table entry */
+	NT_LOSS_PACKET_OWNER_MAP_FULL, /* packet mode: an owner found no table entry */
+	NT_LOSS_PACKET_RINGBUF_FULL, /* packet mode: a packet event the ring buffer could not take */
 	NT_LOSS__COUNT,
 };
 

@@ -15,6 +15,23 @@ namespace {
 constexpr int kUsageError = 2;
 constexpr int kRuntimeError = 1;
 
+// Options shared by record and trace: what to watch, for how long, where to write.
+void add_session_options(CLI::App* cmd, nt::agent::RecordOptions& o) {
+  cmd->add_option("--duration", o.duration_s, "Stop after S seconds (default: until SIGINT/SIGTERM)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--interval", o.interval_ms, "Read and report every MS milliseconds")->check(CLI::Range(10u, 3'600'000u));
+  cmd->add_option("-o,--output", o.output, "Write JSON Lines to FILE (default: stdout)");
+  cmd->add_option("-p,--pid", o.filter.pids, "Only this process (repeatable)")->check(CLI::PositiveNumber);
+  cmd->add_flag("--children", o.filter.children, "Also descendants of -p processes, born later too");
+  cmd->add_option("-c,--comm", o.filter.comm, "Only processes with this name");
+  cmd->add_option("--cgroup", o.filter.cgroup, "Only tasks in this cgroup v2 directory or below it");
+  cmd->add_option("--netns", o.filter.netns, "Only this network namespace (/run/netns/NAME, /proc/PID/ns/net or id)");
+  cmd->add_flag("--packets", o.packets, "Packet mode: per-device and per-owner packet counters (opt-in, costs more)");
+  cmd->add_option("--max-processes", o.max_processes, "Size of the kernel's process table")
+      ->check(CLI::Range(16u, 4'194'304u));
+  cmd->footer("With -- CMD ARGS..., runs CMD, traces it and every descendant, and exits with its status.");
+}
+
 int fail(const std::string& message, int status) {
   std::fprintf(stderr, "neutracer: %s\n", message.c_str());
   return status;
@@ -41,17 +58,15 @@ int main(int argc, char** argv) {
 
   nt::agent::RecordOptions record;
   auto* record_cmd = app.add_subcommand("record", "Per-process network bytes as JSON Lines, each interval");
-  record_cmd->add_option("--duration", record.duration_s, "Stop after S seconds (default: until SIGINT/SIGTERM)")
-      ->check(CLI::PositiveNumber);
-  record_cmd->add_option("--interval", record.interval_ms, "Read and report every MS milliseconds")
-      ->check(CLI::Range(10u, 3'600'000u));
-  record_cmd->add_option("-o,--output", record.output, "Write JSON Lines to FILE (default: stdout)");
-  record_cmd->add_option("-p,--pid", record.pids, "Trace only this process (repeatable)")->check(CLI::PositiveNumber);
-  record_cmd->add_flag("--children", record.children, "Also trace descendants of -p processes, born later too");
+  add_session_options(record_cmd, record);
   record_cmd->add_flag("--table", record.table, "Print the per-process table on stderr at the end");
-  record_cmd->add_option("--max-processes", record.max_processes, "Size of the kernel's process table")
-      ->check(CLI::Range(16u, 4'194'304u));
-  record_cmd->footer("With -- CMD ARGS..., runs CMD, traces it and every descendant, and exits with its status.");
+
+  nt::agent::RecordOptions trace;
+  trace.trace = true;
+  auto* trace_cmd = app.add_subcommand("trace", "One JSON object per socket send/receive (and packet, with --packets)");
+  add_session_options(trace_cmd, trace);
+  trace_cmd->add_option("--ringbuf-kb", trace.ringbuf_kb, "Ring buffer size in KiB (rounded up to a power of two)")
+      ->check(CLI::Range(4u, 1u << 20));
 
   app.add_subcommand("doctor", "Probe what this kernel offers and which modes work");
 
@@ -64,12 +79,14 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& error) {
     return fail(error.what(), kUsageError);
   }
-  if (!command.empty() && !record_cmd->parsed()) return fail("'-- CMD' is only valid with record", kUsageError);
+  if (!command.empty() && !record_cmd->parsed() && !trace_cmd->parsed())
+    return fail("'-- CMD' is only valid with record and trace", kUsageError);
 
   nt::bpf::route_libbpf_log(verbose);
-  if (record_cmd->parsed()) {
-    record.command = std::move(command);
-    auto status = nt::agent::run_record(record);
+  if (record_cmd->parsed() || trace_cmd->parsed()) {
+    auto& options = record_cmd->parsed() ? record : trace;
+    options.command = std::move(command);
+    auto status = nt::agent::run_record(options);
     if (!status) return fail(status.error().message, kRuntimeError);
     return status.value();
   }

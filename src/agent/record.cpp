@@ -1,14 +1,21 @@
 #include "agent/record.h"
 
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <optional>
 
 #include "agent/held_child.h"
+#include "bpf_runtime/kernel_env.h"
+#include "collectors/devices/rtnl_devices.h"
 #include "collectors/net/net_collector.h"
 #include "common/clock.h"
 #include "output/json_lines.h"
@@ -43,29 +50,41 @@ int wait_signal_until(const sigset_t& set, uint64_t deadline_ns) {
   return sig > 0 ? sig : 0;
 }
 
+// Writes what each interval found; keeps the model between intervals.
 class Recorder {
  public:
-  Recorder(collectors::NetCollector& collector, output::JsonLinesSink& sink) : collector_(collector), sink_(sink) {}
+  Recorder(collectors::NetCollector& collector, output::JsonLinesSink& sink, const RecordOptions& options,
+           uint32_t netns)
+      : collector_(collector), sink_(sink), options_(options), netns_(netns) {}
 
-  // Reads the kernel and writes the interval's records.
   Status emit_interval() {
     collector_.drain(table_);
     uint64_t now = monotonic_ns();
-    double interval_s = static_cast<double>(now - interval_start_ns_) / 1e9;
     double ts = unix_seconds();
-    for (const auto& [key, process] : table_.processes()) {
-      if (process.total == process.at_interval_start) continue;
-      if (auto ok = sink_.write(output::process_record(process, ts, interval_s)); !ok) return ok;
+    if (!options_.trace) {
+      double interval_s = static_cast<double>(now - interval_start_ns_) / 1e9;
+      for (const auto& [key, process] : table_.processes()) {
+        if (process.total == process.at_interval_start) continue;
+        if (auto ok = sink_.write(output::process_record(process, ts, interval_s)); !ok) return ok;
+      }
+      if (auto ok = emit_devices(ts); !ok) return ok;
+      for (const auto& unseen : collector_.unseen_bytes())
+        if (auto ok = sink_.write(output::unseen_record(unseen, ts)); !ok) return ok;
+      if (auto ok = sink_.write(output::loss_record(losses(), ts)); !ok) return ok;
     }
-    if (auto ok = sink_.write(output::loss_record(collector_.losses(), ts)); !ok) return ok;
+    report_ring_drops();
     table_.start_interval();
     interval_start_ns_ = now;
     return sink_.flush();
   }
 
   Status emit_summary(double duration_s, std::optional<int> exit_status) {
-    auto record = output::summary_record(table_, collector_.losses(), collector_.program_stats(), unix_seconds(),
-                                         duration_s, exit_status);
+    auto record = output::summary_record(table_, losses(), collector_.program_stats(), unix_seconds(), duration_s,
+                                         exit_status);
+    if (options_.trace) record["ringbuf_dropped_per_cpu"] = collector_.per_cpu_loss(model::LossReason::kRingbufFull);
+    nlohmann::ordered_json unseen = nlohmann::ordered_json::array();
+    for (const auto& u : collector_.unseen_bytes()) unseen.push_back(output::unseen_record(u, 0));
+    record["unattributed"] = unseen;
     if (auto ok = sink_.write(record); !ok) return ok;
     return sink_.flush();
   }
@@ -73,10 +92,47 @@ class Recorder {
   const model::ProcessTable& table() const { return table_; }
 
  private:
+  model::LossCounters losses() const {
+    auto losses = collector_.losses();
+    losses[static_cast<size_t>(model::LossReason::kDeviceReadFailed)] = device_read_failures_;
+    return losses;
+  }
+
+  Status emit_devices(double ts) {
+    std::map<model::DeviceKey, std::string> names;
+    for (const auto& device : devices_.read(netns_, device_read_failures_)) {
+      names[device.key] = device.ifname;
+      if (auto ok = sink_.write(output::device_record(device, ts)); !ok) return ok;
+    }
+    for (auto device : collector_.packet_device_counters()) {
+      device.ifname = names[device.key];
+      if (auto ok = sink_.write(output::device_packets_record(device, ts)); !ok) return ok;
+    }
+    for (const auto& owner : collector_.packet_owner_counters())
+      if (auto ok = sink_.write(output::packet_owner_record(owner, names[owner.device], ts)); !ok) return ok;
+    return {};
+  }
+
+  // trace: drops are said on stderr as they happen, not only in the summary.
+  void report_ring_drops() {
+    auto all = collector_.losses();
+    uint64_t dropped = all[static_cast<size_t>(model::LossReason::kRingbufFull)] +
+                       all[static_cast<size_t>(model::LossReason::kPacketRingbufFull)];
+    if (dropped > reported_drops_)
+      std::fprintf(stderr, "neutracer: %llu events dropped so far (ring buffer full; try a larger --ringbuf-kb)\n",
+                   static_cast<unsigned long long>(dropped));
+    reported_drops_ = dropped;
+  }
+
   collectors::NetCollector& collector_;
   output::JsonLinesSink& sink_;
+  const RecordOptions& options_;
+  uint32_t netns_;
+  collectors::RtnlDevices devices_;
   model::ProcessTable table_;
   uint64_t interval_start_ns_ = monotonic_ns();
+  uint64_t device_read_failures_ = 0;
+  uint64_t reported_drops_ = 0;
 };
 
 }  // namespace
@@ -90,25 +146,87 @@ Result<pid_t> resolve_tgid(pid_t pid) {
   return Error{"no process with pid " + std::to_string(pid)};
 }
 
+Result<UniqueFd> resolve_cgroup(const std::string& path) {
+  std::string full = path;
+  if (access(full.c_str(), F_OK) != 0) {
+    auto root = bpf::find_cgroup2_mount();
+    if (!root) return root.error();
+    full = root.value() + "/" + path;
+  }
+  UniqueFd fd(open(full.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return errno_error("cannot open cgroup " + path, errno);
+  struct statfs fs{};
+  if (fstatfs(fd.get(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
+    return Error{"not a cgroup v2 directory: " + path};
+  return fd;
+}
+
+Result<uint32_t> resolve_netns(const std::string& path_or_id) {
+  if (!path_or_id.empty() && std::all_of(path_or_id.begin(), path_or_id.end(), ::isdigit)) {
+    unsigned long id = std::stoul(path_or_id);
+    if (id == 0 || id > UINT32_MAX) return Error{"not a network namespace id: " + path_or_id};
+    return static_cast<uint32_t>(id);
+  }
+  struct stat st{};
+  struct statfs fs{};
+  if (stat(path_or_id.c_str(), &st) != 0) return errno_error("cannot open network namespace " + path_or_id, errno);
+  if (statfs(path_or_id.c_str(), &fs) != 0 || fs.f_type != NSFS_MAGIC)
+    return Error{"not a namespace file: " + path_or_id + " (give /run/netns/NAME, /proc/PID/ns/net or an id)"};
+  return static_cast<uint32_t>(st.st_ino);
+}
+
 Result<int> run_record(const RecordOptions& options) {
   auto sink = output::JsonLinesSink::open(options.output);
   if (!sink) return sink.error();
   std::vector<pid_t> tgids;
-  for (pid_t pid : options.pids) {
+  for (pid_t pid : options.filter.pids) {
     auto tgid = resolve_tgid(pid);
     if (!tgid) return tgid.error();
     tgids.push_back(tgid.value());
   }
+  collectors::NetConfig config;
+  UniqueFd cgroup;
+  if (!options.filter.cgroup.empty()) {
+    auto fd = resolve_cgroup(options.filter.cgroup);
+    if (!fd) return fd.error();
+    cgroup = std::move(fd).value();
+    config.filter.cgroup_fd = cgroup.get();
+  }
+  if (!options.filter.netns.empty()) {
+    auto netns = resolve_netns(options.filter.netns);
+    if (!netns) return netns.error();
+    config.filter.netns = netns.value();
+  }
+  if (options.filter.comm.size() >= 16) return Error{"-c: a process name has at most 15 bytes: " + options.filter.comm};
+  config.filter.comm = options.filter.comm;
+  config.filter.by_tgid = !tgids.empty() || !options.command.empty();
+  config.filter.follow_children = options.filter.children || !options.command.empty();
+  config.max_processes = options.max_processes;
+  config.packets = options.packets;
+  if (options.trace) {
+    config.ringbuf_bytes = options.ringbuf_kb * 1024;
+    if (options.packets) config.packet_ringbuf_bytes = options.ringbuf_kb * 1024;
+  }
 
   BlockedSignals signals;
-  collectors::NetConfig config;
-  config.filter_tgids = !tgids.empty() || !options.command.empty();
-  config.follow_children = options.children || !options.command.empty();
-  config.max_processes = options.max_processes;
   auto collector = collectors::NetCollector::start(config);
   if (!collector) return collector.error();
   for (pid_t tgid : tgids)
     if (auto ok = collector.value()->trace_tgid(tgid); !ok) return ok.error();
+
+  // Monotonic event times become wall time with one offset taken now.
+  const double wall_offset_s = unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9;
+  Status write_status;
+  auto& out = sink.value();
+  if (auto ok = collector.value()->on_events(
+          [&](const model::SocketEvent& e) {
+            if (write_status) write_status = out.write(output::socket_event_record(e, wall_offset_s));
+          },
+          [&](const model::PacketEvent& e) {
+            if (write_status) write_status = out.write(output::packet_event_record(e, wall_offset_s));
+          });
+      !ok)
+    return ok.error();
 
   std::optional<HeldChild> child;
   if (!options.command.empty()) {
@@ -119,19 +237,31 @@ Result<int> run_record(const RecordOptions& options) {
     if (auto ok = child->release(); !ok) return Error{ok.error().message + ": " + options.command[0]};
   }
 
-  Recorder recorder(*collector.value(), sink.value());
+  Recorder recorder(*collector.value(), out, options, config.filter.netns);
   const uint64_t start_ns = monotonic_ns();
   const uint64_t interval_ns = uint64_t{options.interval_ms} * 1'000'000ull;
-  const uint64_t end_ns = options.duration_s > 0 ? start_ns + static_cast<uint64_t>(options.duration_s * 1e9) : UINT64_MAX;
-  if (auto ok = sink.value().write(output::start_record({unix_seconds(), options.interval_ms, "record"})); !ok)
+  const uint64_t end_ns =
+      options.duration_s > 0 ? start_ns + static_cast<uint64_t>(options.duration_s * 1e9) : UINT64_MAX;
+  if (auto ok = out.write(output::start_record({unix_seconds(), options.interval_ms,
+                                                options.trace ? "trace" : "record"}));
+      !ok)
     return ok.error();
-  if (auto ok = sink.value().flush(); !ok) return ok.error();
+  if (auto ok = out.flush(); !ok) return ok.error();
 
   std::optional<int> exit_status;
   uint64_t next_tick_ns = start_ns + interval_ns;
   bool stopping = false;
+  constexpr uint64_t kEventPollNs = 50'000'000;  // events are read at least this often
   while (!stopping) {
-    int sig = wait_signal_until(signals.waited(), std::min(next_tick_ns, end_ns));
+    uint64_t deadline = std::min(next_tick_ns, end_ns);
+    if (collector.value()->streams_events()) {
+      uint64_t now = monotonic_ns();
+      uint64_t slice = std::min(deadline > now ? deadline - now : 0, kEventPollNs);
+      if (auto ok = collector.value()->poll_events(static_cast<int>(slice / 1'000'000)); !ok) return ok.error();
+      if (!write_status) return write_status.error();
+      deadline = 0;  // just collect pending signals
+    }
+    int sig = wait_signal_until(signals.waited(), deadline);
     if (sig == SIGINT || sig == SIGTERM) {
       if (child && !child->poll_exit())
         child->forward(sig);  // the command decides; we stop when it exits
@@ -145,6 +275,10 @@ Result<int> run_record(const RecordOptions& options) {
       if (auto ok = recorder.emit_interval(); !ok) return ok.error();
       while (next_tick_ns <= now) next_tick_ns += interval_ns;
     }
+  }
+  if (collector.value()->streams_events()) {
+    if (auto ok = collector.value()->poll_events(0); !ok) return ok.error();  // what is left in the ring
+    if (!write_status) return write_status.error();
   }
   if (auto ok = recorder.emit_interval(); !ok) return ok.error();
   double duration_s = static_cast<double>(monotonic_ns() - start_ns) / 1e9;

@@ -7,24 +7,40 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 
 namespace nt::agent {
 
+// The kernel-side filters, as given on the command line (record and trace alike).
+struct FilterOptions {
+  std::vector<pid_t> pids;
+  bool children = false;
+  std::string comm;
+  std::string cgroup;  // a cgroup v2 directory, absolute or relative to the cgroup2 mount
+  std::string netns;   // a namespace file (/run/netns/NAME, /proc/PID/ns/net) or its inode number
+};
+
 struct RecordOptions {
+  bool trace = false;     // stream one event per socket call (and per packet with --packets)
   double duration_s = 0;  // 0: until SIGINT/SIGTERM (or until the command exits)
   uint32_t interval_ms = 1000;
   std::string output;  // "" or "-": stdout
-  std::vector<pid_t> pids;
-  bool children = false;
+  FilterOptions filter;
   bool table = false;  // print the per-process table on stderr at the end
+  bool packets = false;
+  uint32_t ringbuf_kb = 1024;
   uint32_t max_processes = 16384;
   std::vector<std::string> command;  // after "--"
 };
 
-// Runs `record`; the value is the exit status (the command's, when one was given).
+// Runs `record` or `trace`; the value is the exit status (the command's, when one was given).
 Result<int> run_record(const RecordOptions& options);
 
 // The thread group of `pid`, or an error when no such process exists.
 Result<pid_t> resolve_tgid(pid_t pid);
+// An open cgroup v2 directory for --cgroup.
+Result<UniqueFd> resolve_cgroup(const std::string& path);
+// The inode number of a network namespace for --netns.
+Result<uint32_t> resolve_netns(const std::string& path_or_id);
 
 }  // namespace nt::agent

@@ -20,14 +20,20 @@ std::vector<ProgramStats> read_program_stats(const bpf_object* object) {
   return stats;
 }
 
-Result<uint64_t> sum_percpu_slot(int map_fd, uint32_t slot) {
+Result<std::vector<uint64_t>> read_percpu_slot(int map_fd, uint32_t slot) {
   int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) return errno_error("cannot count possible CPUs", cpus);
   std::vector<uint64_t> values(static_cast<size_t>(cpus));
   if (bpf_map_lookup_elem(map_fd, &slot, values.data()) != 0)
     return errno_error("reading a per-CPU counter", errno);
+  return values;
+}
+
+Result<uint64_t> sum_percpu_slot(int map_fd, uint32_t slot) {
+  auto values = read_percpu_slot(map_fd, slot);
+  if (!values) return values.error();
   uint64_t sum = 0;
-  for (uint64_t v : values) sum += v;
+  for (uint64_t v : values.value()) sum += v;
   return sum;
 }
 

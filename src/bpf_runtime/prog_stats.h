@@ -21,7 +21,8 @@ struct ProgramStats {
 
 std::vector<ProgramStats> read_program_stats(const bpf_object* object);
 
-// Sum of one slot of a per-CPU array across CPUs.
+// One slot of a per-CPU array: its value on each possible CPU, and their sum.
+Result<std::vector<uint64_t>> read_percpu_slot(int map_fd, uint32_t slot);
 Result<uint64_t> sum_percpu_slot(int map_fd, uint32_t slot);
 
 }  // namespace nt::bpf

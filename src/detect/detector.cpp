@@ -4,6 +4,9 @@
 #include <cmath>
 
 namespace nt::detect {
+namespace {
+constexpr float kHalfPi = 1.5707963f;
+}  // namespace
 
 std::string_view finding_name(Finding finding) {
   switch (finding) {
@@ -15,14 +18,15 @@ std::string_view finding_name(Finding finding) {
     case Finding::variance_up: return "variance_up";
     case Finding::variance_down: return "variance_down";
     case Finding::stall: return "stall";
-    case Finding::unusual_run: return "unusual_run";
   }
   return "none";
 }
 
 Detector::TwoTails::TwoTails(float threshold)
-    // Prior mean excess ~ 1/t: the exponential approximation of a Gaussian tail beyond t.
-    : upper(threshold, 1.0f / threshold), lower(threshold, 1.0f / threshold) {}
+    // Prior mean excess: a Gaussian tail beyond t sigmas has mean excess ~ 1/t sigmas. These
+    // statistics are in mean absolute deviations (sigma * sqrt(2/pi)), which scales it by pi/2.
+    // With t = 5 few real peaks arrive, so the prior must be calibrated.
+    : upper(threshold, kHalfPi / threshold), lower(threshold, kHalfPi / threshold) {}
 
 double Detector::TwoTails::standardise(double value) const {
   return (value - centre) / std::max(deviation, 1e-9);
@@ -41,7 +45,6 @@ Detector::Detector(const Config& config)
       shifts_(config.tail_threshold),
       spread_changes_(config.tail_threshold),
       stall_runs_(config.tail_threshold, 1.0f / config.tail_threshold),
-      likelihood_(config.likelihood_rate, config.likelihood_risk, config.tail_threshold),
       calm_points_(config.clear_points) {}  // the warm-up counts as calm: the first alarm is an onset
 
 void Detector::follow_runs(double value) {
@@ -84,22 +87,11 @@ Detector::Statistics Detector::standardise(const Statistics& raw) const {
   return {raw.spike, shifts_.standardise(raw.shift), spread_changes_.standardise(raw.spread_change)};
 }
 
-double Detector::surprise_of(double probability, double risk) {
-  return std::clamp(std::log(std::max(probability, 1e-300)) / (2.0 * std::log(risk)), 0.0, 1.0);
-}
-
-double Detector::raw_surprise(double point_surprise, double sequence_surprise) const {
-  switch (config_.sequence_mode) {
-    case 0: return point_surprise;
-    case 1: return std::max(point_surprise, sequence_surprise);
-    case 2: return 0.5 * (point_surprise + sequence_surprise);
-    default: return sequence_surprise;
-  }
-}
-
 Detector::Scored Detector::score(const Statistics& stats) const {
+  const double log_risk2 = 2.0 * std::log(config_.risk);
   auto surprise = [&](bool enabled, const TailModel& tail, double value) {
-    return enabled ? surprise_of(tail.tail_probability(value), config_.risk) : 0.0;
+    if (!enabled) return 0.0;
+    return std::clamp(std::log(std::max(tail.tail_probability(value), 1e-300)) / log_risk2, 0.0, 1.0);
   };
   const Scored candidates[] = {
       {surprise(config_.detect_spikes, spikes_.upper, stats.spike), Finding::spike_high},
@@ -190,25 +182,13 @@ Verdict Detector::update(std::int64_t t, double value) {
 
   if (count_ <= static_cast<std::uint32_t>(config_.warmup_points)) {
     // The tails learn from the second half of the warm-up, once the spread is meaningful.
-    if (count_ > static_cast<std::uint32_t>(config_.warmup_points / 2)) {
-      learn(stats);
-      likelihood_.update(raw_surprise(score(stats).score, sequence_.update(x)));
-    } else {
-      sequence_.calibrate(x);
-    }
+    if (count_ > static_cast<std::uint32_t>(config_.warmup_points / 2)) learn(stats);
     update_baseline(x, raw);
     return last_ = Verdict{};
   }
 
   const Scored scored = score(stats);
-  // The reported score also covers a run of moderate surprises that is unusual for this series
-  // (the anomaly likelihood), which no single point's surprise shows.
-  const double likelihood_score =
-      surprise_of(likelihood_.update(raw_surprise(scored.score, sequence_.update(x))), config_.likelihood_risk);
-  // The likelihood is driven by the surprises, so the detector surprised now is named if any.
-  const Scored reported = (likelihood_score <= scored.score && !config_.only_likelihood) ? scored
-                          : Scored{likelihood_score, scored.score > 0.0 ? scored.finding : Finding::unusual_run};
-  Verdict verdict = advance_alert(reported);
+  Verdict verdict = advance_alert(scored);
   verdict.expected_high = from_model(level_ + spikes_.upper.quantile(config_.risk) * spread());
   verdict.expected_low = from_model(level_ - spikes_.lower.quantile(config_.risk) * spread());
 

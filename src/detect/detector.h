@@ -20,11 +20,8 @@
 // - each statistic has extreme-value tail models in the manner of SPOT (Siffer et al., KDD 2017)
 //   for both tails; a point's surprise is its tail probability p, scored log(p) / (2 log risk):
 //   0.5 at the configured risk, 1 at its square;
-// - an anomaly likelihood (likelihood.h) compares the mean surprise of the last few points with
-//   the series' long history of it, so a run of moderate surprises unusual for this series counts;
-// - the score is the largest surprise or likelihood score; an alert is raised at `alert_score`,
-//   stays ongoing while the score stays above `clear_score` and clears after `clear_points` calm
-//   points; `novelty`
+// - the score is the largest surprise; an alert is raised at `alert_score`, stays ongoing while
+//   the score stays above `clear_score` and clears after `clear_points` calm points; `novelty`
 //   repeats the score only at the onset of an episode (one detection per episode for a consumer
 //   that thresholds every point, as NAB does);
 // - a confirmed level (or spread) change re-levels the baseline onto the recent level.
@@ -33,8 +30,6 @@
 #include <cstdint>
 #include <string_view>
 
-#include "likelihood.h"
-#include "sequence.h"
 #include "spot.h"
 
 namespace nt::detect {
@@ -44,30 +39,25 @@ enum class Transform : std::uint8_t { identity, log };
 struct Config {
   Transform transform = Transform::identity;  // NAB scores identity higher; log suits rates spanning decades
   int warmup_points = 100;           // silent until this many points have calibrated the baseline
-  double level_rate = 0.01;          // EWMA weight of a new point in the slow level
-  double spread_rate = 0.01;         // ... in the slow spread (mean absolute deviation)
+  double level_rate = 0.015;         // EWMA weight of a new point in the slow level
+  double spread_rate = 0.015;        // ... in the slow spread (mean absolute deviation)
   double fast_rate = 0.1;            // ... in the fast level and spread (level shifts, spread changes)
   double residual_clip = 3.0;        // residuals beyond this many spreads are clipped for the baseline
   double risk = 1e-6;                // tail probability scored 0.5 (SPOT's q)
-  float tail_threshold = 3.0f;       // SPOT's initial threshold, in standard units of each statistic
+  float tail_threshold = 5.0f;       // SPOT's initial threshold, in standard units of each statistic
   bool detect_spikes = true;         // which detectors take part in the score
   bool detect_level_shifts = true;
-  bool detect_spread_changes = true;
+  bool detect_spread_changes = false;  // off by default: NAB scores 1.6 points lower with it
   bool detect_stalls = false;        // off by default: integer-valued series repeat values (NAB: -10 points)
   double alert_score = 0.5;          // an alert is raised at or above this score
   double clear_score = 0.3;          // ... is ongoing while the score stays at or above this
-  int clear_points = 30;             // ... and clears after this many points below clear_score
+  int clear_points = 45;             // ... and clears after this many points below clear_score
   int quarantine_points = 30;        // points at or above clear_score are not learnt, up to this many in a row
-  double likelihood_rate = 0.0003;   // EWMA weight of the anomaly likelihood's history of surprises
-  double likelihood_risk = 1e-6;
-  int sequence_mode = 1;
-  bool only_likelihood = false;     // likelihood tail probability scored 0.5
 };
 
 enum class AlertState : std::uint8_t { none, raised, ongoing, cleared };
 
-enum class Finding : std::uint8_t { none, spike_high, spike_low, level_up, level_down, variance_up, variance_down, stall,
-                                     unusual_run };  // unusual_run: the anomaly likelihood of recent surprises
+enum class Finding : std::uint8_t { none, spike_high, spike_low, level_up, level_down, variance_up, variance_down, stall };
 
 std::string_view finding_name(Finding finding);
 
@@ -111,8 +101,6 @@ class Detector {
     double spread_change;  // log of fast spread over slow spread
   };
   Statistics measure(double x) const;
-  double raw_surprise(double point_surprise, double sequence_surprise) const;
-  static double surprise_of(double probability, double risk);
   Scored score(const Statistics& standardised) const;
   void follow_runs(double value);
   void learn(const Statistics& standardised);
@@ -128,8 +116,6 @@ class Detector {
   TwoTails shifts_;
   TwoTails spread_changes_;
   TailModel stall_runs_;  // lengths of completed runs of an unchanged value
-  AnomalyLikelihood likelihood_;
-  SequenceModel sequence_;
   std::int64_t last_time_ = 0;
   std::uint32_t count_ = 0;
   double level_ = 0.0;

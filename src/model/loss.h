@@ -13,12 +13,20 @@ enum class LossReason : uint8_t {
   kProcBytesNotHeld,   // kernel: the bytes those misses carried
   kSockStampFailed,    // kernel: socket storage could not be created
   kFilterMapFull,      // kernel: a child of a traced process could not join the filter
+  kRingbufFull,        // kernel: a socket event the ring buffer could not take
+  kUnseenMapFull,      // kernel: a closing socket's unseen bytes found no table entry
+  kDeviceMapFull,      // kernel, packet mode: a device found no table entry
+  kPacketOwnerMapFull, // kernel, packet mode: a socket owner found no table entry
+  kPacketRingbufFull,  // kernel, packet mode: a packet event the ring buffer could not take
   kMapReadFailed,      // user: a kernel map could not be read
+  kDeviceReadFailed,   // user: a namespace's device statistics could not be read
   kCount,
 };
 
 inline constexpr std::array<std::string_view, static_cast<size_t>(LossReason::kCount)> kLossNames = {
-    "proc_map_full", "proc_bytes_not_held", "sock_stamp_failed", "filter_map_full", "map_read_failed",
+    "proc_map_full",         "proc_bytes_not_held", "sock_stamp_failed", "filter_map_full",
+    "ringbuf_full",          "unseen_map_full",     "device_map_full",   "packet_owner_map_full",
+    "packet_ringbuf_full",   "map_read_failed",     "device_read_failed",
 };
 
 using LossCounters = std::array<uint64_t, static_cast<size_t>(LossReason::kCount)>;

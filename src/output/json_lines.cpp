@@ -19,7 +19,78 @@ nlohmann::ordered_json losses_json(const model::LossCounters& losses) {
   return out;
 }
 
+const char* direction_name(model::Direction d) { return d == model::Direction::kTx ? "tx" : "rx"; }
+
+std::string protocol_name(uint8_t protocol) {
+  switch (protocol) {
+    case 6: return "tcp";
+    case 17: return "udp";
+    case 1: return "icmp";
+    case 58: return "icmpv6";
+    default: return std::to_string(protocol);
+  }
+}
+
+nlohmann::ordered_json counters_fields(const model::DeviceCounters& c) {
+  return {{"tx_bytes", c.tx_bytes}, {"rx_bytes", c.rx_bytes}, {"tx_packets", c.tx_packets}, {"rx_packets", c.rx_packets}};
+}
+
+nlohmann::ordered_json header(const char* type, double ts) { return {{"type", type}, {"v", kSchemaVersion}, {"ts", ts}}; }
+
 }  // namespace
+
+nlohmann::ordered_json socket_event_record(const model::SocketEvent& e, double wall_offset_s) {
+  auto record = header("event", static_cast<double>(e.ts_ns) / 1e9 + wall_offset_s);
+  record.update({{"ts_ns", e.ts_ns}, {"pid", e.pid}, {"tid", e.tid}, {"start_time", e.start_ns}, {"comm", e.comm},
+                 {"netns", e.netns}, {"bytes", e.bytes}, {"dir", direction_name(e.direction)},
+                 {"family", model::shown_family(e.local.family ? e.local : e.remote)},
+                 {"proto", protocol_name(e.protocol)}, {"saddr", model::format_address(e.local)},
+                 {"sport", e.local.port}, {"daddr", model::format_address(e.remote)}, {"dport", e.remote.port}});
+  return record;
+}
+
+nlohmann::ordered_json packet_event_record(const model::PacketEvent& e, double wall_offset_s) {
+  auto record = header("packet", static_cast<double>(e.ts_ns) / 1e9 + wall_offset_s);
+  record.update({{"ts_ns", e.ts_ns}, {"netns", e.netns}, {"ifindex", e.ifindex}, {"pid", e.pid},
+                 {"start_time", e.start_ns}, {"comm", e.comm}, {"len", e.len}, {"dir", direction_name(e.direction)},
+                 {"ethertype", e.ethertype}});
+  if (e.source.family) {
+    record.update({{"family", model::shown_family(e.source)}, {"proto", protocol_name(e.protocol)},
+                   {"saddr", model::format_address(e.source)}, {"sport", e.source.port},
+                   {"daddr", model::format_address(e.destination)}, {"dport", e.destination.port}});
+  }
+  return record;
+}
+
+nlohmann::ordered_json device_record(const model::DeviceStats& d, double ts) {
+  auto record = header("device", ts);
+  record.update({{"netns", d.key.netns}, {"ifindex", d.key.ifindex}, {"ifname", d.ifname}});
+  record.update(counters_fields(d.counters));
+  record["drops"] = d.drops;
+  return record;
+}
+
+nlohmann::ordered_json device_packets_record(const model::DeviceStats& d, double ts) {
+  auto record = header("device_packets", ts);
+  record.update({{"netns", d.key.netns}, {"ifindex", d.key.ifindex}, {"ifname", d.ifname}});
+  record.update(counters_fields(d.counters));
+  return record;
+}
+
+nlohmann::ordered_json packet_owner_record(const model::PacketOwnerCounters& o, const std::string& ifname, double ts) {
+  auto record = header("packet_owner", ts);
+  record.update({{"netns", o.device.netns}, {"ifindex", o.device.ifindex}, {"ifname", ifname}, {"pid", o.pid},
+                 {"start_time", o.start_ns}, {"comm", o.comm}});
+  record.update(counters_fields(o.counters));
+  return record;
+}
+
+nlohmann::ordered_json unseen_record(const model::UnseenBytes& u, double ts) {
+  auto record = header("unattributed", ts);
+  record.update({{"pid", u.pid}, {"start_time", u.start_ns}, {"comm", u.comm}, {"netns", u.netns},
+                 {"tx_bytes", u.tx_bytes}, {"rx_bytes", u.rx_bytes}, {"sockets", u.sockets}});
+  return record;
+}
 
 nlohmann::ordered_json start_record(const RunInfo& run) {
   return {{"type", "start"}, {"v", kSchemaVersion}, {"ts", run.start_ts}, {"mode", run.mode},

@@ -9,6 +9,7 @@
 
 #include "bpf_runtime/prog_stats.h"
 #include "common/result.h"
+#include "model/events.h"
 #include "model/loss.h"
 #include "model/process.h"
 
@@ -31,6 +32,18 @@ nlohmann::ordered_json loss_record(const model::LossCounters& losses, double ts)
 nlohmann::ordered_json summary_record(const model::ProcessTable& table, const model::LossCounters& losses,
                                       const std::vector<bpf::ProgramStats>& programs, double ts, double duration_s,
                                       std::optional<int> exit_status);
+
+// trace: one socket call / one packet. `wall_offset_s` turns CLOCK_MONOTONIC into Unix time.
+nlohmann::ordered_json socket_event_record(const model::SocketEvent& event, double wall_offset_s);
+nlohmann::ordered_json packet_event_record(const model::PacketEvent& event, double wall_offset_s);
+// The kernel's own device statistics (cumulative since the device was created).
+nlohmann::ordered_json device_record(const model::DeviceStats& device, double ts);
+// Packet mode: what the packet hooks counted since the start, per device and per socket owner.
+nlohmann::ordered_json device_packets_record(const model::DeviceStats& device, double ts);
+nlohmann::ordered_json packet_owner_record(const model::PacketOwnerCounters& owner, const std::string& ifname,
+                                           double ts);
+// Bytes TCP sockets counted but no socket hook saw, per owner, summed at close.
+nlohmann::ordered_json unseen_record(const model::UnseenBytes& unseen, double ts);
 
 // Serialises one record on one line.
 std::string to_line(const nlohmann::ordered_json& record);

@@ -11,14 +11,20 @@
 
 #include "bpf_runtime/kernel_env.h"
 #include "net_accounting.skel.h"
-#include "shared/net_accounting.h"
+#include "net_packets.skel.h"
+#include "shared/net_packets.h"
 
 namespace nt::collectors {
 namespace {
 
 static_assert(sizeof(nt_proc_key) == 16);
 static_assert(sizeof(nt_proc_stats) == 48);
-static_assert(sizeof(nt_sock_owner) == 40);
+static_assert(sizeof(nt_sock_owner) == 80);
+static_assert(sizeof(nt_net_event) == 88);
+static_assert(sizeof(nt_unseen) == 40);
+static_assert(sizeof(nt_device_key) == 8);
+static_assert(sizeof(nt_packet_owner_key) == 24);
+static_assert(sizeof(nt_packet_event) == 88);
 static_assert(static_cast<size_t>(NT_LOSS__COUNT) == static_cast<size_t>(model::LossReason::kMapReadFailed),
               "kernel loss reasons come first in model::LossReason, in the same order");
 
@@ -28,6 +34,32 @@ struct ProgramAttachment {
   const char* needs;  // the kernel feature, for the error line
   bool on_cgroup;
 };
+
+model::Endpoint endpoint(uint8_t family, const uint8_t* addr, uint16_t port) {
+  model::Endpoint e;
+  e.family = family;
+  std::memcpy(e.addr.data(), addr, family == 4 ? 4 : 16);
+  e.port = port;
+  return e;
+}
+
+std::string comm_of(const char* comm) { return std::string(comm, strnlen(comm, NT_COMM_LEN)); }
+
+// Walks a hash map's keys; they are collected first because deleting while walking restarts the walk.
+template <class Key>
+std::vector<Key> keys_of(int fd) {
+  std::vector<Key> keys;
+  Key key{};
+  while (bpf_map_get_next_key(fd, keys.empty() ? nullptr : &keys.back(), &key) == 0) keys.push_back(key);
+  return keys;
+}
+
+// Ring buffer sizes must be a power-of-two number of pages.
+uint32_t ring_size(uint32_t bytes) {
+  uint32_t size = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
+  while (size < bytes) size <<= 1;
+  return size;
+}
 
 }  // namespace
 
@@ -51,23 +83,65 @@ bool process_alive(const model::ProcessKey& key) {
 Result<std::unique_ptr<NetCollector>> NetCollector::start(const NetConfig& config) {
   if (auto ready = bpf::check_bpf_prerequisites(); !ready) return ready.error();
   std::unique_ptr<NetCollector> collector(new NetCollector());
-  collector->skel_ = net_accounting__open();
-  if (!collector->skel_) return errno_error("opening the net_accounting BPF object", errno);
-  auto* skel = collector->skel_;
-  skel->rodata->filter_tgids = config.filter_tgids;
-  skel->rodata->follow_children = config.follow_children;
-  if (int err = bpf_map__set_max_entries(skel->maps.proc_stats, config.max_processes); err)
-    return errno_error("sizing the process table", err);
-  if (int err = net_accounting__load(skel); err)
-    return errno_error("loading net_accounting BPF programs (run with --verbose for the verifier log)", err);
-  if (skel->rodata->abi_version != NT_NET_ABI_VERSION)
-    return Error{"net_accounting BPF object has ABI " + std::to_string(skel->rodata->abi_version) +
-                 ", this agent expects " + std::to_string(NT_NET_ABI_VERSION)};
+  if (auto loaded = collector->load(config); !loaded) return loaded.error();
   if (auto attached = collector->attach_all(); !attached) return attached.error();
   return collector;
 }
 
-NetCollector::~NetCollector() { net_accounting__destroy(skel_); }
+Status NetCollector::load(const NetConfig& config) {
+  skel_ = net_accounting__open();
+  if (!skel_) return errno_error("opening the net_accounting BPF object", errno);
+  auto* rodata = skel_->rodata;
+  rodata->filter_tgids = config.filter.by_tgid;
+  rodata->follow_children = config.filter.follow_children;
+  if (!config.filter.comm.empty()) {
+    rodata->filter_comm = true;
+    std::strncpy(const_cast<char*>(rodata->traced_comm), config.filter.comm.c_str(), NT_COMM_LEN - 1);
+  }
+  rodata->filter_cgroup = config.filter.cgroup_fd >= 0;
+  rodata->traced_netns = config.filter.netns;
+  rodata->emit_events = config.ringbuf_bytes > 0;
+  for (auto* peer_hook : {skel_->progs.peer_on_sendmsg4, skel_->progs.peer_on_sendmsg6,
+                          skel_->progs.peer_on_recvmsg4, skel_->progs.peer_on_recvmsg6})
+    bpf_program__set_autoload(peer_hook, config.ringbuf_bytes > 0);  // only trace needs the peer
+  if (int err = bpf_map__set_max_entries(skel_->maps.proc_stats, config.max_processes); err)
+    return errno_error("sizing the process table", err);
+  if (config.ringbuf_bytes > 0)
+    if (int err = bpf_map__set_max_entries(skel_->maps.events, ring_size(config.ringbuf_bytes)); err)
+      return errno_error("sizing the event ring buffer", err);
+  if (int err = net_accounting__load(skel_); err)
+    return errno_error("loading net_accounting BPF programs (run with --verbose for the verifier log)", err);
+  if (skel_->rodata->abi_version != NT_NET_ABI_VERSION)
+    return Error{"net_accounting BPF object has ABI " + std::to_string(skel_->rodata->abi_version) +
+                 ", this agent expects " + std::to_string(NT_NET_ABI_VERSION)};
+  if (config.filter.cgroup_fd >= 0) {
+    uint32_t slot = 0;
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.traced_cgroup), &slot, &config.filter.cgroup_fd, BPF_ANY))
+      return errno_error("setting the cgroup filter", errno);
+  }
+  if (!config.packets) return {};
+
+  packets_ = net_packets__open();
+  if (!packets_) return errno_error("opening the net_packets BPF object", errno);
+  packets_->rodata->traced_netns = config.filter.netns;
+  packets_->rodata->emit_events = config.packet_ringbuf_bytes > 0;
+  if (config.packet_ringbuf_bytes > 0)
+    if (int err = bpf_map__set_max_entries(packets_->maps.packet_events, ring_size(config.packet_ringbuf_bytes)); err)
+      return errno_error("sizing the packet ring buffer", err);
+  // One owner table and one loss table for both objects.
+  if (int err = bpf_map__reuse_fd(packets_->maps.sock_owners, bpf_map__fd(skel_->maps.sock_owners)); err)
+    return errno_error("sharing the socket owner map", err);
+  if (int err = bpf_map__reuse_fd(packets_->maps.loss_counters, bpf_map__fd(skel_->maps.loss_counters)); err)
+    return errno_error("sharing the loss counters", err);
+  if (int err = net_packets__load(packets_); err)
+    return errno_error("loading net_packets BPF programs (run with --verbose for the verifier log)", err);
+  return {};
+}
+
+NetCollector::~NetCollector() {
+  net_packets__destroy(packets_);
+  net_accounting__destroy(skel_);
+}
 
 Status NetCollector::attach_all() {
   auto cgroup_root = bpf::find_cgroup2_mount();
@@ -77,9 +151,10 @@ Status NetCollector::attach_all() {
 
   auto& p = skel_->progs;
   auto& l = skel_->links;
-  const ProgramAttachment attachments[] = {
+  std::vector<ProgramAttachment> attachments = {
       {p.count_send, &l.count_send, "tp_btf sock:sock_send_length (kernel >= 6.3 with BTF)", false},
       {p.count_recv, &l.count_recv, "tp_btf sock:sock_recv_length (kernel >= 6.3 with BTF)", false},
+      {p.reconcile_on_close, &l.reconcile_on_close, "tp_btf sock:inet_sock_set_state", false},
       {p.follow_fork, &l.follow_fork, "tp_btf sched:sched_process_fork", false},
       {p.forget_exited, &l.forget_exited, "tp_btf sched:sched_process_exit", false},
       {p.stamp_on_create, &l.stamp_on_create, "cgroup sock_create on the cgroup2 root", true},
@@ -87,6 +162,17 @@ Status NetCollector::attach_all() {
       {p.stamp_on_connect6, &l.stamp_on_connect6, "cgroup connect6 on the cgroup2 root", true},
       {p.stamp_on_listen, &l.stamp_on_listen, "sock_ops on the cgroup2 root", true},
   };
+  if (bpf_program__autoload(p.peer_on_sendmsg4)) {
+    attachments.push_back({p.peer_on_sendmsg4, &l.peer_on_sendmsg4, "cgroup sendmsg4 on the cgroup2 root", true});
+    attachments.push_back({p.peer_on_sendmsg6, &l.peer_on_sendmsg6, "cgroup sendmsg6 on the cgroup2 root", true});
+    attachments.push_back({p.peer_on_recvmsg4, &l.peer_on_recvmsg4, "cgroup recvmsg4 on the cgroup2 root", true});
+    attachments.push_back({p.peer_on_recvmsg6, &l.peer_on_recvmsg6, "cgroup recvmsg6 on the cgroup2 root", true});
+  }
+  if (packets_) {
+    attachments.push_back({packets_->progs.packet_tx, &packets_->links.packet_tx, "tp_btf net:net_dev_queue", false});
+    attachments.push_back(
+        {packets_->progs.packet_rx, &packets_->links.packet_rx, "tp_btf net:netif_receive_skb", false});
+  }
   for (const auto& a : attachments) {
     *a.link = a.on_cgroup ? bpf_program__attach_cgroup(a.program, cgroup_fd_.get()) : bpf_program__attach(a.program);
     if (!*a.link) {
@@ -109,15 +195,7 @@ Status NetCollector::trace_tgid(pid_t tgid) {
 
 void NetCollector::drain(model::ProcessTable& table) {
   int fd = bpf_map__fd(skel_->maps.proc_stats);
-  // Keys first: deleting while walking a hash map restarts the walk.
-  std::vector<nt_proc_key> keys;
-  nt_proc_key key{};
-  nt_proc_key* previous = nullptr;
-  while (bpf_map_get_next_key(fd, previous, &key) == 0) {
-    keys.push_back(key);
-    previous = &keys.back();
-  }
-  for (const auto& k : keys) {
+  for (const auto& k : keys_of<nt_proc_key>(fd)) {
     model::ProcessKey identity{k.tgid, k.netns, k.start_ns};
     // Liveness before the read: a process found dead cannot add bytes after its final read.
     bool alive = process_alive(identity);
@@ -126,8 +204,7 @@ void NetCollector::drain(model::ProcessTable& table) {
       ++map_read_failures_;
       continue;
     }
-    std::string comm(stats.comm, strnlen(stats.comm, sizeof(stats.comm)));
-    table.update(identity, comm, {stats.tx_bytes, stats.rx_bytes, stats.tx_calls, stats.rx_calls});
+    table.update(identity, comm_of(stats.comm), {stats.tx_bytes, stats.rx_bytes, stats.tx_calls, stats.rx_calls});
     if (!alive) {
       table.mark_exited(identity);
       bpf_map_delete_elem(fd, &k);
@@ -135,22 +212,118 @@ void NetCollector::drain(model::ProcessTable& table) {
   }
 }
 
+std::vector<model::UnseenBytes> NetCollector::unseen_bytes() {
+  std::vector<model::UnseenBytes> out;
+  int fd = bpf_map__fd(skel_->maps.unseen_bytes);
+  for (const auto& k : keys_of<nt_proc_key>(fd)) {
+    nt_unseen value{};
+    if (bpf_map_lookup_elem(fd, &k, &value) != 0) {
+      ++map_read_failures_;
+      continue;
+    }
+    out.push_back({k.tgid, k.start_ns, k.netns, comm_of(value.comm), value.tx_bytes, value.rx_bytes, value.sockets});
+  }
+  return out;
+}
+
+std::vector<model::DeviceStats> NetCollector::packet_device_counters() {
+  std::vector<model::DeviceStats> out;
+  if (!packets_) return out;
+  int fd = bpf_map__fd(packets_->maps.device_counters);
+  for (const auto& k : keys_of<nt_device_key>(fd)) {
+    nt_device_counters c{};
+    if (bpf_map_lookup_elem(fd, &k, &c) != 0) {
+      ++map_read_failures_;
+      continue;
+    }
+    out.push_back({{k.netns, k.ifindex}, "", {c.tx_bytes, c.rx_bytes, c.tx_packets, c.rx_packets}, 0});
+  }
+  return out;
+}
+
+std::vector<model::PacketOwnerCounters> NetCollector::packet_owner_counters() {
+  std::vector<model::PacketOwnerCounters> out;
+  if (!packets_) return out;
+  int fd = bpf_map__fd(packets_->maps.packet_owners);
+  for (const auto& k : keys_of<nt_packet_owner_key>(fd)) {
+    nt_packet_owner_counters v{};
+    if (bpf_map_lookup_elem(fd, &k, &v) != 0) {
+      ++map_read_failures_;
+      continue;
+    }
+    const auto& c = v.counters;
+    out.push_back({{k.netns, k.ifindex}, k.tgid, k.start_ns, comm_of(v.comm),
+                   {c.tx_bytes, c.rx_bytes, c.tx_packets, c.rx_packets}});
+  }
+  return out;
+}
+
+Status NetCollector::on_events(std::function<void(const model::SocketEvent&)> socket_handler,
+                               std::function<void(const model::PacketEvent&)> packet_handler) {
+  if (skel_->rodata->emit_events) {
+    auto status = events_.add(bpf_map__fd(skel_->maps.events), [handler = std::move(socket_handler)](const void* data,
+                                                                                                   size_t) {
+      const auto* e = static_cast<const nt_net_event*>(data);
+      uint8_t family = e->family == 10 ? 6 : 4;
+      model::SocketEvent event{e->ts_ns, e->tgid, e->tid, e->start_ns, comm_of(e->comm), e->netns, e->bytes,
+                               e->direction == NT_DIR_TX ? model::Direction::kTx : model::Direction::kRx,
+                               e->protocol, endpoint(family, e->saddr, e->sport), endpoint(family, e->daddr, e->dport)};
+      handler(event);
+    });
+    if (!status) return status;
+  }
+  if (packets_ && packets_->rodata->emit_events) {
+    auto status = events_.add(bpf_map__fd(packets_->maps.packet_events), [handler = std::move(packet_handler)](
+                                                                            const void* data, size_t) {
+      const auto* e = static_cast<const nt_packet_event*>(data);
+      uint8_t family = e->ethertype == 0x86dd ? 6 : (e->ethertype == 0x0800 ? 4 : 0);
+      model::PacketEvent event{e->ts_ns, e->netns, e->ifindex, e->tgid, e->start_ns, comm_of(e->comm), e->len,
+                               e->direction == NT_DIR_TX ? model::Direction::kTx : model::Direction::kRx,
+                               e->ethertype, e->protocol, {}, {}};
+      if (family) {
+        event.source = endpoint(family, e->saddr, e->sport);
+        event.destination = endpoint(family, e->daddr, e->dport);
+      }
+      handler(event);
+    });
+    if (!status) return status;
+  }
+  return {};
+}
+
+Status NetCollector::poll_events(int timeout_ms) { return events_.poll(timeout_ms); }
+
 model::LossCounters NetCollector::losses() const {
   model::LossCounters losses{};
   int fd = bpf_map__fd(skel_->maps.loss_counters);
-  uint64_t read_failures = map_read_failures_;
   for (uint32_t slot = 0; slot < NT_LOSS__COUNT; ++slot) {
     auto value = bpf::sum_percpu_slot(fd, slot);
     if (value)
       losses[slot] = value.value();
     else
-      ++read_failures;
+      ++map_read_failures_;
   }
-  losses[static_cast<size_t>(model::LossReason::kMapReadFailed)] = read_failures;
+  losses[static_cast<size_t>(model::LossReason::kMapReadFailed)] = map_read_failures_;
   return losses;
 }
 
-std::vector<bpf::ProgramStats> NetCollector::program_stats() const { return bpf::read_program_stats(skel_->obj); }
+std::vector<uint64_t> NetCollector::per_cpu_loss(model::LossReason reason) const {
+  auto values = bpf::read_percpu_slot(bpf_map__fd(skel_->maps.loss_counters), static_cast<uint32_t>(reason));
+  if (!values) {
+    ++map_read_failures_;
+    return {};
+  }
+  return values.value();
+}
+
+std::vector<bpf::ProgramStats> NetCollector::program_stats() const {
+  auto stats = bpf::read_program_stats(skel_->obj);
+  if (packets_) {
+    auto more = bpf::read_program_stats(packets_->obj);
+    stats.insert(stats.end(), more.begin(), more.end());
+  }
+  return stats;
+}
 
 int NetCollector::sock_owner_map_fd() const { return bpf_map__fd(skel_->maps.sock_owners); }
 

@@ -1,27 +1,44 @@
-// The network collector: loads bpf/net_accounting.bpf.c, attaches it, and drains its cumulative
-// per-process counters into the model each interval.
+// The network collector: loads bpf/net_accounting.bpf.c (and, in packet mode,
+// bpf/net_packets.bpf.c), attaches them, and drains their cumulative counters into the model.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "bpf_runtime/prog_stats.h"
+#include "bpf_runtime/ring_buffer.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "model/events.h"
 #include "model/loss.h"
 #include "model/process.h"
+#include "shared/net_accounting.h"
 
 struct net_accounting;
+struct net_packets;
 
 namespace nt::collectors {
 
-struct NetConfig {
-  bool filter_tgids = false;     // count only traced tgids (trace_tgid adds them)
+// Which processes count; every filter that is set must match. Evaluated in the kernel.
+struct NetFilter {
+  bool by_tgid = false;        // only tgids added with trace_tgid
   bool follow_children = false;  // descendants of traced tgids are traced from birth
+  std::string comm;            // the process's (group leader's) name; "" for any
+  int cgroup_fd = -1;          // a cgroup v2 directory: tasks in it or below; -1 for any
+  uint32_t netns = 0;          // a network namespace inode; 0 for any
+};
+
+struct NetConfig {
+  NetFilter filter;
   uint32_t max_processes = 16384;
+  uint32_t ringbuf_bytes = 0;  // > 0: stream socket events (trace)
+  bool packets = false;        // packet mode
+  uint32_t packet_ringbuf_bytes = 0;  // > 0: stream packet events
 };
 
 class NetCollector {
@@ -37,18 +54,31 @@ class NetCollector {
   // Reads every process's cumulative counters into `table`; processes that have exited are
   // read one last time and then removed from the kernel table.
   void drain(model::ProcessTable& table);
-  model::LossCounters losses() const;
+  std::vector<model::UnseenBytes> unseen_bytes();
+  std::vector<model::DeviceStats> packet_device_counters();  // packet mode; ifname left empty
+  std::vector<model::PacketOwnerCounters> packet_owner_counters();
 
+  // Streams events (when configured) to the handlers, waiting up to timeout_ms.
+  Status on_events(std::function<void(const model::SocketEvent&)> socket_handler,
+                   std::function<void(const model::PacketEvent&)> packet_handler);
+  Status poll_events(int timeout_ms);
+  bool streams_events() const { return !events_.empty(); }
+
+  model::LossCounters losses() const;
+  std::vector<uint64_t> per_cpu_loss(model::LossReason reason) const;
   std::vector<bpf::ProgramStats> program_stats() const;
   int sock_owner_map_fd() const;
 
  private:
   NetCollector() = default;
+  Status load(const NetConfig& config);
   Status attach_all();
 
   net_accounting* skel_ = nullptr;
+  net_packets* packets_ = nullptr;
   UniqueFd cgroup_fd_;
-  uint64_t map_read_failures_ = 0;
+  bpf::RingBuffer events_;
+  mutable uint64_t map_read_failures_ = 0;
 };
 
 // Whether the process named by `key` still runs (same pid and same start time).

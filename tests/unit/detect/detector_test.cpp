@@ -137,7 +137,9 @@ TEST(Detector, LevelShiftOfFourSigmaCaughtWithinFivePoints) {
 TEST(Detector, VarianceIncreaseCaughtWithinTwentyPoints) {
   auto series = stationary(3000);
   for (std::size_t i = kChangeAt; i < series.size(); ++i) series[i] = kLevel + 4 * (series[i] - kLevel);
-  const auto alert = first_alert_from(run(series), kChangeAt);
+  Config config;
+  config.detect_spread_changes = true;  // off by default (see Config)
+  const auto alert = first_alert_from(run(series, config), kChangeAt);
   ASSERT_TRUE(alert);
   EXPECT_LE(alert->delay, 20u);
 }

@@ -1,0 +1,30 @@
+/* Maps shared by the net programs: one owner table and one loss table for the whole agent. The
+ * loader creates them with net_accounting and hands their fds to the other objects. */
+#ifndef NEUTRACER_BPF_NET_COMMON_BPF_H
+#define NEUTRACER_BPF_NET_COMMON_BPF_H
+
+#include "shared/net_accounting.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, struct nt_sock_owner);
+} sock_owners SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NT_LOSS__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} loss_counters SEC(".maps");
+
+static __always_inline void count_loss(__u32 reason, __u64 amount)
+{
+	__u64 *counter = bpf_map_lookup_elem(&loss_counters, &reason);
+
+	if (counter)
+		*counter += amount; /* per-CPU slot: no other writer */
+}
+
+#endif
