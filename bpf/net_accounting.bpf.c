@@ -23,6 +23,8 @@
 #define MSG_PEEK 2
 #define EEXIST 17
 #define TCP_CLOSE 7
+#define RCV_SHUTDOWN 1
+#define SEND_SHUTDOWN 2
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -115,9 +117,10 @@ static __always_inline struct nt_sock_owner *stamp_from_io(struct sock *sk, __u3
 		return NULL;
 	}
 	if (owner->tgid == tgid) {
-		if (!owner->start_ns) {
+		if (!owner->start_ns) { /* stamped by a cgroup hook: complete it */
 			owner->start_ns = leader->start_boottime;
 			owner->netns = netns;
+			bpf_probe_read_kernel(owner->comm, sizeof(owner->comm), leader->comm);
 		}
 		return owner;
 	}
@@ -266,6 +269,16 @@ int BPF_PROG(reconcile_on_close, const struct sock *sk, const int oldstate, cons
 	tp = (struct tcp_sock *)sk;
 	acked = BPF_CORE_READ(tp, bytes_acked);
 	received = BPF_CORE_READ(tp, bytes_received);
+	/* SYN and FIN take one sequence number each, and these counters include them: the peer's
+	 * FIN once it arrived (RCV_SHUTDOWN: close() sets it too, but then a FIN came or the data
+	 * count is what was read), ours once acknowledged (snd_una reached write_seq, which includes
+	 * the FIN), and our SYN when we opened the connection. */
+	if ((sk->sk_shutdown & RCV_SHUTDOWN) && received)
+		received--;
+	if ((sk->sk_shutdown & SEND_SHUTDOWN) && acked && BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
+		acked--;
+	if (owner->active_open && acked)
+		acked--;
 	if (acked > owner->seen_tx_bytes)
 		missing_tx = acked - owner->seen_tx_bytes;
 	if (received > owner->seen_rx_bytes)
@@ -329,23 +342,28 @@ int stamp_on_create(struct bpf_sock *sk)
 	return 1;
 }
 
+static __always_inline void stamp_on_connect(struct bpf_sock *sk)
+{
+	struct nt_sock_owner *owner;
+
+	if (!sk)
+		return;
+	owner = stamp_from_cgroup_hook(sk, NT_STAMP_CONNECT);
+	if (owner)
+		owner->active_open = 1;
+}
+
 SEC("cgroup/connect4")
 int stamp_on_connect4(struct bpf_sock_addr *ctx)
 {
-	struct bpf_sock *sk = ctx->sk;
-
-	if (sk)
-		stamp_from_cgroup_hook(sk, NT_STAMP_CONNECT);
+	stamp_on_connect(ctx->sk);
 	return 1;
 }
 
 SEC("cgroup/connect6")
 int stamp_on_connect6(struct bpf_sock_addr *ctx)
 {
-	struct bpf_sock *sk = ctx->sk;
-
-	if (sk)
-		stamp_from_cgroup_hook(sk, NT_STAMP_CONNECT);
+	stamp_on_connect(ctx->sk);
 	return 1;
 }
 

@@ -11,7 +11,6 @@
 //    the held-out raw scores are summed and normalised over the corpus.
 #include <algorithm>
 #include <charconv>
-#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -144,39 +143,21 @@ bool write_results(const std::string& out_dir, const std::string& detector, cons
   return true;
 }
 
-// The configurations protocol (c) chooses from (the default and its neighbours along the
-// settings that mattered most while developing). Protocols (a) and (b) use the default alone.
-Config experiment_default() {
-  Config c;
-  auto env = [](const char* name, double fallback) {
-    const char* v = std::getenv(name);
-    return v ? std::atof(v) : fallback;
-  };
-  c.likelihood_rate = env("X_LRATE", c.likelihood_rate);
-  c.likelihood_risk = env("X_LRISK", c.likelihood_risk);
-  c.clear_points = env("X_CLEAR", c.clear_points);
-  c.clear_score = env("X_CLEARSCORE", c.clear_score);
-  c.warmup_points = env("X_WARM", c.warmup_points);
-  c.risk = env("X_RISK", c.risk);
-  c.tail_threshold = env("X_TT", c.tail_threshold);
-  c.level_rate = c.spread_rate = env("X_RATE", c.level_rate);
-  c.fast_rate = env("X_FRATE", c.fast_rate);
-  c.sequence_mode = env("X_SEQ", c.sequence_mode);
-  c.only_likelihood = env("X_ONLY", 0) != 0;
-  return c;
-}
-
+// The configurations protocol (c) chooses from: the default and its neighbours along the
+// settings that mattered most while developing (baseline rate halved or doubled, a shorter
+// episode, spread changes on). Protocols (a) and (b) use the default alone.
 std::vector<Config> configuration_grid() {
+  const Config defaults;
   std::vector<Config> grid;
   for (auto transform : {nt::detect::Transform::identity, nt::detect::Transform::log})
-    for (double rate : {0.005, 0.01, 0.02})
-      for (int clear_points : {5, 30})
-        for (bool stalls : {false, true}) {
-          Config config = experiment_default();
+    for (double rate_factor : {0.5, 1.0, 2.0})
+      for (int clear_points : {defaults.clear_points / 3, defaults.clear_points})
+        for (bool spread_changes : {false, true}) {
+          Config config;
           config.transform = transform;
-          config.level_rate = config.spread_rate = rate;
+          config.level_rate = config.spread_rate = rate_factor * defaults.level_rate;
           config.clear_points = clear_points;
-          config.detect_stalls = stalls;
+          config.detect_spread_changes = spread_changes;
           grid.push_back(config);
         }
   return grid;
@@ -184,9 +165,9 @@ std::vector<Config> configuration_grid() {
 
 std::string describe(const Config& c) {
   char text[112];
-  std::snprintf(text, sizeof text, "transform=%s rate=%g clear_points=%d stalls=%s",
+  std::snprintf(text, sizeof text, "transform=%s rate=%g clear_points=%d spread_changes=%s",
                 c.transform == nt::detect::Transform::log ? "log" : "identity", c.level_rate, c.clear_points,
-                c.detect_stalls ? "on" : "off");
+                c.detect_spread_changes ? "on" : "off");
   return text;
 }
 
@@ -241,8 +222,7 @@ int main(int argc, char** argv) {
 
   // The default configuration comes first in the runs, then the grid protocol (c) chooses from.
   std::vector<Config> grid = configuration_grid();
-  grid.insert(grid.begin(), experiment_default());
-  if (std::getenv("X_FAST")) grid.resize(1);
+  grid.insert(grid.begin(), Config{});
   std::vector<Run> runs;
   std::string error;
   for (const auto& config : grid) {

@@ -53,7 +53,8 @@ struct nt_sock_owner {
 	__u8 peer_addr[16];
 	__u16 peer_port;
 	__u16 peer_family; /* AF_INET, AF_INET6, 0 when none */
-	__u32 pad;
+	__u8 active_open;  /* connect() was called: its SYN counts in bytes_acked */
+	__u8 pad[3];
 };
 
 /* One socket-level send or receive, streamed by `trace` (emit_events). */

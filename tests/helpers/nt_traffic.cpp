@@ -80,40 +80,46 @@ uint16_t bound_port(int fd) {
                                           : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
 }
 
-void send_all(int fd, const char* data, size_t len, const sockaddr* to = nullptr, socklen_t to_len = 0) {
+// Returns the number of successful send calls.
+long send_all(int fd, const char* data, size_t len, const sockaddr* to = nullptr, socklen_t to_len = 0) {
+  long calls = 0;
   while (len > 0) {
     ssize_t n = sendto(fd, data, len, 0, to, to_len);
     if (n < 0) {
       if (errno == EINTR) continue;
       die("send");
     }
+    ++calls;
     data += n;
     len -= static_cast<size_t>(n);
   }
+  return calls;
 }
 
-// Sends `bytes` on a new socket: TCP as a stream, UDP as paced 1 KiB datagrams.
-void send_bytes(const Args& args, const Endpoint& to, long bytes) {
+// Sends `bytes` on a new socket: TCP as a stream, UDP as paced 1 KiB datagrams. Returns the
+// number of successful send calls.
+long send_bytes(const Args& args, const Endpoint& to, long bytes) {
   bool tcp = args.get("proto", "tcp") == "tcp";
   int fd = socket(to.family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
   if (fd < 0) die("socket");
   bool connected = tcp || !args.has("unconnected");
   if (connected && connect(fd, reinterpret_cast<const sockaddr*>(&to.addr), to.len) != 0) die("connect");
   std::vector<char> buffer(tcp ? 65536 : kDatagram, 'x');
-  long left = bytes;
+  long left = bytes, calls = 0;
   int datagrams = 0;
   while (left > 0) {
     size_t chunk = static_cast<size_t>(std::min<long>(left, static_cast<long>(buffer.size())));
     if (connected)
-      send_all(fd, buffer.data(), chunk);
+      calls += send_all(fd, buffer.data(), chunk);
     else
-      send_all(fd, buffer.data(), chunk, reinterpret_cast<const sockaddr*>(&to.addr), to.len);
+      calls += send_all(fd, buffer.data(), chunk, reinterpret_cast<const sockaddr*>(&to.addr), to.len);
     left -= static_cast<long>(chunk);
     // Pace datagrams so that a receiver on a busy 2-core host never overflows.
     if (!tcp && ++datagrams % 32 == 0) usleep(1000);
   }
   if (tcp) shutdown(fd, SHUT_WR);
   close(fd);
+  return calls;
 }
 
 int serve(const Args& args) {
@@ -129,35 +135,43 @@ int serve(const Args& args) {
   std::printf("{\"ready\":%u,\"pid\":%d}\n", bound_port(fd), getpid());
   std::fflush(stdout);
   const long expected = args.num("bytes");
-  long received = 0;
+  long received = 0, calls = 0;
   std::vector<char> buffer(65536);
   if (tcp) {
     long conns = args.num("conns", 1);
     std::vector<std::thread> readers;
-    std::vector<long> per_conn(static_cast<size_t>(conns), 0);
+    std::vector<long> per_conn(static_cast<size_t>(conns), 0), calls_per_conn(static_cast<size_t>(conns), 0);
     for (long i = 0; i < conns; ++i) {
       int conn = accept(fd, nullptr, nullptr);
       if (conn < 0) die("accept");
-      readers.emplace_back([conn, &per_conn, i] {
+      readers.emplace_back([conn, &per_conn, &calls_per_conn, i] {
         std::vector<char> buf(65536);
         ssize_t n;
-        while ((n = recv(conn, buf.data(), buf.size(), 0)) > 0) per_conn[static_cast<size_t>(i)] += n;
+        while ((n = recv(conn, buf.data(), buf.size(), 0)) > 0) {
+          per_conn[static_cast<size_t>(i)] += n;
+          ++calls_per_conn[static_cast<size_t>(i)];
+        }
         close(conn);
       });
     }
     for (auto& reader : readers) reader.join();
     for (long n : per_conn) received += n;
+    for (long n : calls_per_conn) calls += n;
   } else {
     while (received < expected) {
-      ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
+      // recvfrom names the peer, as an unconnected UDP server does.
+      sockaddr_storage peer{};
+      socklen_t peer_len = sizeof(peer);
+      ssize_t n = recvfrom(fd, buffer.data(), buffer.size(), 0, reinterpret_cast<sockaddr*>(&peer), &peer_len);
       if (n < 0) {
         if (errno == EINTR) continue;
         die("recv");
       }
       received += n;
+      ++calls;
     }
   }
-  std::printf("{\"pid\":%d,\"received\":%ld}\n", getpid(), received);
+  std::printf("{\"pid\":%d,\"received\":%ld,\"calls\":%ld}\n", getpid(), received, calls);
   return received == expected ? 0 : 1;
 }
 
@@ -166,18 +180,20 @@ int send_mode(const Args& args) {
   const long bytes = args.num("bytes");
   const long threads = args.num("threads", 1);
   std::vector<std::thread> workers;
-  std::vector<long> tids(static_cast<size_t>(threads));
+  std::vector<long> tids(static_cast<size_t>(threads)), calls(static_cast<size_t>(threads));
   for (long i = 0; i < threads; ++i) {
     long share = bytes / threads + (i < bytes % threads ? 1 : 0);
     workers.emplace_back([&, i, share] {
       std::string name = "nt-worker-" + std::to_string(i);
       pthread_setname_np(pthread_self(), name.c_str());
       tids[static_cast<size_t>(i)] = gettid();
-      send_bytes(args, to, share);
+      calls[static_cast<size_t>(i)] = send_bytes(args, to, share);
     });
   }
   for (auto& worker : workers) worker.join();
-  std::printf("{\"pid\":%d,\"sent\":%ld,\"tids\":[", getpid(), bytes);
+  long total_calls = 0;
+  for (long n : calls) total_calls += n;
+  std::printf("{\"pid\":%d,\"sent\":%ld,\"calls\":%ld,\"tids\":[", getpid(), bytes, total_calls);
   for (size_t i = 0; i < tids.size(); ++i) std::printf("%s%ld", i ? "," : "", tids[i]);
   std::printf("]}\n");
   return 0;

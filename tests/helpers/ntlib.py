@@ -47,19 +47,26 @@ class NetNs:
         return ["ip", "netns", "exec", self.name] + list(argv)
 
 
-def connect_veth(ns_a, ns_b, v4=("192.0.2.1", "192.0.2.2"), v6=("2001:db8::1", "2001:db8::2")):
-    """A veth pair between two test namespaces, addressed from the documentation ranges."""
+def connect_veth(ns_a, ns_b, v4=("192.0.2.1", "192.0.2.2"), v6=("2001:db8::1", "2001:db8::2"), ipv6=True,
+                 static_neighbours=True):
+    """A veth pair between two test namespaces, addressed from the documentation ranges. Without
+    IPv6 the link stays silent (no router or multicast listener messages) until the test talks."""
     a, b = f"{ns_a.name}a"[-15:], f"{ns_b.name}b"[-15:]
     sh("ip", "link", "add", a, "netns", ns_a.name, "type", "veth", "peer", "name", b, "netns", ns_b.name)
     for ns, dev, addr4, addr6 in ((ns_a, a, v4[0], v6[0]), (ns_b, b, v4[1], v6[1])):
         sh("ip", "-n", ns.name, "addr", "add", f"{addr4}/24", "dev", dev)
-        sh("ip", "-n", ns.name, "addr", "add", f"{addr6}/64", "dev", dev, "nodad")
+        if ipv6:
+            sh("ip", "-n", ns.name, "addr", "add", f"{addr6}/64", "dev", dev, "nodad")
+        else:
+            sh("ip", "netns", "exec", ns.name, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1")
         sh("ip", "-n", ns.name, "link", "set", dev, "up")
+    if not static_neighbours:
+        return a, b
     # Permanent neighbours: no datagram of a test waits in (or is dropped from) the resolution queue.
     for ns, dev, peer_ns, peer_dev, peer4, peer6 in ((ns_a, a, ns_b, b, v4[1], v6[1]), (ns_b, b, ns_a, a, v4[0], v6[0])):
         mac = json.loads(subprocess.run(["ip", "-n", peer_ns.name, "-j", "link", "show", peer_dev], check=True,
                                         stdout=subprocess.PIPE).stdout)[0]["address"]
-        for peer in (peer4, peer6):
+        for peer in (peer4, peer6) if ipv6 else (peer4,):
             sh("ip", "-n", ns.name, "neigh", "replace", peer, "lladdr", mac, "dev", dev, "nud", "permanent")
     return a, b
 
@@ -67,15 +74,16 @@ def connect_veth(ns_a, ns_b, v4=("192.0.2.1", "192.0.2.2"), v6=("2001:db8::1", "
 class Agent:
     """`neutracer record` running for the duration of a with-block; records parsed at the end."""
 
-    def __init__(self, *args, interval_ms=200):
+    def __init__(self, *args, interval_ms=200, mode="record"):
         self.args = list(args)
+        self.mode = mode
         self.interval_ms = interval_ms
         self.records = []
 
     def __enter__(self):
         self.out = tempfile.NamedTemporaryFile(prefix="nt-record-", suffix=".jsonl", delete=False)
         self.proc = subprocess.Popen(
-            [NEUTRACER, "record", "--interval", str(self.interval_ms), "-o", self.out.name] + self.args,
+            [NEUTRACER, self.mode, "--interval", str(self.interval_ms), "-o", self.out.name] + self.args,
             stderr=subprocess.PIPE, text=True)
         wait_for(lambda: self._lines() or self.proc.poll() is not None, what="the agent's start record")
         if self.proc.poll() is not None:
@@ -142,3 +150,40 @@ def transfer(proto, family, nbytes, send_ns=None, recv_ns=None, addr=None, threa
     sent = run_sender(proto, family, addr, port, nbytes, ns=send_ns, threads=threads, extra=extra)
     finish_receiver(proc)
     return sent["pid"], recv_pid, sent
+
+
+def link_stats(ns):
+    """ifname -> the kernel's statistics of every device in a namespace (ip -s -j link)."""
+    out = subprocess.run(["ip", "-n", ns.name, "-s", "-j", "link", "show"], check=True, stdout=subprocess.PIPE).stdout
+    stats = {}
+    for link in json.loads(out):
+        s64 = link["stats64"]
+        stats[link["ifname"]] = {"ifindex": link["ifindex"], "tx_bytes": s64["tx"]["bytes"],
+                                 "rx_bytes": s64["rx"]["bytes"], "tx_packets": s64["tx"]["packets"],
+                                 "rx_packets": s64["rx"]["packets"]}
+    return stats
+
+
+def quiet_stats(ns, settle=0.5, timeout=15.0):
+    """The namespace's device statistics once they have stopped moving for `settle` seconds."""
+    deadline = time.monotonic() + timeout
+    previous = link_stats(ns)
+    while time.monotonic() < deadline:
+        time.sleep(settle)
+        current = link_stats(ns)
+        if current == previous:
+            return current
+        previous = current
+    raise TimeoutError(f"devices of {ns.name} never went quiet")
+
+
+def held(argv, ns=None):
+    """A process that exists now and runs argv (exec, same pid) when its stdin gets a line."""
+    script = 'read go; exec "$@"'
+    full = ["sh", "-c", script, "held"] + list(argv)
+    return subprocess.Popen(ns.argv(full) if ns else full, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def release(proc, timeout=60):
+    out, _ = proc.communicate("go\n", timeout=timeout)
+    return json.loads(out.strip().splitlines()[-1]) if out.strip() else None

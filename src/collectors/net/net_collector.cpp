@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "bpf_runtime/kernel_env.h"
@@ -63,21 +64,26 @@ uint32_t ring_size(uint32_t bytes) {
 
 }  // namespace
 
-bool process_alive(const model::ProcessKey& key) {
-  std::ifstream stat("/proc/" + std::to_string(key.tgid) + "/stat");
+std::optional<uint64_t> process_start_ns(uint32_t tgid) {
+  std::ifstream stat("/proc/" + std::to_string(tgid) + "/stat");
   std::string content;
-  if (!stat || !std::getline(stat, content)) return false;
+  if (!stat || !std::getline(stat, content)) return std::nullopt;
   // comm (field 2) may hold spaces and parentheses: fields after it start past the last ')'.
   auto close = content.rfind(')');
-  if (close == std::string::npos) return false;
+  if (close == std::string::npos) return std::nullopt;
   std::istringstream fields(content.substr(close + 2));
   std::string field;
   for (int index = 3; index < 22 && (fields >> field); ++index) {
   }
   unsigned long long start_ticks = 0;
-  if (!(fields >> start_ticks)) return false;
+  if (!(fields >> start_ticks)) return std::nullopt;
+  return start_ticks * (1'000'000'000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK)));
+}
+
+bool process_alive(const model::ProcessKey& key) {
+  auto start = process_start_ns(key.tgid);
   const uint64_t ns_per_tick = 1'000'000'000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
-  return start_ticks == key.start_ns / ns_per_tick;
+  return start && *start == key.start_ns / ns_per_tick * ns_per_tick;
 }
 
 Result<std::unique_ptr<NetCollector>> NetCollector::start(const NetConfig& config) {
@@ -221,7 +227,10 @@ std::vector<model::UnseenBytes> NetCollector::unseen_bytes() {
       ++map_read_failures_;
       continue;
     }
-    out.push_back({k.tgid, k.start_ns, k.netns, comm_of(value.comm), value.tx_bytes, value.rx_bytes, value.sockets});
+    // A socket stamped by a cgroup hook and never read or written through the socket layer
+    // (a splice-only receiver) has no start time: take it from /proc while the owner lives.
+    uint64_t start_ns = k.start_ns ? k.start_ns : process_start_ns(k.tgid).value_or(0);
+    out.push_back({k.tgid, start_ns, k.netns, comm_of(value.comm), value.tx_bytes, value.rx_bytes, value.sockets});
   }
   return out;
 }

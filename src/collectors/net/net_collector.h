@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -83,5 +84,7 @@ class NetCollector {
 
 // Whether the process named by `key` still runs (same pid and same start time).
 bool process_alive(const model::ProcessKey& key);
+// A running process's start, ns since boot, at /proc's resolution (clock ticks).
+std::optional<uint64_t> process_start_ns(uint32_t tgid);
 
 }  // namespace nt::collectors
