@@ -42,6 +42,21 @@ class BadInput(unittest.TestCase):
     def test_unwritable_output(self):
         self.assert_one_line_failure([NEUTRACER, "record", "-o", "/nonexistent/dir/out.jsonl"], "cannot write")
 
+    def test_bad_filters(self):
+        cases = [(["--cgroup", "/nonexistent-cgroup"], "cannot open cgroup"),
+                 (["--cgroup", "/tmp"], "not a cgroup v2 directory"),
+                 (["--netns", "/nonexistent/ns"], "cannot open network namespace"),
+                 (["--netns", "/etc/hostname"], "not a namespace file"),
+                 (["--netns", "0"], "not a network namespace id"),
+                 (["-c", "a-name-longer-than-15"], "at most 15 bytes")]
+        for mode in ("record", "trace"):
+            for argv, expect in cases:
+                with self.subTest(mode=mode, argv=argv):
+                    self.assert_one_line_failure([NEUTRACER, mode, *argv], expect)
+
+    def test_bad_ring_size(self):
+        self.assert_one_line_failure([NEUTRACER, "trace", "--ringbuf-kb", "1"], "--ringbuf-kb")
+
     def test_command_not_found(self):
         self.assert_one_line_failure([NEUTRACER, "record", "--", "/nonexistent/command"], "cannot run the command")
 
