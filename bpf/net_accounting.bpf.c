@@ -21,7 +21,6 @@
 #define AF_INET 2
 #define AF_INET6 10
 #define MSG_PEEK 2
-#define EEXIST 17
 #define TCP_CLOSE 7
 #define RCV_SHUTDOWN 1
 #define SEND_SHUTDOWN 2
@@ -137,21 +136,17 @@ static __always_inline void add_to_process(struct nt_proc_key *key, struct task_
 					   bool is_tx)
 {
 	struct nt_proc_stats *stats = bpf_map_lookup_elem(&proc_stats, key);
-	long err;
 
 	if (!stats) {
 		struct nt_proc_stats fresh = {};
 
 		bpf_probe_read_kernel(fresh.comm, sizeof(fresh.comm), leader->comm);
-		err = bpf_map_update_elem(&proc_stats, key, &fresh, BPF_NOEXIST);
-		if (err && err != -EEXIST) {
+		stats = lookup_or_create(&proc_stats, key, &fresh);
+		if (!stats) {
 			count_loss(NT_LOSS_PROC_MAP_FULL, 1);
 			count_loss(NT_LOSS_PROC_BYTES_NOT_HELD, ret);
 			return;
 		}
-		stats = bpf_map_lookup_elem(&proc_stats, key);
-		if (!stats)
-			return;
 	}
 	if (is_tx) {
 		__sync_fetch_and_add(&stats->tx_bytes, ret);
@@ -256,7 +251,7 @@ SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(reconcile_on_close, const struct sock *sk, const int oldstate, const int newstate)
 {
 	struct nt_sock_owner *owner;
-	struct nt_unseen *unseen;
+	struct nt_unseen *unseen, fresh = {};
 	struct tcp_sock *tp;
 	__u64 acked, received, missing_tx = 0, missing_rx = 0;
 	struct nt_proc_key key;
@@ -292,17 +287,11 @@ int BPF_PROG(reconcile_on_close, const struct sock *sk, const int oldstate, cons
 	key.tgid = owner->tgid;
 	key.netns = owner->netns ? owner->netns : sock_netns(sk);
 	key.start_ns = owner->start_ns;
-	unseen = bpf_map_lookup_elem(&unseen_bytes, &key);
+	__builtin_memcpy(fresh.comm, owner->comm, sizeof(fresh.comm));
+	unseen = lookup_or_create(&unseen_bytes, &key, &fresh);
 	if (!unseen) {
-		struct nt_unseen fresh = {};
-
-		__builtin_memcpy(fresh.comm, owner->comm, sizeof(fresh.comm));
-		bpf_map_update_elem(&unseen_bytes, &key, &fresh, BPF_NOEXIST); /* EEXIST: a racing close */
-		unseen = bpf_map_lookup_elem(&unseen_bytes, &key);
-		if (!unseen) {
-			count_loss(NT_LOSS_UNSEEN_MAP_FULL, 1);
-			return 0;
-		}
+		count_loss(NT_LOSS_UNSEEN_MAP_FULL, 1);
+		return 0;
 	}
 	__sync_fetch_and_add(&unseen->tx_bytes, missing_tx);
 	__sync_fetch_and_add(&unseen->rx_bytes, missing_rx);

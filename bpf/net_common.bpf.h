@@ -27,4 +27,21 @@ static __always_inline void count_loss(__u32 reason, __u64 amount)
 		*counter += amount; /* per-CPU slot: no other writer */
 }
 
+#define EEXIST 17
+
+/* The entry for `key`, created from `fresh` when missing; NULL when the table is full. Another
+ * CPU may create the same entry at the same time: EEXIST is success. */
+static __always_inline void *lookup_or_create(void *map, const void *key, const void *fresh)
+{
+	void *value = bpf_map_lookup_elem(map, key);
+	long err;
+
+	if (value)
+		return value;
+	err = bpf_map_update_elem(map, key, fresh, BPF_NOEXIST);
+	if (err && err != -EEXIST)
+		return NULL;
+	return bpf_map_lookup_elem(map, key);
+}
+
 #endif

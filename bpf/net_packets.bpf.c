@@ -17,7 +17,6 @@
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define IFF_LOOPBACK 0x8
-#define EEXIST 17
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -42,20 +41,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4096); /* resized by the loader */
 } packet_events SEC(".maps");
-
-/* Adds to a counter table entry, creating it zeroed first; false when the table is full. */
-static __always_inline void *lookup_or_create(void *map, const void *key, const void *fresh)
-{
-	void *value = bpf_map_lookup_elem(map, key);
-	long err;
-
-	if (value)
-		return value;
-	err = bpf_map_update_elem(map, key, fresh, BPF_NOEXIST);
-	if (err && err != -EEXIST)
-		return NULL;
-	return bpf_map_lookup_elem(map, key);
-}
 
 static __always_inline void add(struct nt_device_counters *c, __u32 len, bool is_tx)
 {

@@ -55,6 +55,19 @@ std::vector<Key> keys_of(int fd) {
   return keys;
 }
 
+// Calls fn(key, value) for every entry of a hash map; a failed read is counted, not fatal.
+template <class Key, class Value, class Fn>
+void for_each_entry(int fd, uint64_t& read_failures, Fn fn) {
+  for (const auto& key : keys_of<Key>(fd)) {
+    Value value{};
+    if (bpf_map_lookup_elem(fd, &key, &value) != 0) {
+      ++read_failures;
+      continue;
+    }
+    fn(key, value);
+  }
+}
+
 // Ring buffer sizes must be a power-of-two number of pages.
 uint32_t ring_size(uint32_t bytes) {
   uint32_t size = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
@@ -220,50 +233,37 @@ void NetCollector::drain(model::ProcessTable& table) {
 
 std::vector<model::UnseenBytes> NetCollector::unseen_bytes() {
   std::vector<model::UnseenBytes> out;
-  int fd = bpf_map__fd(skel_->maps.unseen_bytes);
-  for (const auto& k : keys_of<nt_proc_key>(fd)) {
-    nt_unseen value{};
-    if (bpf_map_lookup_elem(fd, &k, &value) != 0) {
-      ++map_read_failures_;
-      continue;
-    }
-    // A socket stamped by a cgroup hook and never read or written through the socket layer
-    // (a splice-only receiver) has no start time: take it from /proc while the owner lives.
-    uint64_t start_ns = k.start_ns ? k.start_ns : process_start_ns(k.tgid).value_or(0);
-    out.push_back({k.tgid, start_ns, k.netns, comm_of(value.comm), value.tx_bytes, value.rx_bytes, value.sockets});
-  }
+  for_each_entry<nt_proc_key, nt_unseen>(
+      bpf_map__fd(skel_->maps.unseen_bytes), map_read_failures_, [&](const nt_proc_key& k, const nt_unseen& v) {
+        // A socket stamped by a cgroup hook and never read or written through the socket layer
+        // (a splice-only receiver) has no start time: take it from /proc while the owner lives.
+        uint64_t start_ns = k.start_ns ? k.start_ns : process_start_ns(k.tgid).value_or(0);
+        out.push_back({k.tgid, start_ns, k.netns, comm_of(v.comm), v.tx_bytes, v.rx_bytes, v.sockets});
+      });
   return out;
 }
 
 std::vector<model::DeviceStats> NetCollector::packet_device_counters() {
   std::vector<model::DeviceStats> out;
   if (!packets_) return out;
-  int fd = bpf_map__fd(packets_->maps.device_counters);
-  for (const auto& k : keys_of<nt_device_key>(fd)) {
-    nt_device_counters c{};
-    if (bpf_map_lookup_elem(fd, &k, &c) != 0) {
-      ++map_read_failures_;
-      continue;
-    }
-    out.push_back({{k.netns, k.ifindex}, "", {c.tx_bytes, c.rx_bytes, c.tx_packets, c.rx_packets}, 0});
-  }
+  for_each_entry<nt_device_key, nt_device_counters>(
+      bpf_map__fd(packets_->maps.device_counters), map_read_failures_,
+      [&](const nt_device_key& k, const nt_device_counters& c) {
+        out.push_back({{k.netns, k.ifindex}, "", {c.tx_bytes, c.rx_bytes, c.tx_packets, c.rx_packets}, 0});
+      });
   return out;
 }
 
 std::vector<model::PacketOwnerCounters> NetCollector::packet_owner_counters() {
   std::vector<model::PacketOwnerCounters> out;
   if (!packets_) return out;
-  int fd = bpf_map__fd(packets_->maps.packet_owners);
-  for (const auto& k : keys_of<nt_packet_owner_key>(fd)) {
-    nt_packet_owner_counters v{};
-    if (bpf_map_lookup_elem(fd, &k, &v) != 0) {
-      ++map_read_failures_;
-      continue;
-    }
-    const auto& c = v.counters;
-    out.push_back({{k.netns, k.ifindex}, k.tgid, k.start_ns, comm_of(v.comm),
-                   {c.tx_bytes, c.rx_bytes, c.tx_packets, c.rx_packets}});
-  }
+  for_each_entry<nt_packet_owner_key, nt_packet_owner_counters>(
+      bpf_map__fd(packets_->maps.packet_owners), map_read_failures_,
+      [&](const nt_packet_owner_key& k, const nt_packet_owner_counters& v) {
+        const auto& c = v.counters;
+        out.push_back({{k.netns, k.ifindex}, k.tgid, k.start_ns, comm_of(v.comm),
+                       {c.tx_bytes, c.rx_bytes, c.tx_packets, c.rx_packets}});
+      });
   return out;
 }
 
