@@ -221,7 +221,7 @@ static __always_inline int account(struct sock *sk, int ret, int flags, bool is_
 	key.start_ns = leader->start_boottime;
 
 	owner = stamp_from_io(sk, key.tgid, (__u32)pid_tgid, leader, key.netns);
-	if (owner) {
+	if (owner && sk->sk_protocol == IPPROTO_TCP) { /* only TCP is reconciled at close */
 		if (is_tx)
 			__sync_fetch_and_add(&owner->seen_tx_bytes, ret);
 		else
