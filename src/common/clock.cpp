@@ -12,7 +12,6 @@ uint64_t read_ns(clockid_t clock) {
 }  // namespace
 
 uint64_t monotonic_ns() { return read_ns(CLOCK_MONOTONIC); }
-uint64_t boottime_ns() { return read_ns(CLOCK_BOOTTIME); }
 double unix_seconds() { return static_cast<double>(read_ns(CLOCK_REALTIME)) / 1e9; }
 
 }  // namespace nt

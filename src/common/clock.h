@@ -6,8 +6,6 @@ namespace nt {
 
 // Kernel CLOCK_MONOTONIC in ns (what BPF's bpf_ktime_get_ns returns).
 uint64_t monotonic_ns();
-// CLOCK_BOOTTIME in ns (the clock of task start_boottime).
-uint64_t boottime_ns();
 // Wall clock, Unix seconds with sub-second precision.
 double unix_seconds();
 

@@ -12,10 +12,6 @@ void ProcessTable::update(const ProcessKey& key, const std::string& comm, const 
   process.total = total;
 }
 
-void ProcessTable::mark_exited(const ProcessKey& key) {
-  if (auto it = processes_.find(key); it != processes_.end()) it->second.exited = true;
-}
-
 void ProcessTable::start_interval() {
   for (auto& [key, process] : processes_) process.at_interval_start = process.total;
 }

@@ -34,15 +34,14 @@ struct ProcessTraffic {
   std::string comm;  // raw bytes from the kernel: may be any bytes, renderers sanitise
   TrafficCounters total;
   TrafficCounters at_interval_start;  // `total` when the current interval began
-  bool exited = false;
 };
 
-// Every process seen since the start, keyed by identity. Exited processes keep their totals.
+// Every process seen since the start, keyed by identity. Exited processes keep their totals: their
+// kernel entries are deleted only after a final read.
 class ProcessTable {
  public:
   // Records the kernel's cumulative counters for a process.
   void update(const ProcessKey& key, const std::string& comm, const TrafficCounters& total);
-  void mark_exited(const ProcessKey& key);
   // Starts a new interval: what was counted so far becomes the baseline for the next deltas.
   void start_interval();
 

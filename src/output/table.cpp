@@ -12,7 +12,6 @@ std::string printable(const std::string& raw) {
     if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
   return out;
 }
-}  // namespace
 
 std::string human_bytes(uint64_t bytes) {
   static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -29,6 +28,8 @@ std::string human_bytes(uint64_t bytes) {
     std::snprintf(text, sizeof(text), "%.1f %s", value, kUnits[unit]);
   return text;
 }
+
+}  // namespace
 
 std::string render_process_table(const model::ProcessTable& table) {
   std::vector<const model::ProcessTraffic*> rows;

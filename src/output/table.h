@@ -9,6 +9,5 @@ namespace nt::output {
 
 // Rows sorted by total bytes, largest first; comm shown with non-printable bytes as '?'.
 std::string render_process_table(const model::ProcessTable& table);
-std::string human_bytes(uint64_t bytes);
 
 }  // namespace nt::output

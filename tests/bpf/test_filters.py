@@ -7,26 +7,18 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
-from ntlib import NEUTRACER, TRAFFIC, Agent, NetNs, finish_receiver, start_receiver  # noqa: E402
+from ntlib import NEUTRACER, TRAFFIC, Agent, NetNs, finish_receiver, held, release, sender_argv, start_receiver  # noqa: E402
 
 NBYTES = 200_003
-
-
-def held_sender(ns, port):
-    """A sender that exists before the agent starts and sends when its stdin gets a line."""
-    argv = ns.argv(["sh", "-c", f'read go; exec {TRAFFIC} send --proto udp --family 4 --addr 127.0.0.1 '
-                                f'--port {port} --bytes {NBYTES}'])
-    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
 
 
 class Filters(unittest.TestCase):
     def test_pid_filter_keeps_only_that_process(self):
         with NetNs() as ns:
             receiver, port, receiver_pid = start_receiver("udp", 4, "127.0.0.1", 2 * NBYTES, ns=ns)
-            traced, other = held_sender(ns, port), held_sender(ns, port)
+            traced, other = held(sender_argv("udp", 4, "127.0.0.1", port, NBYTES), ns=ns), held(sender_argv("udp", 4, "127.0.0.1", port, NBYTES), ns=ns)
             with Agent("-p", str(traced.pid)) as agent:
-                for sender in (traced, other):
-                    sender.communicate("go\n", timeout=30)
+                release(traced), release(other)
                 finish_receiver(receiver)
             pids = {p["pid"]: p["tx_bytes"] for p in agent.summary()["processes"]}
             self.assertEqual(pids, {traced.pid: NBYTES})

@@ -6,14 +6,14 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
-from ntlib import TRAFFIC, Agent, NetNs, finish_receiver, held, release, start_receiver, transfer  # noqa: E402
+from ntlib import (TRAFFIC, Agent, NetNs, finish_receiver, held, release, sender_argv,  # noqa: E402
+                   start_receiver, transfer)
 
 NBYTES = 100_003
 
 
 def udp_sender(port, argv0=TRAFFIC):
-    return [argv0, "send", "--proto", "udp", "--family", "4", "--addr", "127.0.0.1", "--port", str(port),
-            "--bytes", str(NBYTES)]
+    return sender_argv("udp", 4, "127.0.0.1", port, NBYTES, argv0=argv0)
 
 
 def cgroup2_mount():

@@ -5,7 +5,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
-from ntlib import TRAFFIC, Agent, NetNs, finish_receiver, held, release, start_receiver, transfer  # noqa: E402
+from ntlib import Agent, NetNs, finish_receiver, held, release, sender_argv, start_receiver, transfer  # noqa: E402
 
 NBYTES = 1_000_003
 
@@ -15,8 +15,7 @@ class Trace(unittest.TestCase):
         with NetNs() as ns:
             nbytes = 64 << 20
             receiver, port, receiver_pid = start_receiver("tcp", 4, "127.0.0.1", nbytes, ns=ns)
-            sender = held([TRAFFIC, "send", "--proto", "tcp", "--family", "4", "--addr", "127.0.0.1",
-                           "--port", str(port), "--bytes", str(nbytes)], ns=ns)
+            sender = held(sender_argv("tcp", 4, "127.0.0.1", port, nbytes), ns=ns)
             with Agent("-p", str(receiver_pid), "-p", str(sender.pid), "--ringbuf-kb", "4", mode="trace") as agent:
                 sent = release(sender)
                 received = finish_receiver(receiver)

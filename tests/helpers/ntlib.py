@@ -135,9 +135,14 @@ def finish_receiver(proc):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def run_sender(proto, family, addr, port, nbytes, ns=None, threads=1, extra=()):
-    argv = [TRAFFIC, "send", "--proto", proto, "--family", str(family), "--addr", addr, "--port", str(port),
+def sender_argv(proto, family, addr, port, nbytes, threads=1, extra=(), argv0=TRAFFIC):
+    """nt-traffic send; argv0 names the binary (a renamed link gives the process another comm)."""
+    return [argv0, "send", "--proto", proto, "--family", str(family), "--addr", addr, "--port", str(port),
             "--bytes", str(nbytes), "--threads", str(threads), *extra]
+
+
+def run_sender(proto, family, addr, port, nbytes, ns=None, threads=1, extra=()):
+    argv = sender_argv(proto, family, addr, port, nbytes, threads, extra)
     out = subprocess.run(ns.argv(argv) if ns else argv, check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 

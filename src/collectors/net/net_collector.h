@@ -75,6 +75,9 @@ class NetCollector {
   Status load(const NetConfig& config);
   Status attach_all();
 
+  // Owned: destroyed (programs, maps, links) in the destructor. Raw pointers because the
+  // skeletons' destroy functions live in the generated headers, which embed the BPF objects and
+  // so are included by net_collector.cpp alone.
   net_accounting* skel_ = nullptr;
   net_packets* packets_ = nullptr;
   UniqueFd cgroup_fd_;
