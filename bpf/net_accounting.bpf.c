@@ -21,6 +21,9 @@
 #define AF_INET 2
 #define AF_INET6 10
 #define MSG_PEEK 2
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
 #define RCV_SHUTDOWN 1
 #define SEND_SHUTDOWN 2
@@ -70,6 +73,20 @@ struct {
 	__uint(max_entries, 4096); /* resized by the loader (trace --ringbuf-kb) */
 } events SEC(".maps");
 
+/* A plain hash, not an LRU: an LRU would evict silently, a full hash fails inserts, which are
+ * counted. User space removes closed and idle flows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* resized by the loader (--max-flows) */
+	__type(key, struct nt_flow_key);
+	__type(value, struct nt_flow_stats);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} conn_events SEC(".maps");
+
 static __always_inline bool comm_matches(const char *comm)
 {
 	for (int i = 0; i < NT_COMM_LEN; i++) {
@@ -115,6 +132,8 @@ static __always_inline struct nt_sock_owner *stamp_from_io(struct sock *sk, __u3
 		count_loss(NT_LOSS_SOCK_STAMP_FAILED, 1);
 		return NULL;
 	}
+	if (!owner->local_port)
+		owner->local_port = sk->__sk_common.skc_num;
 	if (owner->tgid == tgid) {
 		if (!owner->start_ns) { /* stamped by a cgroup hook: complete it */
 			owner->start_ns = leader->start_boottime;
@@ -157,43 +176,84 @@ static __always_inline void add_to_process(struct nt_proc_key *key, struct task_
 	}
 }
 
-static __always_inline void emit_event(struct sock *sk, struct nt_sock_owner *owner, struct nt_proc_key *key,
-				       __u32 tid, struct task_struct *leader, int ret, bool is_tx, __u16 family)
+/* The flow a call on `sk` belongs to. An unconnected datagram socket has no peer of its own:
+ * the datagram's, as the cgroup sendmsg/recvmsg hook saw it, stands in. */
+static __always_inline void flow_key_of(struct nt_flow_key *fk, const struct sock *sk,
+					const struct nt_sock_owner *owner, __u32 tgid, __u32 netns, __u64 start_ns)
+{
+	const struct sock_common *common = &sk->__sk_common;
+
+	fk->tgid = tgid;
+	fk->netns = netns;
+	fk->start_ns = start_ns;
+	fk->protocol = sk->sk_protocol;
+	fk->family = common->skc_family;
+	fk->sport = common->skc_num;
+	fk->dport = bpf_ntohs(common->skc_dport);
+	if (fk->family == AF_INET) {
+		__builtin_memcpy(fk->saddr, &common->skc_rcv_saddr, 4);
+		__builtin_memcpy(fk->daddr, &common->skc_daddr, 4);
+	} else {
+		bpf_probe_read_kernel(fk->saddr, 16, &common->skc_v6_rcv_saddr);
+		bpf_probe_read_kernel(fk->daddr, 16, &common->skc_v6_daddr);
+	}
+	if (!fk->sport && owner)
+		fk->sport = owner->local_port;
+	if (!fk->dport && owner && owner->peer_family) {
+		fk->dport = bpf_ntohs(owner->peer_port);
+		__builtin_memcpy(fk->daddr, owner->peer_addr, 16);
+	}
+}
+
+static __always_inline void add_to_flow(struct sock *sk, const struct nt_flow_key *fk, int ret, bool is_tx)
+{
+	struct nt_flow_stats *flow, fresh = {};
+	struct tcp_sock *tp;
+
+	flow = lookup_or_create(&flows, fk, &fresh);
+	if (!flow) {
+		count_loss(NT_LOSS_FLOW_MAP_FULL, 1);
+		count_loss(NT_LOSS_FLOW_BYTES_NOT_HELD, ret);
+		return;
+	}
+	if (is_tx) {
+		__sync_fetch_and_add(&flow->tx_bytes, ret);
+		__sync_fetch_and_add(&flow->tx_calls, 1);
+	} else {
+		__sync_fetch_and_add(&flow->rx_bytes, ret);
+		__sync_fetch_and_add(&flow->rx_calls, 1);
+	}
+	flow->last_ns = bpf_ktime_get_ns();
+	if (fk->protocol == IPPROTO_TCP) {
+		tp = bpf_skc_to_tcp_sock(sk);
+		if (tp)
+			flow->srtt_us = tp->srtt_us >> 3;
+	}
+}
+
+static __always_inline void emit_event(const struct nt_flow_key *fk, __u32 tid, struct task_struct *leader, int ret,
+				       bool is_tx)
 {
 	struct nt_net_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
-	struct sock_common *common = &sk->__sk_common;
-	__u16 local_port = common->skc_num, remote_port = bpf_ntohs(common->skc_dport);
 
 	if (!event) {
 		count_loss(NT_LOSS_RINGBUF_FULL, 1);
 		return;
 	}
 	event->ts_ns = bpf_ktime_get_ns();
-	event->tgid = key->tgid;
+	event->tgid = fk->tgid;
 	event->tid = tid;
-	event->netns = key->netns;
-	event->start_ns = key->start_ns;
+	event->netns = fk->netns;
+	event->start_ns = fk->start_ns;
 	event->bytes = ret;
-	event->family = family;
-	event->protocol = sk->sk_protocol;
+	event->family = fk->family;
+	event->protocol = fk->protocol;
 	event->direction = is_tx ? NT_DIR_TX : NT_DIR_RX;
 	event->pad = 0;
-	__builtin_memset(event->saddr, 0, sizeof(event->saddr));
-	__builtin_memset(event->daddr, 0, sizeof(event->daddr));
-	if (family == AF_INET) {
-		__builtin_memcpy(event->saddr, &common->skc_rcv_saddr, 4);
-		__builtin_memcpy(event->daddr, &common->skc_daddr, 4);
-	} else {
-		bpf_probe_read_kernel(event->saddr, 16, &common->skc_v6_rcv_saddr);
-		bpf_probe_read_kernel(event->daddr, 16, &common->skc_v6_daddr);
-	}
-	/* An unconnected datagram socket has no peer: take the datagram's, as the cgroup hook saw it. */
-	if (!remote_port && owner && owner->peer_family) {
-		remote_port = bpf_ntohs(owner->peer_port);
-		__builtin_memcpy(event->daddr, owner->peer_addr, 16);
-	}
-	event->sport = local_port;
-	event->dport = remote_port;
+	event->sport = fk->sport;
+	event->dport = fk->dport;
+	__builtin_memcpy(event->saddr, fk->saddr, 16);
+	__builtin_memcpy(event->daddr, fk->daddr, 16);
 	bpf_probe_read_kernel(event->comm, sizeof(event->comm), leader->comm);
 	bpf_ringbuf_submit(event, 0);
 }
@@ -201,6 +261,7 @@ static __always_inline void emit_event(struct sock *sk, struct nt_sock_owner *ow
 static __always_inline int account(struct sock *sk, int ret, int flags, bool is_tx)
 {
 	struct nt_sock_owner *owner;
+	struct nt_flow_key fk = {};
 	struct nt_proc_key key;
 	struct task_struct *leader;
 	__u64 pid_tgid;
@@ -228,8 +289,10 @@ static __always_inline int account(struct sock *sk, int ret, int flags, bool is_
 			__sync_fetch_and_add(&owner->seen_rx_bytes, ret);
 	}
 	add_to_process(&key, leader, ret, is_tx);
+	flow_key_of(&fk, sk, owner, key.tgid, key.netns, key.start_ns);
+	add_to_flow(sk, &fk, ret, is_tx);
 	if (emit_events)
-		emit_event(sk, owner, &key, (__u32)pid_tgid, leader, ret, is_tx, family);
+		emit_event(&fk, (__u32)pid_tgid, leader, ret, is_tx);
 	return 0;
 }
 
@@ -245,18 +308,82 @@ int BPF_PROG(count_recv, struct sock *sk, int ret, int flags)
 	return account(sk, ret, flags, false);
 }
 
-/* A TCP socket closes: what it counted itself minus what the socket hooks saw is unseen. Runs
- * in softirq or a timer as often as not, so the owner comes from the stamp, never `current`. */
+/* The flow of the socket's owner, for hooks that run outside the owner's context. */
+static __always_inline struct nt_flow_stats *owner_flow(const struct sock *sk, const struct nt_sock_owner *owner)
+{
+	struct nt_flow_key fk = {};
+
+	flow_key_of(&fk, sk, owner, owner->tgid, owner->netns ? owner->netns : sock_netns(sk), owner->start_ns);
+	return bpf_map_lookup_elem(&flows, &fk);
+}
+
+static __always_inline void emit_conn(const struct sock *sk, struct nt_sock_owner *owner, __u8 type,
+				      __u64 tx_bytes, __u64 rx_bytes)
+{
+	struct nt_conn_event *event = bpf_ringbuf_reserve(&conn_events, sizeof(*event), 0);
+	struct nt_flow_key fk = {};
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+
+	if (!event) {
+		count_loss(NT_LOSS_CONN_RINGBUF_FULL, 1);
+		return;
+	}
+	flow_key_of(&fk, sk, owner, owner->tgid, owner->netns ? owner->netns : sock_netns(sk), owner->start_ns);
+	event->ts_ns = bpf_ktime_get_ns();
+	event->start_ns = owner->start_ns;
+	event->open_ns = owner->open_ns;
+	event->tx_bytes = tx_bytes;
+	event->rx_bytes = rx_bytes;
+	event->tgid = owner->tgid;
+	event->netns = fk.netns;
+	event->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+	event->retransmits = BPF_CORE_READ(tp, total_retrans);
+	event->delivered = BPF_CORE_READ(tp, delivered);
+	event->lost = BPF_CORE_READ(tp, lost);
+	event->resets_sent = owner->resets_sent;
+	event->resets_received = owner->resets_received;
+	event->rcvqueue_full = owner->rcvqueue_full;
+	event->type = type;
+	event->active = owner->active_open;
+	event->family = fk.family;
+	event->preexisting = owner->preexisting;
+	event->sport = fk.sport;
+	event->dport = fk.dport;
+	event->pad = 0;
+	__builtin_memcpy(event->saddr, fk.saddr, 16);
+	__builtin_memcpy(event->daddr, fk.daddr, 16);
+	__builtin_memcpy(event->comm, owner->comm, sizeof(event->comm));
+	bpf_ringbuf_submit(event, 0);
+}
+
+/* Opens (tcplife: SYN_SENT or SYN_RECV -> ESTABLISHED) and closes (-> CLOSE) of TCP sockets.
+ * These run in softirq or a timer as often as not, so the owner comes from the stamp, never
+ * `current`. At close, what the socket counted itself minus what the socket hooks saw is unseen. */
 SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(reconcile_on_close, const struct sock *sk, const int oldstate, const int newstate)
+int BPF_PROG(on_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
 {
 	struct nt_sock_owner *owner;
 	struct nt_unseen *unseen, fresh = {};
+	struct nt_flow_stats *flow;
 	struct tcp_sock *tp;
 	__u64 acked, received, missing_tx = 0, missing_rx = 0;
 	struct nt_proc_key key;
 
-	if (newstate != TCP_CLOSE || sk->sk_protocol != IPPROTO_TCP)
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	if (newstate == TCP_ESTABLISHED && (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)) {
+		owner = bpf_sk_storage_get(&sock_owners, (struct sock *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		if (!owner) {
+			count_loss(NT_LOSS_SOCK_STAMP_FAILED, 1);
+			return 0;
+		}
+		owner->open_ns = bpf_ktime_get_ns();
+		owner->local_port = sk->__sk_common.skc_num;
+		owner->announced = 1;
+		emit_conn(sk, owner, NT_CONN_OPEN, 0, 0);
+		return 0;
+	}
+	if (newstate != TCP_CLOSE)
 		return 0;
 	owner = bpf_sk_storage_get(&sock_owners, (struct sock *)sk, 0, 0);
 	if (!owner || !owner->tgid)
@@ -274,6 +401,13 @@ int BPF_PROG(reconcile_on_close, const struct sock *sk, const int oldstate, cons
 		acked--;
 	if (owner->active_open && acked)
 		acked--;
+	if (owner->announced) {
+		owner->announced = 0; /* one close per open, even if the state machine repeats CLOSE */
+		emit_conn(sk, owner, NT_CONN_CLOSE, acked, received);
+	}
+	flow = owner_flow(sk, owner);
+	if (flow)
+		flow->closed = 1;
 	if (acked > owner->seen_tx_bytes)
 		missing_tx = acked - owner->seen_tx_bytes;
 	if (received > owner->seen_rx_bytes)
@@ -296,6 +430,109 @@ int BPF_PROG(reconcile_on_close, const struct sock *sk, const int oldstate, cons
 	__sync_fetch_and_add(&unseen->tx_bytes, missing_tx);
 	__sync_fetch_and_add(&unseen->rx_bytes, missing_rx);
 	__sync_fetch_and_add(&unseen->sockets, 1);
+	return 0;
+}
+
+/* Retransmits, resets and full receive queues: counted on the socket's stamp (and flow), since
+ * these run from timers and softirq. */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(count_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	struct nt_sock_owner *owner;
+	struct nt_flow_stats *flow;
+
+	if (err)
+		return 0;
+	owner = bpf_sk_storage_get(&sock_owners, (struct sock *)sk, 0, 0);
+	if (!owner || !owner->tgid)
+		return 0;
+	__sync_fetch_and_add(&owner->retransmits, 1);
+	flow = owner_flow(sk, owner);
+	if (flow)
+		__sync_fetch_and_add(&flow->retransmits, 1);
+	return 0;
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(count_reset_sent, const struct sock *sk, const struct sk_buff *skb, int reason)
+{
+	struct nt_sock_owner *owner;
+
+	if (!sk)
+		return 0;
+	owner = bpf_sk_storage_get(&sock_owners, (struct sock *)sk, 0, 0);
+	if (owner)
+		__sync_fetch_and_add(&owner->resets_sent, 1);
+	return 0;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(count_reset_received, struct sock *sk)
+{
+	struct nt_sock_owner *owner = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
+
+	if (owner)
+		__sync_fetch_and_add(&owner->resets_received, 1);
+	return 0;
+}
+
+SEC("tp_btf/sock_rcvqueue_full")
+int BPF_PROG(count_rcvqueue_full, struct sock *sk, struct sk_buff *skb)
+{
+	struct nt_sock_owner *owner = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
+
+	if (owner)
+		__sync_fetch_and_add(&owner->rcvqueue_full, 1);
+	return 0;
+}
+
+/* At start: sockets created before the agent get their owner from the first task found holding
+ * them, and TCP connections established before it an open record marked pre-existing. */
+SEC("iter/task_file")
+int find_preexisting(struct bpf_iter__task_file *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct nt_sock_owner *owner;
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if (!task || !file)
+		return 0;
+	sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	sk = sock->sk;
+	if (!sk)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	/* Every socket gets its owner (listeners too: what they accept inherits it); established TCP
+	 * connections are also announced. */
+	owner = bpf_sk_storage_get(&sock_owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!owner) {
+		count_loss(NT_LOSS_SOCK_STAMP_FAILED, 1);
+		return 0;
+	}
+	if (!owner->tgid) {
+		struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+
+		owner->tgid = BPF_CORE_READ(task, tgid);
+		owner->tid = BPF_CORE_READ(task, pid);
+		owner->start_ns = BPF_CORE_READ(leader, start_boottime);
+		owner->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+		owner->origin = NT_STAMP_ITER;
+		owner->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+		bpf_probe_read_kernel(owner->comm, sizeof(owner->comm), &leader->comm);
+	}
+	if (owner->announced || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP ||
+	    BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_ESTABLISHED)
+		return 0;
+	owner->preexisting = 1;
+	owner->announced = 1;
+	emit_conn(sk, owner, NT_CONN_OPEN, 0, 0);
 	return 0;
 }
 
@@ -371,13 +608,13 @@ int stamp_on_listen(struct bpf_sock_ops *ops)
 
 /* Unconnected datagrams name their peer only in the call: the cgroup sendmsg/recvmsg hooks
  * see it (before sock_send_length / sock_recv_length fire for the same call) and leave it on the
- * socket for the event. Concurrent threads on one unconnected socket may see each other's peer. */
+ * socket for the flow and the event. Concurrent threads on one unconnected socket may see each other's peer. */
 static __always_inline void remember_peer(struct bpf_sock_addr *ctx, bool v6)
 {
 	struct bpf_sock *sk = ctx->sk;
 	struct nt_sock_owner *owner;
 
-	if (!emit_events || !sk)
+	if (!sk)
 		return;
 	owner = stamp_from_cgroup_hook(sk, 0);
 	if (!owner)

@@ -1,7 +1,9 @@
 """A small real training job: 2-rank PyTorch DistributedDataParallel over gloo on loopback.
 
 Runs for --seconds of training (after start-up), so that the tracer sees steady all-reduce
-traffic between the two ranks. Run with Debian's /usr/bin/python3 (python3-torch)."""
+traffic between the two ranks. Run with Debian's /usr/bin/python3 (python3-torch): alone, it
+starts its ranks with mp.spawn; under torchrun, each copy is one rank (RANK, WORLD_SIZE,
+MASTER_ADDR and MASTER_PORT come from the environment)."""
 import argparse
 import os
 import socket
@@ -20,7 +22,8 @@ def free_port():
 
 
 def train(rank, world_size, port, seconds):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    if port is not None:
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
     torch.manual_seed(rank)
     model = DistributedDataParallel(torch.nn.Sequential(
@@ -49,4 +52,7 @@ if __name__ == "__main__":
     parser.add_argument("--ranks", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    mp.spawn(train, args=(args.ranks, free_port(), args.seconds), nprocs=args.ranks)
+    if "RANK" in os.environ:  # torchrun
+        train(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), None, args.seconds)
+    else:
+        mp.spawn(train, args=(args.ranks, free_port(), args.seconds), nprocs=args.ranks)

@@ -10,7 +10,7 @@
 #define NT_COMM_LEN 16
 
 /* Bumped whenever a struct below changes; the loader checks it after load. */
-#define NT_NET_ABI_VERSION 2
+#define NT_NET_ABI_VERSION 3
 
 /* A process is its thread group leader's pid plus its start time (pids wrap), seen in one
  * network namespace (tracepoints see every namespace, and the same pid can use several). */
@@ -37,6 +37,7 @@ enum nt_stamp_origin {
 	NT_STAMP_CONNECT = 2, /* cgroup connect4/6 */
 	NT_STAMP_LISTEN = 3,  /* sock_ops TCP_LISTEN */
 	NT_STAMP_IO = 4,      /* a send or receive by a process other than the stamped one */
+	NT_STAMP_ITER = 5,    /* found established by the iterator at start */
 };
 
 struct nt_sock_owner {
@@ -54,7 +55,77 @@ struct nt_sock_owner {
 	__u16 peer_port;
 	__u16 peer_family; /* AF_INET, AF_INET6, 0 when none */
 	__u8 active_open;  /* connect() was called: its SYN counts in bytes_acked */
-	__u8 pad[3];
+	__u8 announced;    /* an open record was sent (or the iterator found it established) */
+	__u8 preexisting;  /* established before the agent started */
+	__u8 pad;
+	/* TCP health, for the connection's close record. */
+	__u64 open_ns; /* CLOCK_MONOTONIC at ESTABLISHED; 0 when pre-existing */
+	__u32 retransmits;
+	__u32 resets_sent;
+	__u32 resets_received;
+	__u32 rcvqueue_full;
+	__u16 local_port; /* kept: the kernel clears the socket's own before the close tracepoint */
+	__u16 pad2;
+	__u32 pad3;
+};
+
+/* A flow: one process's traffic on one (protocol, local, remote) pair in one namespace. */
+struct nt_flow_key {
+	__u32 tgid;
+	__u32 netns;
+	__u64 start_ns;
+	__u8 protocol;
+	__u8 family; /* AF_INET or AF_INET6 (v4-mapped addresses stay AF_INET6 here) */
+	__u16 sport; /* host order */
+	__u16 dport; /* host order; for unconnected UDP the datagram's peer */
+	__u16 pad;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+struct nt_flow_stats {
+	__u64 tx_bytes;
+	__u64 rx_bytes;
+	__u64 tx_calls;
+	__u64 rx_calls;
+	__u64 last_ns;     /* CLOCK_MONOTONIC of the last call */
+	__u32 srtt_us;     /* TCP: smoothed RTT at the last call */
+	__u32 retransmits; /* TCP: tcp_retransmit_skb on this flow's socket */
+	__u32 closed;      /* TCP: the socket closed; user space reads it once more and removes it */
+	__u32 pad;
+};
+
+enum nt_conn_event_type {
+	NT_CONN_OPEN = 1,
+	NT_CONN_CLOSE = 2,
+};
+
+/* tcplife-style lifecycle, one per socket end, owners from the stamp. */
+struct nt_conn_event {
+	__u64 ts_ns;
+	__u64 start_ns; /* owner's */
+	__u64 open_ns;  /* 0 when pre-existing */
+	__u64 tx_bytes; /* close: bytes_acked without SYN/FIN */
+	__u64 rx_bytes; /* close: bytes_received without FIN */
+	__u32 tgid;
+	__u32 netns;
+	__u32 srtt_us;
+	__u32 retransmits; /* close: tcp_sock total_retrans */
+	__u32 delivered;
+	__u32 lost;
+	__u32 resets_sent;
+	__u32 resets_received;
+	__u32 rcvqueue_full;
+	__u8 type;   /* enum nt_conn_event_type */
+	__u8 active; /* we connected (1) or accepted (0) */
+	__u8 family;
+	__u8 preexisting;
+	__u16 sport;
+	__u16 dport;
+	__u32 pad;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	char comm[NT_COMM_LEN];
 };
 
 /* One socket-level send or receive, streamed by `trace` (emit_events). */
@@ -102,6 +173,9 @@ enum nt_loss {
 	NT_LOSS_DEVICE_MAP_FULL,     /* packet mode: a device found no table entry */
 	NT_LOSS_PACKET_OWNER_MAP_FULL, /* packet mode: an owner found no table entry */
 	NT_LOSS_PACKET_RINGBUF_FULL, /* packet mode: a packet event the ring buffer could not take */
+	NT_LOSS_FLOW_MAP_FULL,       /* a socket call whose flow found no table entry */
+	NT_LOSS_FLOW_BYTES_NOT_HELD, /* the bytes those calls carried (process totals still have them) */
+	NT_LOSS_CONN_RINGBUF_FULL,   /* a connection open/close record the ring buffer could not take */
 	NT_LOSS__COUNT,
 };
 

@@ -29,6 +29,10 @@ void add_session_options(CLI::App* cmd, nt::agent::RecordOptions& o) {
   cmd->add_flag("--packets", o.packets, "Packet mode: per-device and per-owner packet counters (opt-in, costs more)");
   cmd->add_option("--max-processes", o.max_processes, "Size of the kernel's process table")
       ->check(CLI::Range(16u, 4'194'304u));
+  cmd->add_option("--max-flows", o.max_flows, "Size of the kernel's flow table (full: counted, never silent)")
+      ->check(CLI::Range(16u, 4'194'304u));
+  cmd->add_option("--flow-idle", o.flow_idle_s, "Forget a flow after S quiet seconds (closed TCP flows at once)")
+      ->check(CLI::PositiveNumber);
   cmd->footer("With -- CMD ARGS..., runs CMD, traces it and every descendant, and exits with its status.");
 }
 

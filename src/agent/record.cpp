@@ -12,10 +12,12 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "agent/held_child.h"
 #include "bpf_runtime/kernel_env.h"
 #include "collectors/devices/rtnl_devices.h"
+#include "collectors/identity/proc_identity.h"
 #include "collectors/net/net_collector.h"
 #include "common/clock.h"
 #include "output/json_lines.h"
@@ -67,6 +69,17 @@ class Recorder {
         if (process.total == process.at_interval_start) continue;
         if (auto ok = sink_.write(output::process_record(process, ts, interval_s)); !ok) return ok;
       }
+      std::set<std::string> changed_jobs;
+      if (auto ok = identify_new_processes(ts, changed_jobs); !ok) return ok;
+      collector_.drain_flows(flows_, static_cast<uint64_t>(options_.flow_idle_s * 1e9));
+      for (const auto& [key, flow] : flows_.flows()) {
+        if (flow.total == flow.at_interval_start && !flow.retired) continue;
+        if (auto ok = sink_.write(output::flow_record(flow, comm_of(key.process), ts, interval_s)); !ok) return ok;
+      }
+      for (const auto& name : jobs_.add_interval(flows_)) changed_jobs.insert(name);
+      for (const auto& name : changed_jobs)
+        if (auto ok = sink_.write(output::job_record(jobs_.jobs().at(name), ts)); !ok) return ok;
+      flows_.start_interval();
       if (auto ok = emit_devices(ts); !ok) return ok;
       for (const auto& unseen : collector_.unseen_bytes())
         if (auto ok = sink_.write(output::unseen_record(unseen, ts)); !ok) return ok;
@@ -85,6 +98,9 @@ class Recorder {
     nlohmann::ordered_json unseen = nlohmann::ordered_json::array();
     for (const auto& u : collector_.unseen_bytes()) unseen.push_back(output::unseen_record(u, 0));
     record["unattributed"] = unseen;
+    nlohmann::ordered_json jobs = nlohmann::ordered_json::array();
+    for (const auto& [name, job] : jobs_.jobs()) jobs.push_back(output::job_record(job, 0));
+    record["jobs"] = jobs;
     if (auto ok = sink_.write(record); !ok) return ok;
     return sink_.flush();
   }
@@ -92,6 +108,23 @@ class Recorder {
   const model::ProcessTable& table() const { return table_; }
 
  private:
+  // Who each process is, read from /proc once, while it still runs; jobs form from the ranks.
+  Status identify_new_processes(double ts, std::set<std::string>& changed_jobs) {
+    for (const auto& [key, process] : table_.processes()) {
+      if (!identified_.insert(key).second || !collectors::process_alive(key)) continue;
+      auto identity = collectors::read_identity(key.tgid);
+      if (!identity) continue;  // exited meanwhile
+      if (auto ok = sink_.write(output::process_info_record(key, process.comm, identity.value(), ts)); !ok) return ok;
+      if (jobs_.add_member(key, identity.value())) changed_jobs.insert(identity.value().job);
+    }
+    return {};
+  }
+
+  std::string comm_of(const model::ProcessKey& key) const {
+    auto it = table_.processes().find(key);
+    return it == table_.processes().end() ? "" : it->second.comm;
+  }
+
   model::LossCounters losses() const {
     auto losses = collector_.losses();
     losses[static_cast<size_t>(model::LossReason::kDeviceReadFailed)] = device_read_failures_;
@@ -130,6 +163,9 @@ class Recorder {
   uint32_t netns_;
   collectors::RtnlDevices devices_;
   model::ProcessTable table_;
+  model::FlowTable flows_;
+  model::JobTable jobs_;
+  std::set<model::ProcessKey> identified_;
   uint64_t interval_start_ns_ = monotonic_ns();
   uint64_t device_read_failures_ = 0;
   uint64_t reported_drops_ = 0;
@@ -202,6 +238,7 @@ Result<int> run_record(const RecordOptions& options) {
   config.filter.by_tgid = !tgids.empty() || !options.command.empty();
   config.filter.follow_children = options.filter.children || !options.command.empty();
   config.max_processes = options.max_processes;
+  config.max_flows = options.max_flows;
   config.packets = options.packets;
   if (options.trace) {
     config.ringbuf_bytes = options.ringbuf_kb * 1024;
@@ -224,9 +261,13 @@ Result<int> run_record(const RecordOptions& options) {
           },
           [&](const model::PacketEvent& e) {
             if (write_status) write_status = out.write(output::packet_event_record(e, wall_offset_s));
+          },
+          [&](const model::ConnEvent& e) {
+            if (write_status) write_status = out.write(output::conn_record(e, wall_offset_s));
           });
       !ok)
     return ok.error();
+  if (auto ok = collector.value()->announce_preexisting(); !ok) return ok.error();
 
   std::optional<HeldChild> child;
   if (!options.command.empty()) {
@@ -251,17 +292,14 @@ Result<int> run_record(const RecordOptions& options) {
   std::optional<int> exit_status;
   uint64_t next_tick_ns = start_ns + interval_ns;
   bool stopping = false;
-  constexpr uint64_t kEventPollNs = 50'000'000;  // events are read at least this often
+  constexpr uint64_t kEventPollNs = 50'000'000;  // the ring buffers are read at least this often
   while (!stopping) {
+    uint64_t now = monotonic_ns();
     uint64_t deadline = std::min(next_tick_ns, end_ns);
-    if (collector.value()->streams_events()) {
-      uint64_t now = monotonic_ns();
-      uint64_t slice = std::min(deadline > now ? deadline - now : 0, kEventPollNs);
-      if (auto ok = collector.value()->poll_events(static_cast<int>(slice / 1'000'000)); !ok) return ok.error();
-      if (!write_status) return write_status.error();
-      deadline = 0;  // just collect pending signals
-    }
-    int sig = wait_signal_until(signals.waited(), deadline);
+    uint64_t slice = std::min(deadline > now ? deadline - now : 0, kEventPollNs);
+    if (auto ok = collector.value()->poll_events(static_cast<int>(slice / 1'000'000)); !ok) return ok.error();
+    if (!write_status) return write_status.error();
+    int sig = wait_signal_until(signals.waited(), 0);  // what arrived meanwhile (they are blocked)
     if (sig == SIGINT || sig == SIGTERM) {
       if (child && !child->poll_exit())
         child->forward(sig);  // the command decides; we stop when it exits
@@ -269,17 +307,15 @@ Result<int> run_record(const RecordOptions& options) {
         stopping = true;
     }
     if (child && (exit_status = child->poll_exit())) stopping = true;
-    uint64_t now = monotonic_ns();
+    now = monotonic_ns();
     if (now >= end_ns) stopping = true;
     if (now >= next_tick_ns && !stopping) {
       if (auto ok = recorder.emit_interval(); !ok) return ok.error();
       while (next_tick_ns <= now) next_tick_ns += interval_ns;
     }
   }
-  if (collector.value()->streams_events()) {
-    if (auto ok = collector.value()->poll_events(0); !ok) return ok.error();  // what is left in the ring
-    if (!write_status) return write_status.error();
-  }
+  if (auto ok = collector.value()->poll_events(0); !ok) return ok.error();  // what is left in the rings
+  if (!write_status) return write_status.error();
   if (auto ok = recorder.emit_interval(); !ok) return ok.error();
   double duration_s = static_cast<double>(monotonic_ns() - start_ns) / 1e9;
   if (auto ok = recorder.emit_summary(duration_s, exit_status); !ok) return ok.error();

@@ -30,6 +30,8 @@ struct RecordOptions {
   bool packets = false;
   uint32_t ringbuf_kb = 1024;
   uint32_t max_processes = 16384;
+  uint32_t max_flows = 65536;
+  double flow_idle_s = 30;  // a flow quiet this long is reported once more and forgotten
   std::vector<std::string> command;  // after "--"
 };
 

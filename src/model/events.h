@@ -14,6 +14,7 @@ struct Endpoint {
   uint8_t family = 0;  // 4 or 6, 0 when unknown
   std::array<uint8_t, 16> addr{};
   uint16_t port = 0;
+  auto operator<=>(const Endpoint&) const = default;
 };
 
 struct SocketEvent {

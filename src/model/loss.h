@@ -18,6 +18,9 @@ enum class LossReason : uint8_t {
   kDeviceMapFull,      // kernel, packet mode: a device found no table entry
   kPacketOwnerMapFull, // kernel, packet mode: a socket owner found no table entry
   kPacketRingbufFull,  // kernel, packet mode: a packet event the ring buffer could not take
+  kFlowMapFull,        // kernel: a socket call whose flow found no table entry (--max-flows)
+  kFlowBytesNotHeld,   // kernel: the bytes those calls carried (process totals still have them)
+  kConnRingbufFull,    // kernel: a connection open/close record the ring buffer could not take
   kMapReadFailed,      // user: a kernel map could not be read
   kDeviceReadFailed,   // user: a namespace's device statistics could not be read
   kCount,
@@ -26,7 +29,8 @@ enum class LossReason : uint8_t {
 inline constexpr std::array<std::string_view, static_cast<size_t>(LossReason::kCount)> kLossNames = {
     "proc_map_full",         "proc_bytes_not_held", "sock_stamp_failed", "filter_map_full",
     "ringbuf_full",          "unseen_map_full",     "device_map_full",   "packet_owner_map_full",
-    "packet_ringbuf_full",   "map_read_failed",     "device_read_failed",
+    "packet_ringbuf_full",   "flow_map_full",       "flow_bytes_not_held", "conn_ringbuf_full",
+    "map_read_failed",       "device_read_failed",
 };
 
 using LossCounters = std::array<uint64_t, static_cast<size_t>(LossReason::kCount)>;

@@ -62,6 +62,68 @@ nlohmann::ordered_json packet_event_record(const model::PacketEvent& e, double w
   return record;
 }
 
+nlohmann::ordered_json flow_record(const model::FlowTraffic& flow, const std::string& comm, double ts,
+                                   double interval_s) {
+  const auto& k = flow.key;
+  auto delta = flow.total - flow.at_interval_start;
+  auto record = header("flow", ts);
+  record.update({{"pid", k.process.tgid}, {"start_time", k.process.start_ns}, {"comm", comm},
+                 {"netns", k.process.netns}, {"proto", protocol_name(k.protocol)},
+                 {"family", model::shown_family(k.local)}, {"saddr", model::format_address(k.local)},
+                 {"sport", k.local.port}, {"daddr", model::format_address(k.remote)}, {"dport", k.remote.port},
+                 {"tx_bytes", flow.total.tx_bytes}, {"rx_bytes", flow.total.rx_bytes},
+                 {"tx_calls", flow.total.tx_calls}, {"rx_calls", flow.total.rx_calls},
+                 {"tx_rate", interval_s > 0 ? static_cast<double>(delta.tx_bytes) / interval_s : 0.0},
+                 {"rx_rate", interval_s > 0 ? static_cast<double>(delta.rx_bytes) / interval_s : 0.0},
+                 {"retrans", flow.retransmits}, {"srtt_us", flow.srtt_us}, {"closed", flow.retired}});
+  return record;
+}
+
+nlohmann::ordered_json conn_record(const model::ConnEvent& e, double wall_offset_s) {
+  auto record = header("conn", static_cast<double>(e.ts_ns) / 1e9 + wall_offset_s);
+  record.update({{"event", e.open ? "open" : "close"}, {"pid", e.owner.tgid}, {"start_time", e.owner.start_ns},
+                 {"comm", e.comm}, {"netns", e.owner.netns}, {"proto", "tcp"},
+                 {"family", model::shown_family(e.local)}, {"saddr", model::format_address(e.local)},
+                 {"sport", e.local.port}, {"daddr", model::format_address(e.remote)}, {"dport", e.remote.port},
+                 {"direction", e.active ? "active" : "passive"}, {"preexisting", e.preexisting}});
+  if (e.open) return record;
+  record["duration_ms"] = e.duration_ns ? nlohmann::ordered_json(static_cast<double>(*e.duration_ns) / 1e6) : nullptr;
+  record.update({{"tx_bytes", e.tx_bytes}, {"rx_bytes", e.rx_bytes}, {"retrans", e.retransmits},
+                 {"srtt_us", e.srtt_us}, {"delivered", e.delivered}, {"lost", e.lost},
+                 {"resets_sent", e.resets_sent}, {"resets_received", e.resets_received},
+                 {"rcvqueue_full", e.rcvqueue_full}});
+  return record;
+}
+
+namespace {
+nlohmann::ordered_json optional_int(const std::optional<int>& value) {
+  return value ? nlohmann::ordered_json(*value) : nlohmann::ordered_json(nullptr);
+}
+}  // namespace
+
+nlohmann::ordered_json process_info_record(const model::ProcessKey& key, const std::string& comm,
+                                           const model::ProcessIdentity& id, double ts) {
+  auto record = header("process_info", ts);
+  record.update({{"pid", key.tgid}, {"start_time", key.start_ns}, {"comm", comm}, {"cmdline", id.cmdline},
+                 {"uid", id.uid}, {"user", id.user}, {"cgroup", id.cgroup},
+                 {"container", id.container_id.empty() ? nlohmann::ordered_json(nullptr)
+                                                       : nlohmann::ordered_json(id.container_id)},
+                 {"job", id.job.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(id.job)},
+                 {"rank", optional_int(id.rank)}, {"local_rank", optional_int(id.local_rank)},
+                 {"world_size", optional_int(id.world_size)}, {"rank_status", id.rank ? "known" : "unknown"}});
+  return record;
+}
+
+nlohmann::ordered_json job_record(const model::Job& job, double ts) {
+  auto record = header("job", ts);
+  nlohmann::ordered_json ranks = nlohmann::ordered_json::array();
+  for (const auto& [rank, process] : job.ranks)
+    ranks.push_back({{"rank", rank}, {"pid", process.tgid}, {"start_time", process.start_ns}});
+  record.update({{"job", job.name}, {"world_size", optional_int(job.world_size)}, {"ranks", ranks},
+                 {"bytes_between_ranks", job.bytes_between_ranks}});
+  return record;
+}
+
 nlohmann::ordered_json device_record(const model::DeviceStats& d, double ts) {
   auto record = header("device", ts);
   record.update({{"netns", d.key.netns}, {"ifindex", d.key.ifindex}, {"ifname", d.ifname}});

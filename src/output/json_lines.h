@@ -10,6 +10,9 @@
 #include "bpf_runtime/prog_stats.h"
 #include "common/result.h"
 #include "model/events.h"
+#include "model/flows.h"
+#include "model/identity.h"
+#include "model/jobs.h"
 #include "model/loss.h"
 #include "model/process.h"
 
@@ -44,6 +47,18 @@ nlohmann::ordered_json packet_owner_record(const model::PacketOwnerCounters& own
                                            double ts);
 // Bytes TCP sockets counted but no socket hook saw, per owner, summed at close.
 nlohmann::ordered_json unseen_record(const model::UnseenBytes& unseen, double ts);
+
+// One active flow's interval: cumulative bytes, rates over the interval, TCP health.
+nlohmann::ordered_json flow_record(const model::FlowTraffic& flow, const std::string& comm, double ts,
+                                   double interval_s);
+// A TCP connection end opening or closing.
+nlohmann::ordered_json conn_record(const model::ConnEvent& event, double wall_offset_s);
+
+// Who a process is: written once, when the process is first seen.
+nlohmann::ordered_json process_info_record(const model::ProcessKey& key, const std::string& comm,
+                                           const model::ProcessIdentity& identity, double ts);
+// A distributed job: its ranks and what they sent each other.
+nlohmann::ordered_json job_record(const model::Job& job, double ts);
 
 // Serialises one record on one line.
 std::string to_line(const nlohmann::ordered_json& record);

@@ -5,7 +5,9 @@
 //       receives N bytes in all (TCP: from K connections), prints {"pid","port","received"}.
 //       With --port 0 it binds an ephemeral port and prints {"ready":port} first.
 //   send  --proto tcp|udp --family 4|6 --addr A --port P --bytes N [--threads T] [--unconnected]
-//       sends N bytes split over T threads (named nt-worker-I), one socket each.
+//         [--hold-ms H]
+//       sends N bytes split over T threads (named nt-worker-I), one socket each, each connection
+//       held H ms before sending; prints the sockets' ports and how long each was open.
 //   tree  --family 4|6 --addr A --port P --bytes N --exit-code C
 //       sends N UDP bytes at once, then its child forks a grandchild that sends N more; exits C.
 #include <arpa/inet.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -96,14 +99,22 @@ long send_all(int fd, const char* data, size_t len, const sockaddr* to = nullptr
   return calls;
 }
 
-// Sends `bytes` on a new socket: TCP as a stream, UDP as paced 1 KiB datagrams. Returns the
-// number of successful send calls.
-long send_bytes(const Args& args, const Endpoint& to, long bytes) {
+struct SendReport {
+  long calls = 0;      // successful send calls
+  uint16_t port = 0;   // the socket's local port
+  double open_ms = 0;  // from connect() returning to close()
+};
+
+// Sends `bytes` on a new socket: TCP as a stream, UDP as paced 1 KiB datagrams, after holding
+// the connection --hold-ms first (with --bytes 0: a connection that never carries a byte).
+SendReport send_bytes(const Args& args, const Endpoint& to, long bytes) {
   bool tcp = args.get("proto", "tcp") == "tcp";
   int fd = socket(to.family, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
   if (fd < 0) die("socket");
   bool connected = tcp || !args.has("unconnected");
   if (connected && connect(fd, reinterpret_cast<const sockaddr*>(&to.addr), to.len) != 0) die("connect");
+  auto opened = std::chrono::steady_clock::now();
+  if (args.has("hold-ms")) std::this_thread::sleep_for(std::chrono::milliseconds(args.num("hold-ms")));
   std::vector<char> buffer(tcp ? 65536 : kDatagram, 'x');
   long left = bytes, calls = 0;
   int datagrams = 0;
@@ -117,9 +128,11 @@ long send_bytes(const Args& args, const Endpoint& to, long bytes) {
     // Pace datagrams so that a receiver on a busy 2-core host never overflows.
     if (!tcp && ++datagrams % 32 == 0) usleep(1000);
   }
+  SendReport report{calls, bound_port(fd), 0};
   if (tcp) shutdown(fd, SHUT_WR);
   close(fd);
-  return calls;
+  report.open_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - opened).count();
+  return report;
 }
 
 int serve(const Args& args) {
@@ -180,21 +193,26 @@ int send_mode(const Args& args) {
   const long bytes = args.num("bytes");
   const long threads = args.num("threads", 1);
   std::vector<std::thread> workers;
-  std::vector<long> tids(static_cast<size_t>(threads)), calls(static_cast<size_t>(threads));
+  std::vector<long> tids(static_cast<size_t>(threads));
+  std::vector<SendReport> reports(static_cast<size_t>(threads));
   for (long i = 0; i < threads; ++i) {
     long share = bytes / threads + (i < bytes % threads ? 1 : 0);
     workers.emplace_back([&, i, share] {
       std::string name = "nt-worker-" + std::to_string(i);
       pthread_setname_np(pthread_self(), name.c_str());
       tids[static_cast<size_t>(i)] = gettid();
-      calls[static_cast<size_t>(i)] = send_bytes(args, to, share);
+      reports[static_cast<size_t>(i)] = send_bytes(args, to, share);
     });
   }
   for (auto& worker : workers) worker.join();
   long total_calls = 0;
-  for (long n : calls) total_calls += n;
+  for (const auto& r : reports) total_calls += r.calls;
   std::printf("{\"pid\":%d,\"sent\":%ld,\"calls\":%ld,\"tids\":[", getpid(), bytes, total_calls);
   for (size_t i = 0; i < tids.size(); ++i) std::printf("%s%ld", i ? "," : "", tids[i]);
+  std::printf("],\"ports\":[");
+  for (size_t i = 0; i < reports.size(); ++i) std::printf("%s%u", i ? "," : "", reports[i].port);
+  std::printf("],\"open_ms\":[");
+  for (size_t i = 0; i < reports.size(); ++i) std::printf("%s%.3f", i ? "," : "", reports[i].open_ms);
   std::printf("]}\n");
   return 0;
 }

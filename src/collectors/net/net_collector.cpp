@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "bpf_runtime/kernel_env.h"
+#include "common/clock.h"
 #include "net_accounting.skel.h"
 #include "net_packets.skel.h"
 #include "shared/net_packets.h"
@@ -20,12 +21,15 @@ namespace {
 
 static_assert(sizeof(nt_proc_key) == 16);
 static_assert(sizeof(nt_proc_stats) == 48);
-static_assert(sizeof(nt_sock_owner) == 80);
+static_assert(sizeof(nt_sock_owner) == 112);
 static_assert(sizeof(nt_net_event) == 88);
 static_assert(sizeof(nt_unseen) == 40);
 static_assert(sizeof(nt_device_key) == 8);
 static_assert(sizeof(nt_packet_owner_key) == 24);
 static_assert(sizeof(nt_packet_event) == 88);
+static_assert(sizeof(nt_flow_key) == 56);
+static_assert(sizeof(nt_flow_stats) == 56);
+static_assert(sizeof(nt_conn_event) == 136);
 static_assert(static_cast<size_t>(NT_LOSS__COUNT) == static_cast<size_t>(model::LossReason::kMapReadFailed),
               "kernel loss reasons come first in model::LossReason, in the same order");
 
@@ -120,11 +124,10 @@ Status NetCollector::load(const NetConfig& config) {
   rodata->filter_cgroup = config.filter.cgroup_fd >= 0;
   rodata->traced_netns = config.filter.netns;
   rodata->emit_events = config.ringbuf_bytes > 0;
-  for (auto* peer_hook : {skel_->progs.peer_on_sendmsg4, skel_->progs.peer_on_sendmsg6,
-                          skel_->progs.peer_on_recvmsg4, skel_->progs.peer_on_recvmsg6})
-    bpf_program__set_autoload(peer_hook, config.ringbuf_bytes > 0);  // only trace needs the peer
   if (int err = bpf_map__set_max_entries(skel_->maps.proc_stats, config.max_processes); err)
     return errno_error("sizing the process table", err);
+  if (int err = bpf_map__set_max_entries(skel_->maps.flows, config.max_flows); err)
+    return errno_error("sizing the flow table", err);
   if (config.ringbuf_bytes > 0)
     if (int err = bpf_map__set_max_entries(skel_->maps.events, ring_size(config.ringbuf_bytes)); err)
       return errno_error("sizing the event ring buffer", err);
@@ -173,20 +176,22 @@ Status NetCollector::attach_all() {
   std::vector<ProgramAttachment> attachments = {
       {p.count_send, &l.count_send, "tp_btf sock:sock_send_length (kernel >= 6.3 with BTF)", false},
       {p.count_recv, &l.count_recv, "tp_btf sock:sock_recv_length (kernel >= 6.3 with BTF)", false},
-      {p.reconcile_on_close, &l.reconcile_on_close, "tp_btf sock:inet_sock_set_state", false},
+      {p.on_tcp_state, &l.on_tcp_state, "tp_btf sock:inet_sock_set_state", false},
+      {p.count_retransmit, &l.count_retransmit, "tp_btf tcp:tcp_retransmit_skb", false},
+      {p.count_reset_sent, &l.count_reset_sent, "tp_btf tcp:tcp_send_reset", false},
+      {p.count_reset_received, &l.count_reset_received, "tp_btf tcp:tcp_receive_reset", false},
+      {p.count_rcvqueue_full, &l.count_rcvqueue_full, "tp_btf sock:sock_rcvqueue_full", false},
       {p.follow_fork, &l.follow_fork, "tp_btf sched:sched_process_fork", false},
       {p.forget_exited, &l.forget_exited, "tp_btf sched:sched_process_exit", false},
       {p.stamp_on_create, &l.stamp_on_create, "cgroup sock_create on the cgroup2 root", true},
       {p.stamp_on_connect4, &l.stamp_on_connect4, "cgroup connect4 on the cgroup2 root", true},
       {p.stamp_on_connect6, &l.stamp_on_connect6, "cgroup connect6 on the cgroup2 root", true},
       {p.stamp_on_listen, &l.stamp_on_listen, "sock_ops on the cgroup2 root", true},
+      {p.peer_on_sendmsg4, &l.peer_on_sendmsg4, "cgroup sendmsg4 on the cgroup2 root", true},
+      {p.peer_on_sendmsg6, &l.peer_on_sendmsg6, "cgroup sendmsg6 on the cgroup2 root", true},
+      {p.peer_on_recvmsg4, &l.peer_on_recvmsg4, "cgroup recvmsg4 on the cgroup2 root", true},
+      {p.peer_on_recvmsg6, &l.peer_on_recvmsg6, "cgroup recvmsg6 on the cgroup2 root", true},
   };
-  if (bpf_program__autoload(p.peer_on_sendmsg4)) {
-    attachments.push_back({p.peer_on_sendmsg4, &l.peer_on_sendmsg4, "cgroup sendmsg4 on the cgroup2 root", true});
-    attachments.push_back({p.peer_on_sendmsg6, &l.peer_on_sendmsg6, "cgroup sendmsg6 on the cgroup2 root", true});
-    attachments.push_back({p.peer_on_recvmsg4, &l.peer_on_recvmsg4, "cgroup recvmsg4 on the cgroup2 root", true});
-    attachments.push_back({p.peer_on_recvmsg6, &l.peer_on_recvmsg6, "cgroup recvmsg6 on the cgroup2 root", true});
-  }
   if (packets_) {
     attachments.push_back({packets_->progs.packet_tx, &packets_->links.packet_tx, "tp_btf net:net_dev_queue", false});
     attachments.push_back(
@@ -228,6 +233,44 @@ void NetCollector::drain(model::ProcessTable& table) {
   }
 }
 
+void NetCollector::drain_flows(model::FlowTable& table, uint64_t idle_ns) {
+  int fd = bpf_map__fd(skel_->maps.flows);
+  const uint64_t now = monotonic_ns();
+  for (const auto& k : keys_of<nt_flow_key>(fd)) {
+    nt_flow_stats v{};
+    if (bpf_map_lookup_elem(fd, &k, &v) != 0) {
+      ++map_read_failures_;
+      continue;
+    }
+    bool retire = v.closed || (now > v.last_ns && now - v.last_ns > idle_ns);
+    if (retire && bpf_map_lookup_and_delete_elem(fd, &k, &v) != 0) retire = false;  // try again next time
+    uint8_t family = k.family == 10 ? 6 : 4;
+    model::FlowKey key{{k.tgid, k.netns, k.start_ns}, k.protocol, endpoint(family, k.saddr, k.sport),
+                       endpoint(family, k.daddr, k.dport)};
+    auto& flow = table.update(key, {v.tx_bytes, v.rx_bytes, v.tx_calls, v.rx_calls}, v.srtt_us, v.retransmits);
+    flow.retired = retire;
+  }
+}
+
+Status NetCollector::announce_preexisting() {
+  bpf_link* link = bpf_program__attach_iter(skel_->progs.find_preexisting, nullptr);
+  if (!link) return errno_error("attaching the task_file iterator (needs iter/task_file)", errno);
+  int iter_fd = bpf_iter_create(bpf_link__fd(link));
+  Status status;
+  if (iter_fd < 0) {
+    status = errno_error("creating the task_file iterator", errno);
+  } else {
+    char buffer[4096];
+    ssize_t n;
+    while ((n = read(iter_fd, buffer, sizeof(buffer))) > 0) {
+    }
+    if (n < 0) status = errno_error("running the task_file iterator", errno);
+    close(iter_fd);
+  }
+  bpf_link__destroy(link);
+  return status;
+}
+
 std::vector<model::UnseenBytes> NetCollector::unseen_bytes() {
   std::vector<model::UnseenBytes> out;
   for_each_entry<nt_proc_key, nt_unseen>(
@@ -265,9 +308,38 @@ std::vector<model::PacketOwnerCounters> NetCollector::packet_owner_counters() {
 }
 
 Status NetCollector::on_events(std::function<void(const model::SocketEvent&)> socket_handler,
-                               std::function<void(const model::PacketEvent&)> packet_handler) {
+                               std::function<void(const model::PacketEvent&)> packet_handler,
+                               std::function<void(const model::ConnEvent&)> conn_handler) {
+  auto status = events_.add(bpf_map__fd(skel_->maps.conn_events), [handler = std::move(conn_handler)](
+                                                                        const void* data, size_t) {
+    const auto* e = static_cast<const nt_conn_event*>(data);
+    uint8_t family = e->family == 10 ? 6 : 4;
+    model::ConnEvent event;
+    event.open = e->type == NT_CONN_OPEN;
+    event.ts_ns = e->ts_ns;
+    // A zero-byte socket stamped only by cgroup hooks has no start time: /proc has it.
+    uint64_t start_ns = e->start_ns ? e->start_ns : process_start_ns(e->tgid).value_or(0);
+    event.owner = {e->tgid, e->netns, start_ns};
+    event.comm = comm_of(e->comm);
+    event.local = endpoint(family, e->saddr, e->sport);
+    event.remote = endpoint(family, e->daddr, e->dport);
+    event.active = e->active;
+    event.preexisting = e->preexisting;
+    if (!event.open && e->open_ns) event.duration_ns = e->ts_ns - e->open_ns;
+    event.tx_bytes = e->tx_bytes;
+    event.rx_bytes = e->rx_bytes;
+    event.srtt_us = e->srtt_us;
+    event.retransmits = e->retransmits;
+    event.delivered = e->delivered;
+    event.lost = e->lost;
+    event.resets_sent = e->resets_sent;
+    event.resets_received = e->resets_received;
+    event.rcvqueue_full = e->rcvqueue_full;
+    handler(event);
+  });
+  if (!status) return status;
   if (skel_->rodata->emit_events) {
-    auto status = events_.add(bpf_map__fd(skel_->maps.events), [handler = std::move(socket_handler)](const void* data,
+    status = events_.add(bpf_map__fd(skel_->maps.events), [handler = std::move(socket_handler)](const void* data,
                                                                                                    size_t) {
       const auto* e = static_cast<const nt_net_event*>(data);
       uint8_t family = e->family == 10 ? 6 : 4;
@@ -279,7 +351,7 @@ Status NetCollector::on_events(std::function<void(const model::SocketEvent&)> so
     if (!status) return status;
   }
   if (packets_ && packets_->rodata->emit_events) {
-    auto status = events_.add(bpf_map__fd(packets_->maps.packet_events), [handler = std::move(packet_handler)](
+    status = events_.add(bpf_map__fd(packets_->maps.packet_events), [handler = std::move(packet_handler)](
                                                                             const void* data, size_t) {
       const auto* e = static_cast<const nt_packet_event*>(data);
       uint8_t family = e->ethertype == 0x86dd ? 6 : (e->ethertype == 0x0800 ? 4 : 0);

@@ -16,6 +16,7 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "model/events.h"
+#include "model/flows.h"
 #include "model/loss.h"
 #include "model/process.h"
 #include "shared/net_accounting.h"
@@ -37,6 +38,7 @@ struct NetFilter {
 struct NetConfig {
   NetFilter filter;
   uint32_t max_processes = 16384;
+  uint32_t max_flows = 65536;
   uint32_t ringbuf_bytes = 0;  // > 0: stream socket events (trace)
   bool packets = false;        // packet mode
   uint32_t packet_ringbuf_bytes = 0;  // > 0: stream packet events
@@ -55,15 +57,21 @@ class NetCollector {
   // Reads every process's cumulative counters into `table`; processes that have exited are
   // read one last time and then removed from the kernel table.
   void drain(model::ProcessTable& table);
+  // Reads every flow into `table`; closed flows, and flows idle for `idle_ns`, are read one last
+  // time and removed from the kernel table (atomically: no byte counted in between is lost).
+  void drain_flows(model::FlowTable& table, uint64_t idle_ns);
   std::vector<model::UnseenBytes> unseen_bytes();
+  // Finds TCP connections established before the start (BPF iterator over every task's files);
+  // their open records arrive through the connection handler.
+  Status announce_preexisting();
   std::vector<model::DeviceStats> packet_device_counters();  // packet mode; ifname left empty
   std::vector<model::PacketOwnerCounters> packet_owner_counters();
 
   // Streams events (when configured) to the handlers, waiting up to timeout_ms.
   Status on_events(std::function<void(const model::SocketEvent&)> socket_handler,
-                   std::function<void(const model::PacketEvent&)> packet_handler);
+                   std::function<void(const model::PacketEvent&)> packet_handler,
+                   std::function<void(const model::ConnEvent&)> conn_handler);
   Status poll_events(int timeout_ms);
-  bool streams_events() const { return !events_.empty(); }
 
   model::LossCounters losses() const;
   std::vector<uint64_t> per_cpu_loss(model::LossReason reason) const;

@@ -1,0 +1,85 @@
+#include "collectors/identity/proc_identity.h"
+
+#include <pwd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <sstream>
+
+namespace nt::collectors {
+namespace {
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error{"cannot read " + path};
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::optional<int> to_int(const std::string& text) {
+  if (text.empty() || text.size() > 9 || !std::all_of(text.begin(), text.end(), ::isdigit)) return std::nullopt;
+  return std::stoi(text);
+}
+
+}  // namespace
+
+std::string container_id_of(const std::string& cgroup_path) {
+  // The id is the last run of exactly 64 hex digits in the path (".../docker-<id>.scope",
+  // ".../cri-containerd-<id>.scope", "/docker/<id>", "/libpod-<id>").
+  std::string found;
+  size_t run = 0;
+  for (size_t i = 0; i <= cgroup_path.size(); ++i) {
+    if (i < cgroup_path.size() && std::isxdigit(static_cast<unsigned char>(cgroup_path[i])) &&
+        !std::isupper(static_cast<unsigned char>(cgroup_path[i]))) {
+      ++run;
+      continue;
+    }
+    if (run == 64) found = cgroup_path.substr(i - 64, 64);
+    run = 0;
+  }
+  return found;
+}
+
+Result<model::ProcessIdentity> read_identity(uint32_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid);
+  model::ProcessIdentity id;
+  auto cmdline = read_file(dir + "/cmdline");
+  if (!cmdline) return cmdline.error();
+  id.cmdline = cmdline.value();
+  while (!id.cmdline.empty() && id.cmdline.back() == '\0') id.cmdline.pop_back();
+  for (char& c : id.cmdline)
+    if (c == '\0') c = ' ';
+
+  std::ifstream status(dir + "/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("Uid:", 0) == 0) id.uid = static_cast<uint32_t>(std::stoul(line.substr(4)));
+  passwd entry{}, *result = nullptr;
+  char buffer[1024];
+  if (getpwuid_r(id.uid, &entry, buffer, sizeof(buffer), &result) == 0 && result) id.user = entry.pw_name;
+
+  std::ifstream cgroup(dir + "/cgroup");
+  for (std::string line; std::getline(cgroup, line);)
+    if (line.rfind("0::", 0) == 0) id.cgroup = line.substr(3);
+  id.container_id = container_id_of(id.cgroup);
+
+  auto environ = read_file(dir + "/environ");
+  if (environ) {
+    std::map<std::string, std::string> env;
+    std::istringstream entries(environ.value());
+    for (std::string entry; std::getline(entries, entry, '\0');) {
+      auto eq = entry.find('=');
+      if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+    }
+    if (env.count("MASTER_ADDR") && env.count("MASTER_PORT") && env.count("RANK")) {
+      id.job = env["MASTER_ADDR"] + ":" + env["MASTER_PORT"];
+      id.rank = to_int(env["RANK"]);
+      id.local_rank = to_int(env["LOCAL_RANK"]);
+      id.world_size = to_int(env["WORLD_SIZE"]);
+    }
+  }
+  return id;
+}
+
+}  // namespace nt::collectors

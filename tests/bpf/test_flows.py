@@ -1,0 +1,163 @@
+"""Issue 4: flows, connection lifecycle, TCP health, the bounded flow table, pre-existing
+connections and distributed-job identity. Real traffic, scoped to the test's own processes."""
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
+from ntlib import (NEUTRACER, Agent, NetNs, connect_veth, finish_receiver, held, release,  # noqa: E402
+                   run_sender, sender_argv, start_receiver, transfer, wait_for)
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+NBYTES = 1_000_003
+
+
+def final_flows(agent, pid):
+    """(saddr, sport, daddr, dport) -> the last flow record of that flow of `pid`."""
+    flows = {}
+    for r in agent.records:
+        if r["type"] == "flow" and r["pid"] == pid:
+            flows[(r["saddr"], r["sport"], r["daddr"], r["dport"])] = r
+    return flows
+
+
+def conns(agent, pid, event):
+    return [r for r in agent.records if r["type"] == "conn" and r["pid"] == pid and r["event"] == event]
+
+
+class Flows(unittest.TestCase):
+    def test_flow_bytes_exact_on_both_ends(self):
+        cases = [("tcp", 4, ()), ("tcp", 6, ()), ("udp", 4, ()), ("udp", 6, ()),
+                 ("udp", 4, ("--unconnected",)), ("udp", 6, ("--unconnected",))]
+        with NetNs() as ns:
+            with Agent() as agent:
+                results = [transfer(p, f, NBYTES, send_ns=ns, recv_ns=ns, extra=e) for p, f, e in cases]
+            for (proto, family, extra), (sender, receiver, report) in zip(cases, results):
+                with self.subTest(proto=proto, family=family, extra=extra):
+                    loopback = "127.0.0.1" if family == 4 else "::1"
+                    sent, received = final_flows(agent, sender), final_flows(agent, receiver)
+                    self.assertEqual(len(sent), 1, sent)
+                    self.assertEqual(len(received), 1, received)
+                    (s_local, s_port, s_peer, s_peer_port), s = next(iter(sent.items()))
+                    (r_local, r_port, r_peer, r_peer_port), r = next(iter(received.items()))
+                    self.assertEqual((s["tx_bytes"], s["rx_bytes"]), (NBYTES, 0))
+                    self.assertEqual((r["tx_bytes"], r["rx_bytes"]), (0, NBYTES))
+                    self.assertEqual((s_peer, s_peer_port), (loopback, r_port))
+                    self.assertEqual((r_peer, r_peer_port), (loopback, report["ports"][0]))
+                    self.assertEqual((s["proto"], s["family"], r["proto"], r["family"]), (proto, family, proto, family))
+
+    def test_connection_lifecycle_once_per_end(self):
+        with NetNs() as ns:
+            with Agent() as agent:
+                runs = {nbytes: transfer("tcp", 4, nbytes, send_ns=ns, recv_ns=ns, extra=("--hold-ms", "1000"))
+                        for nbytes in (NBYTES, 0)}
+                time.sleep(0.3)  # the close records come from the kernel as the FINs complete
+            for nbytes, (client, server, report) in runs.items():
+                with self.subTest(nbytes=nbytes):
+                    port, open_ms = report["ports"][0], report["open_ms"][0]
+                    for pid, direction, key in ((client, "active", "sport"), (server, "passive", "dport")):
+                        opens = [c for c in conns(agent, pid, "open") if c[key] == port]
+                        closes = [c for c in conns(agent, pid, "close") if c[key] == port]
+                        self.assertEqual(len(opens), 1, opens)
+                        self.assertEqual(len(closes), 1, closes)
+                        close = closes[0]
+                        self.assertEqual((close["direction"], close["preexisting"]), (direction, False))
+                        self.assertAlmostEqual(close["duration_ms"], open_ms, delta=max(0.1 * open_ms, 20))
+                        sent, received = (nbytes, 0) if direction == "active" else (0, nbytes)
+                        self.assertEqual((close["tx_bytes"], close["rx_bytes"]), (sent, received))
+
+    def test_retransmits_on_the_lossy_flow_only(self):
+        with NetNs() as a, NetNs() as b:
+            connect_veth(a, b, ipv6=False)
+            lossy_rx, lossy_port, _ = start_receiver("tcp", 4, "0.0.0.0", 4 * NBYTES, ns=b)
+            clean_rx, clean_port, _ = start_receiver("tcp", 4, "0.0.0.0", 4 * NBYTES, ns=b)
+            # Drop 1 packet in 20 that arrives for the lossy flow's port.
+            rules = (f"table inet ntloss {{\n chain input {{\n type filter hook input priority 0;\n"
+                     f" tcp dport {lossy_port} numgen random mod 20 == 0 drop\n }}\n}}\n")
+            subprocess.run(["ip", "netns", "exec", b.name, "nft", "-f", "-"], input=rules, text=True, check=True)
+            with Agent() as agent:
+                lossy = run_sender("tcp", 4, "192.0.2.2", lossy_port, 4 * NBYTES, ns=a)
+                finish_receiver(lossy_rx)
+                clean = run_sender("tcp", 4, "192.0.2.2", clean_port, 4 * NBYTES, ns=a)
+                finish_receiver(clean_rx)
+                loop = transfer("tcp", 4, NBYTES, send_ns=a, recv_ns=a)
+                time.sleep(0.3)
+            lossy_flow = final_flows(agent, lossy["pid"])[("192.0.2.1", lossy["ports"][0], "192.0.2.2", lossy_port)]
+            clean_flow = final_flows(agent, clean["pid"])[("192.0.2.1", clean["ports"][0], "192.0.2.2", clean_port)]
+            self.assertGreater(lossy_flow["retrans"], 0)
+            self.assertEqual(clean_flow["retrans"], 0)
+            lossy_close = [c for c in conns(agent, lossy["pid"], "close") if c["sport"] == lossy["ports"][0]]
+            self.assertGreater(lossy_close[0]["retrans"], 0)
+            loop_flow = next(iter(final_flows(agent, loop[0]).values()))
+            self.assertTrue(0 < loop_flow["srtt_us"] < 10_000, loop_flow)
+
+    def test_full_flow_table_counts_what_it_cannot_hold(self):
+        size, extra, message = 32, 16, 100
+        with NetNs() as ns:
+            receiver, port, _ = start_receiver("udp", 4, "127.0.0.1", (size + extra) * message, ns=ns)
+            sender = held(sender_argv("udp", 4, "127.0.0.1", port, (size + extra) * message, threads=size + extra),
+                          ns=ns)
+            with Agent("-p", str(sender.pid), "--max-flows", str(size)) as agent:
+                release(sender)
+                finish_receiver(receiver)
+            summary = agent.summary()
+            self.assertEqual(summary["loss"]["flow_map_full"], extra)
+            self.assertEqual(summary["loss"]["flow_bytes_not_held"], extra * message)
+            self.assertEqual(len(final_flows(agent, sender.pid)), size)
+            totals = {p["pid"]: p["tx_bytes"] for p in summary["processes"]}
+            self.assertEqual(totals, {sender.pid: (size + extra) * message})
+
+    def test_connection_opened_before_the_agent(self):
+        with NetNs() as ns:
+            receiver, port, server = start_receiver("tcp", 4, "127.0.0.1", 1000, ns=ns)
+            client = subprocess.Popen(ns.argv(sender_argv("tcp", 4, "127.0.0.1", port, 1000) + ["--hold-ms", "2500"]),
+                                      stdout=subprocess.PIPE, text=True)
+            wait_for(lambda: subprocess.run(["ip", "netns", "exec", ns.name, "ss", "-Htn", "state", "established"],
+                                            stdout=subprocess.PIPE, text=True).stdout.strip(),
+                     what="the connection")
+            with Agent() as agent:
+                report = json.loads(client.communicate(timeout=30)[0])
+                finish_receiver(receiver)
+                time.sleep(0.3)
+            for pid, key in ((report["pid"], "sport"), (server, "dport")):
+                with self.subTest(pid=pid):
+                    opens = [c for c in conns(agent, pid, "open") if c[key] == report["ports"][0]]
+                    self.assertEqual(len(opens), 1, opens)
+                    self.assertTrue(opens[0]["preexisting"])
+                    self.assertEqual(opens[0]["comm"], "nt-traffic")
+                    closes = [c for c in conns(agent, pid, "close") if c[key] == report["ports"][0]]
+                    self.assertEqual(len(closes), 1)
+                    self.assertIsNone(closes[0]["duration_ms"])
+
+    def test_torchrun_job_grouped_by_rendezvous(self):
+        port = random.randint(30000, 39999)
+        with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
+            # --redirects/--tee 1: torch 1.13's torchrun cannot parse the default 0 on Python 3.11.
+            run = subprocess.run([NEUTRACER, "record", "-o", out.name, "--", "/usr/bin/torchrun", "--nnodes", "1",
+                                  "--nproc_per_node", "2", "--redirects", "1", "--tee", "1", "--master_addr",
+                                  "127.0.0.1", "--master_port", str(port), os.path.join(REPO, "scripts", "ddp_demo.py"),
+                                  "--seconds", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 timeout=300)
+            self.assertEqual(run.returncode, 0, run.stderr[-2000:])
+            records = [json.loads(line) for line in open(out.name)]
+        summary = next(r for r in records if r["type"] == "summary")
+        jobs = [j for j in summary["jobs"] if j["job"] == f"127.0.0.1:{port}"]
+        self.assertEqual(len(jobs), 1, summary["jobs"])
+        ranks = {r["rank"]: r["pid"] for r in jobs[0]["ranks"]}
+        self.assertEqual(sorted(ranks), [0, 1])
+        self.assertEqual(jobs[0]["world_size"], 2)
+        self.assertGreater(jobs[0]["bytes_between_ranks"], 0)
+        infos = {r["pid"]: r for r in records if r["type"] == "process_info"}
+        for rank, pid in ranks.items():
+            self.assertEqual((infos[pid]["rank"], infos[pid]["rank_status"]), (rank, "known"))
+        launcher = [r for r in infos.values() if "torchrun" in r["cmdline"] and r["pid"] not in ranks.values()]
+        self.assertTrue(all(r["rank_status"] == "unknown" for r in launcher))
+
+
+if __name__ == "__main__":
+    unittest.main()
