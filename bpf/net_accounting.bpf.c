@@ -223,7 +223,6 @@ static __always_inline void add_to_flow(struct sock *sk, const struct nt_flow_ke
 		__sync_fetch_and_add(&flow->rx_bytes, ret);
 		__sync_fetch_and_add(&flow->rx_calls, 1);
 	}
-	flow->last_ns = bpf_ktime_get_ns();
 	if (fk->protocol == IPPROTO_TCP) {
 		tp = bpf_skc_to_tcp_sock(sk);
 		if (tp)

@@ -88,11 +88,10 @@ struct nt_flow_stats {
 	__u64 rx_bytes;
 	__u64 tx_calls;
 	__u64 rx_calls;
-	__u64 last_ns;     /* CLOCK_MONOTONIC of the last call */
 	__u32 srtt_us;     /* TCP: smoothed RTT at the last call */
 	__u32 retransmits; /* TCP: tcp_retransmit_skb on this flow's socket */
 	__u32 closed;      /* TCP: the socket closed; user space reads it once more and removes it */
-	__u32 pad;
+	__u32 pad;         /* idleness is judged in user space: no clock read per call here */
 };
 
 enum nt_conn_event_type {

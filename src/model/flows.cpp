@@ -3,10 +3,11 @@
 namespace nt::model {
 
 FlowTraffic& FlowTable::update(const FlowKey& key, const TrafficCounters& total, uint32_t srtt_us,
-                               uint32_t retransmits) {
+                               uint32_t retransmits, uint64_t now_ns) {
   auto [it, inserted] = flows_.try_emplace(key);
   FlowTraffic& flow = it->second;
   if (inserted) flow.key = key;
+  if (inserted || !(flow.total == total)) flow.last_change_ns = now_ns;
   flow.total = total;
   flow.srtt_us = srtt_us;
   flow.retransmits = retransmits;

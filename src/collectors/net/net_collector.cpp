@@ -28,7 +28,7 @@ static_assert(sizeof(nt_device_key) == 8);
 static_assert(sizeof(nt_packet_owner_key) == 24);
 static_assert(sizeof(nt_packet_event) == 88);
 static_assert(sizeof(nt_flow_key) == 56);
-static_assert(sizeof(nt_flow_stats) == 56);
+static_assert(sizeof(nt_flow_stats) == 48);
 static_assert(sizeof(nt_conn_event) == 136);
 static_assert(static_cast<size_t>(NT_LOSS__COUNT) == static_cast<size_t>(model::LossReason::kMapReadFailed),
               "kernel loss reasons come first in model::LossReason, in the same order");
@@ -242,13 +242,15 @@ void NetCollector::drain_flows(model::FlowTable& table, uint64_t idle_ns) {
       ++map_read_failures_;
       continue;
     }
-    bool retire = v.closed || (now > v.last_ns && now - v.last_ns > idle_ns);
-    if (retire && bpf_map_lookup_and_delete_elem(fd, &k, &v) != 0) retire = false;  // try again next time
     uint8_t family = k.family == 10 ? 6 : 4;
     model::FlowKey key{{k.tgid, k.netns, k.start_ns}, k.protocol, endpoint(family, k.saddr, k.sport),
                        endpoint(family, k.daddr, k.dport)};
-    auto& flow = table.update(key, {v.tx_bytes, v.rx_bytes, v.tx_calls, v.rx_calls}, v.srtt_us, v.retransmits);
-    flow.retired = retire;
+    auto* flow = &table.update(key, {v.tx_bytes, v.rx_bytes, v.tx_calls, v.rx_calls}, v.srtt_us, v.retransmits, now);
+    // Read and delete in one step, so that a call counted in between is not lost.
+    if ((v.closed || now - flow->last_change_ns > idle_ns) && bpf_map_lookup_and_delete_elem(fd, &k, &v) == 0) {
+      flow = &table.update(key, {v.tx_bytes, v.rx_bytes, v.tx_calls, v.rx_calls}, v.srtt_us, v.retransmits, now);
+      flow->retired = true;
+    }
   }
 }
 
