@@ -2,7 +2,7 @@
 connections and distributed-job identity. Real traffic, scoped to the test's own processes."""
 import json
 import os
-import random
+import socket
 import subprocess
 import sys
 import tempfile
@@ -75,7 +75,7 @@ class Flows(unittest.TestCase):
         with NetNs() as a, NetNs() as b:
             connect_veth(a, b, ipv6=False)
             lossy_rx, lossy_port, _ = start_receiver("tcp", 4, "0.0.0.0", 4 * NBYTES, ns=b)
-            clean_rx, clean_port, _ = start_receiver("tcp", 4, "0.0.0.0", 4 * NBYTES, ns=b)
+            clean_rx, clean_port, _ = start_receiver("tcp", 4, "0.0.0.0", NBYTES, ns=b)
             # Drop 1 packet in 20 that arrives for the lossy flow's port.
             rules = (f"table inet ntloss {{\n chain input {{\n type filter hook input priority 0;\n"
                      f" tcp dport {lossy_port} numgen random mod 20 == 0 drop\n }}\n}}\n")
@@ -83,7 +83,7 @@ class Flows(unittest.TestCase):
             with Agent() as agent:
                 lossy = run_sender("tcp", 4, "192.0.2.2", lossy_port, 4 * NBYTES, ns=a)
                 finish_receiver(lossy_rx)
-                clean = run_sender("tcp", 4, "192.0.2.2", clean_port, 4 * NBYTES, ns=a)
+                clean = run_sender("tcp", 4, "192.0.2.2", clean_port, NBYTES, ns=a)
                 finish_receiver(clean_rx)
                 loop = transfer("tcp", 4, NBYTES, send_ns=a, recv_ns=a)
                 time.sleep(0.3)
@@ -135,7 +135,9 @@ class Flows(unittest.TestCase):
                     self.assertIsNone(closes[0]["duration_ms"])
 
     def test_torchrun_job_grouped_by_rendezvous(self):
-        port = random.randint(30000, 39999)
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
         with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
             # --redirects/--tee 1: torch 1.13's torchrun cannot parse the default 0 on Python 3.11.
             run = subprocess.run([NEUTRACER, "record", "-o", out.name, "--", "/usr/bin/torchrun", "--nnodes", "1",
