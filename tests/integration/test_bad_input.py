@@ -31,7 +31,8 @@ class BadInput(unittest.TestCase):
         self.assert_one_line_failure([NEUTRACER], "subcommand")
 
     def test_bad_numbers(self):
-        for argv in (["--interval", "abc"], ["--interval", "0"], ["--duration", "-1"], ["-p", "x"]):
+        for argv in (["--interval", "abc"], ["--interval", "0"], ["--duration", "-1"], ["-p", "x"],
+                     ["--max-flows", "1"], ["--flow-idle", "0"]):
             with self.subTest(argv=argv):
                 self.assert_one_line_failure([NEUTRACER, "record", *argv], argv[0])
 
