@@ -33,6 +33,9 @@ void add_session_options(CLI::App* cmd, nt::agent::RecordOptions& o) {
       ->check(CLI::Range(16u, 4'194'304u));
   cmd->add_option("--flow-idle", o.flow_idle_s, "Forget a flow after S quiet seconds (closed TCP flows at once)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--metrics", o.metrics, "Serve Prometheus metrics on HOST:PORT (host defaults to 127.0.0.1)");
+  cmd->add_option("--metrics-top", o.metrics_top, "Processes that keep metric series of their own")
+      ->check(CLI::Range(1, 10000));
   cmd->footer("With -- CMD ARGS..., runs CMD, traces it and every descendant, and exits with its status.");
 }
 
@@ -72,6 +75,12 @@ int main(int argc, char** argv) {
   trace_cmd->add_option("--ringbuf-kb", trace.ringbuf_kb, "Ring buffer size in KiB (rounded up to a power of two)")
       ->check(CLI::Range(4u, 1u << 20));
 
+  nt::agent::RecordOptions serve;
+  serve.serve = true;
+  auto* serve_cmd = app.add_subcommand("serve", "Only export Prometheus metrics (--metrics is required)");
+  add_session_options(serve_cmd, serve);
+  serve_cmd->get_option("--metrics")->required();
+
   app.add_subcommand("doctor", "Probe what this kernel offers and which modes work");
 
   try {
@@ -83,12 +92,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& error) {
     return fail(error.what(), kUsageError);
   }
-  if (!command.empty() && !record_cmd->parsed() && !trace_cmd->parsed())
-    return fail("'-- CMD' is only valid with record and trace", kUsageError);
+  if (!command.empty() && !record_cmd->parsed() && !trace_cmd->parsed() && !serve_cmd->parsed())
+    return fail("'-- CMD' is only valid with record, trace and serve", kUsageError);
 
   nt::bpf::route_libbpf_log(verbose);
-  if (record_cmd->parsed() || trace_cmd->parsed()) {
-    auto& options = record_cmd->parsed() ? record : trace;
+  if (record_cmd->parsed() || trace_cmd->parsed() || serve_cmd->parsed()) {
+    auto& options = record_cmd->parsed() ? record : (trace_cmd->parsed() ? trace : serve);
     options.command = std::move(command);
     auto status = nt::agent::run_record(options);
     if (!status) return fail(status.error().message, kRuntimeError);

@@ -21,6 +21,8 @@
 #include "collectors/net/net_collector.h"
 #include "common/clock.h"
 #include "output/json_lines.h"
+#include "output/prometheus_metrics.h"
+#include "output/series_cap.h"
 #include "output/table.h"
 
 namespace nt::agent {
@@ -56,8 +58,26 @@ int wait_signal_until(const sigset_t& set, uint64_t deadline_ns) {
 class Recorder {
  public:
   Recorder(collectors::NetCollector& collector, output::JsonLinesSink& sink, const RecordOptions& options,
-           uint32_t netns)
-      : collector_(collector), sink_(sink), options_(options), netns_(netns) {}
+           uint32_t netns, std::shared_ptr<output::MetricsExporter> metrics)
+      : collector_(collector),
+        sink_(sink),
+        options_(options),
+        netns_(netns),
+        metrics_(std::move(metrics)),
+        series_cap_(options.metrics_top) {}
+
+  // A connection opened or closed: its record, and the owner's connection counters.
+  void on_conn(const model::ConnEvent& event, double wall_offset_s) {
+    auto& counters = table_.entry(event.owner, event.comm).connections;
+    if (event.open) {
+      ++counters.opened;
+    } else {
+      ++counters.closed;
+      counters.retransmits += event.retransmits;
+    }
+    if (write_status_) write_status_ = sink_.write(output::conn_record(event, wall_offset_s));
+  }
+  const Status& write_status() const { return write_status_; }
 
   Status emit_interval() {
     collector_.drain(table_);
@@ -86,6 +106,7 @@ class Recorder {
       if (auto ok = sink_.write(output::loss_record(losses(), ts)); !ok) return ok;
     }
     report_ring_drops();
+    publish_metrics();
     table_.start_interval();
     interval_start_ns_ = now;
     return sink_.flush();
@@ -111,9 +132,10 @@ class Recorder {
   // Who each process is, read from /proc once, while it still runs; jobs form from the ranks.
   Status identify_new_processes(double ts, std::set<std::string>& changed_jobs) {
     for (const auto& [key, process] : table_.processes()) {
-      if (!identified_.insert(key).second || !collectors::process_alive(key)) continue;
+      if (!identified_.try_emplace(key).second || !collectors::process_alive(key)) continue;
       auto identity = collectors::read_identity(key.tgid);
       if (!identity) continue;  // exited meanwhile
+      identified_[key] = identity.value();
       if (auto ok = sink_.write(output::process_info_record(key, process.comm, identity.value(), ts)); !ok) return ok;
       if (jobs_.add_member(key, identity.value())) changed_jobs.insert(identity.value().job);
     }
@@ -133,7 +155,8 @@ class Recorder {
 
   Status emit_devices(double ts) {
     std::map<model::DeviceKey, std::string> names;
-    for (const auto& device : devices_.read(netns_, device_read_failures_)) {
+    devices_last_ = devices_.read(netns_, device_read_failures_);
+    for (const auto& device : devices_last_) {
       names[device.key] = device.ifname;
       if (auto ok = sink_.write(output::device_record(device, ts)); !ok) return ok;
     }
@@ -144,6 +167,24 @@ class Recorder {
     for (const auto& owner : collector_.packet_owner_counters())
       if (auto ok = sink_.write(output::packet_owner_record(owner, names[owner.device], ts)); !ok) return ok;
     return {};
+  }
+
+  // The per-process series go through the cardinality cap; everything is rendered once here.
+  void publish_metrics() {
+    if (!metrics_) return;
+    std::vector<output::SeriesCap::Input> inputs;
+    for (const auto& [key, process] : table_.processes()) {
+      auto delta = process.total - process.at_interval_start;
+      const auto& identity = identified_[key];
+      inputs.push_back({key, {process.comm, identity.container_id, identity.job}, output::process_counters(process),
+                        delta.tx_bytes + delta.rx_bytes, process.exited});
+    }
+    series_cap_.update(inputs);
+    auto losses_now = losses();
+    auto programs = collector_.program_stats();
+    metrics_->publish(output::render_metrics({&series_cap_, &devices_last_, &losses_now, &programs,
+                                              output::self_cpu_seconds(), output::self_rss_bytes(),
+                                              options_.metrics_top}));
   }
 
   // trace: drops are said on stderr as they happen, not only in the summary.
@@ -165,10 +206,14 @@ class Recorder {
   model::ProcessTable table_;
   model::FlowTable flows_;
   model::JobTable jobs_;
-  std::set<model::ProcessKey> identified_;
+  std::map<model::ProcessKey, model::ProcessIdentity> identified_;  // empty when it could not be read
+  std::shared_ptr<output::MetricsExporter> metrics_;
+  output::SeriesCap series_cap_;
+  std::vector<model::DeviceStats> devices_last_;
   uint64_t interval_start_ns_ = monotonic_ns();
   uint64_t device_read_failures_ = 0;
   uint64_t reported_drops_ = 0;
+  Status write_status_;
 };
 
 }  // namespace
@@ -212,7 +257,7 @@ Result<uint32_t> resolve_netns(const std::string& path_or_id) {
 }
 
 Result<int> run_record(const RecordOptions& options) {
-  auto sink = output::JsonLinesSink::open(options.output);
+  auto sink = options.serve ? output::JsonLinesSink::discard() : output::JsonLinesSink::open(options.output);
   if (!sink) return sink.error();
   std::vector<pid_t> tgids;
   for (pid_t pid : options.filter.pids) {
@@ -245,16 +290,24 @@ Result<int> run_record(const RecordOptions& options) {
     if (options.packets) config.packet_ringbuf_bytes = options.ringbuf_kb * 1024;
   }
 
+  std::shared_ptr<output::MetricsExporter> metrics;
+  if (!options.metrics.empty()) {
+    auto started = output::MetricsExporter::start(options.metrics);
+    if (!started) return started.error();
+    metrics = std::move(started).value();
+  }
+
   BlockedSignals signals;
   auto collector = collectors::NetCollector::start(config);
   if (!collector) return collector.error();
   for (pid_t tgid : tgids)
     if (auto ok = collector.value()->trace_tgid(tgid); !ok) return ok.error();
 
+  auto& out = sink.value();
+  Recorder recorder(*collector.value(), out, options, config.filter.netns, metrics);
   // Monotonic event times become wall time with one offset taken now.
   const double wall_offset_s = unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9;
   Status write_status;
-  auto& out = sink.value();
   if (auto ok = collector.value()->on_events(
           [&](const model::SocketEvent& e) {
             if (write_status) write_status = out.write(output::socket_event_record(e, wall_offset_s));
@@ -262,9 +315,7 @@ Result<int> run_record(const RecordOptions& options) {
           [&](const model::PacketEvent& e) {
             if (write_status) write_status = out.write(output::packet_event_record(e, wall_offset_s));
           },
-          [&](const model::ConnEvent& e) {
-            if (write_status) write_status = out.write(output::conn_record(e, wall_offset_s));
-          });
+          [&](const model::ConnEvent& e) { recorder.on_conn(e, wall_offset_s); });
       !ok)
     return ok.error();
   if (auto ok = collector.value()->announce_preexisting(); !ok) return ok.error();
@@ -278,15 +329,16 @@ Result<int> run_record(const RecordOptions& options) {
     if (auto ok = child->release(); !ok) return Error{ok.error().message + ": " + options.command[0]};
   }
 
-  Recorder recorder(*collector.value(), out, options, config.filter.netns);
   const uint64_t start_ns = monotonic_ns();
   const uint64_t interval_ns = uint64_t{options.interval_ms} * 1'000'000ull;
   const uint64_t end_ns =
       options.duration_s > 0 ? start_ns + static_cast<uint64_t>(options.duration_s * 1e9) : UINT64_MAX;
-  if (auto ok = out.write(output::start_record({unix_seconds(), options.interval_ms,
-                                                options.trace ? "trace" : "record"}));
-      !ok)
-    return ok.error();
+  auto start = output::start_record({unix_seconds(), options.interval_ms, options.trace ? "trace" : "record"});
+  if (metrics) {
+    start["metrics"] = "http://" + metrics->address() + "/metrics";
+    if (options.serve) std::fprintf(stderr, "neutracer: serving %s\n", start["metrics"].get<std::string>().c_str());
+  }
+  if (auto ok = out.write(start); !ok) return ok.error();
   if (auto ok = out.flush(); !ok) return ok.error();
 
   std::optional<int> exit_status;
@@ -299,6 +351,7 @@ Result<int> run_record(const RecordOptions& options) {
     uint64_t slice = std::min(deadline > now ? deadline - now : 0, kEventPollNs);
     if (auto ok = collector.value()->poll_events(static_cast<int>(slice / 1'000'000)); !ok) return ok.error();
     if (!write_status) return write_status.error();
+    if (!recorder.write_status()) return recorder.write_status().error();
     int sig = wait_signal_until(signals.waited(), 0);  // what arrived meanwhile (they are blocked)
     if (sig == SIGINT || sig == SIGTERM) {
       if (child && !child->poll_exit())

@@ -31,6 +31,9 @@ struct RecordOptions {
   uint32_t ringbuf_kb = 1024;
   uint32_t max_processes = 16384;
   uint32_t max_flows = 65536;
+  std::string metrics;       // HOST:PORT of a /metrics endpoint, "" for none
+  size_t metrics_top = 20;   // processes with series of their own
+  bool serve = false;        // metrics only: no JSON Lines
   double flow_idle_s = 30;  // a flow quiet this long is reported once more and forgotten
   std::vector<std::string> command;  // after "--"
 };

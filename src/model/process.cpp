@@ -2,14 +2,21 @@
 
 namespace nt::model {
 
-void ProcessTable::update(const ProcessKey& key, const std::string& comm, const TrafficCounters& total) {
+ProcessTraffic& ProcessTable::entry(const ProcessKey& key, const std::string& comm) {
   auto [it, inserted] = processes_.try_emplace(key);
-  ProcessTraffic& process = it->second;
   if (inserted) {
-    process.key = key;
-    process.comm = comm;
+    it->second.key = key;
+    it->second.comm = comm;
   }
-  process.total = total;
+  return it->second;
+}
+
+void ProcessTable::update(const ProcessKey& key, const std::string& comm, const TrafficCounters& total) {
+  entry(key, comm).total = total;
+}
+
+void ProcessTable::mark_exited(const ProcessKey& key) {
+  if (auto it = processes_.find(key); it != processes_.end()) it->second.exited = true;
 }
 
 void ProcessTable::start_interval() {

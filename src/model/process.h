@@ -29,11 +29,20 @@ struct TrafficCounters {
   }
 };
 
+// Cumulative TCP connection counts of a process, from the connection records.
+struct ConnectionCounters {
+  uint64_t opened = 0;
+  uint64_t closed = 0;
+  uint64_t retransmits = 0;  // total_retrans of its connections, counted when each closes
+};
+
 struct ProcessTraffic {
   ProcessKey key;
   std::string comm;  // raw bytes from the kernel: may be any bytes, renderers sanitise
   TrafficCounters total;
   TrafficCounters at_interval_start;  // `total` when the current interval began
+  ConnectionCounters connections;
+  bool exited = false;  // its final counters have been read
 };
 
 // Every process seen since the start, keyed by identity. Exited processes keep their totals: their
@@ -42,6 +51,9 @@ class ProcessTable {
  public:
   // Records the kernel's cumulative counters for a process.
   void update(const ProcessKey& key, const std::string& comm, const TrafficCounters& total);
+  void mark_exited(const ProcessKey& key);
+  // The entry of a process, created empty if it has moved no byte yet (a zero-byte connection).
+  ProcessTraffic& entry(const ProcessKey& key, const std::string& comm);
   // Starts a new interval: what was counted so far becomes the baseline for the next deltas.
   void start_interval();
 

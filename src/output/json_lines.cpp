@@ -201,6 +201,8 @@ Result<JsonLinesSink> JsonLinesSink::open(const std::string& path) {
   return JsonLinesSink(file, true, path);
 }
 
+Result<JsonLinesSink> JsonLinesSink::discard() { return JsonLinesSink(nullptr, false, "nowhere"); }
+
 JsonLinesSink::JsonLinesSink(JsonLinesSink&& other) noexcept
     : file_(std::exchange(other.file_, nullptr)), owned_(other.owned_), path_(std::move(other.path_)) {}
 
@@ -209,6 +211,7 @@ JsonLinesSink::~JsonLinesSink() {
 }
 
 Status JsonLinesSink::write(const nlohmann::ordered_json& record) {
+  if (!file_) return {};
   std::string line = to_line(record);
   line.push_back('\n');
   if (std::fwrite(line.data(), 1, line.size(), file_) != line.size())
@@ -217,6 +220,7 @@ Status JsonLinesSink::write(const nlohmann::ordered_json& record) {
 }
 
 Status JsonLinesSink::flush() {
+  if (!file_) return {};
   if (std::fflush(file_) != 0) return errno_error("writing to " + path_, errno);
   return {};
 }

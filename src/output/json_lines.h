@@ -67,6 +67,7 @@ std::string to_line(const nlohmann::ordered_json& record);
 class JsonLinesSink {
  public:
   static Result<JsonLinesSink> open(const std::string& path);  // "" or "-" is stdout
+  static Result<JsonLinesSink> discard();                      // writes nothing (serve)
   JsonLinesSink(JsonLinesSink&& other) noexcept;
   JsonLinesSink& operator=(JsonLinesSink&&) = delete;
   ~JsonLinesSink();

@@ -229,7 +229,10 @@ void NetCollector::drain(model::ProcessTable& table) {
       continue;
     }
     table.update(identity, comm_of(stats.comm), {stats.tx_bytes, stats.rx_bytes, stats.tx_calls, stats.rx_calls});
-    if (!alive) bpf_map_delete_elem(fd, &k);
+    if (!alive) {
+      table.mark_exited(identity);
+      bpf_map_delete_elem(fd, &k);
+    }
   }
 }
 

@@ -1,0 +1,176 @@
+#include "output/prometheus_metrics.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <exception>
+#include <fstream>
+
+namespace nt::output {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+ClientMetric metric(std::vector<ClientMetric::Label> labels, double value, MetricType type) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (type == MetricType::Counter)
+    m.counter.value = value;
+  else
+    m.gauge.value = value;
+  return m;
+}
+
+struct ProcessFamily {
+  const char* name;
+  const char* help;
+};
+constexpr ProcessFamily kProcessFamilies[kProcessCounterCount] = {
+    {"neutracer_process_sent_bytes_total", "Payload bytes the process sent through sockets"},
+    {"neutracer_process_received_bytes_total", "Payload bytes the process received through sockets"},
+    {"neutracer_process_send_calls_total", "Successful socket send calls"},
+    {"neutracer_process_receive_calls_total", "Successful socket receive calls"},
+    {"neutracer_process_connections_opened_total", "TCP connections the process opened or accepted"},
+    {"neutracer_process_connections_closed_total", "TCP connections of the process that closed"},
+    {"neutracer_process_tcp_retransmits_total", "Retransmits of the process's TCP connections, counted at close"},
+};
+
+std::vector<ClientMetric::Label> member_labels(const model::ProcessKey& key, const ProcessLabels& l) {
+  return {{"comm", l.comm},
+          {"container", l.container},
+          {"job", l.job},
+          {"pid", std::to_string(key.tgid)},
+          {"start_time", std::to_string(key.start_ns)}};
+}
+
+// Label values are text: kernel bytes that are not printable ASCII become '?'.
+std::string label_text(const std::string& raw) {
+  std::string out = raw;
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  return out;
+}
+
+}  // namespace
+
+std::vector<MetricFamily> render_metrics(const MetricsView& view) {
+  std::vector<MetricFamily> families;
+  if (view.processes) {
+    for (size_t i = 0; i < kProcessCounterCount; ++i) {
+      MetricFamily family{kProcessFamilies[i].name, kProcessFamilies[i].help, MetricType::Counter, {}};
+      for (const auto& [key, member] : view.processes->members()) {
+        ProcessLabels labels{label_text(member.labels.comm), member.labels.container, member.labels.job};
+        family.metric.push_back(
+            metric(member_labels(key, labels), static_cast<double>(member.series()[i]), MetricType::Counter));
+      }
+      family.metric.push_back(
+          metric({{"comm", "other"}}, static_cast<double>(view.processes->other()[i]), MetricType::Counter));
+      families.push_back(std::move(family));
+    }
+  }
+  if (view.devices) {
+    const std::pair<const char*, uint64_t model::DeviceCounters::*> device_counters[] = {
+        {"neutracer_device_sent_bytes_total", &model::DeviceCounters::tx_bytes},
+        {"neutracer_device_received_bytes_total", &model::DeviceCounters::rx_bytes},
+        {"neutracer_device_sent_packets_total", &model::DeviceCounters::tx_packets},
+        {"neutracer_device_received_packets_total", &model::DeviceCounters::rx_packets},
+    };
+    for (const auto& [name, field] : device_counters) {
+      MetricFamily family{name, "The device's own statistics (rtnetlink)", MetricType::Counter, {}};
+      for (const auto& d : *view.devices)
+        family.metric.push_back(metric({{"netns", std::to_string(d.key.netns)}, {"ifname", d.ifname}},
+                                       static_cast<double>(d.counters.*field), MetricType::Counter));
+      families.push_back(std::move(family));
+    }
+    MetricFamily drops{"neutracer_device_dropped_packets_total", "Packets the device dropped (rx + tx)",
+                       MetricType::Counter, {}};
+    for (const auto& d : *view.devices)
+      drops.metric.push_back(metric({{"netns", std::to_string(d.key.netns)}, {"ifname", d.ifname}},
+                                    static_cast<double>(d.drops), MetricType::Counter));
+    families.push_back(std::move(drops));
+  }
+  if (view.losses) {
+    MetricFamily family{"neutracer_lost_total", "Data the tracer could not keep, by reason", MetricType::Counter, {}};
+    for (size_t i = 0; i < view.losses->size(); ++i)
+      family.metric.push_back(metric({{"reason", std::string(model::kLossNames[i])}},
+                                     static_cast<double>((*view.losses)[i]), MetricType::Counter));
+    families.push_back(std::move(family));
+  }
+  if (view.programs) {
+    MetricFamily runs{"neutracer_bpf_program_runs_total", "Times each BPF program ran (while stats are enabled)",
+                      MetricType::Counter, {}};
+    MetricFamily time{"neutracer_bpf_program_run_seconds_total", "Time spent in each BPF program",
+                      MetricType::Counter, {}};
+    MetricFamily misses{"neutracer_bpf_program_recursion_misses_total",
+                        "Runs of each BPF program skipped because another was running", MetricType::Counter, {}};
+    for (const auto& p : *view.programs) {
+      runs.metric.push_back(metric({{"program", p.name}}, static_cast<double>(p.run_count), MetricType::Counter));
+      time.metric.push_back(metric({{"program", p.name}}, static_cast<double>(p.run_time_ns) / 1e9, MetricType::Counter));
+      misses.metric.push_back(
+          metric({{"program", p.name}}, static_cast<double>(p.recursion_misses), MetricType::Counter));
+    }
+    families.push_back(std::move(runs));
+    families.push_back(std::move(time));
+    families.push_back(std::move(misses));
+  }
+  families.push_back({"neutracer_agent_cpu_seconds_total", "CPU time of the agent itself", MetricType::Counter,
+                      {metric({}, view.agent_cpu_seconds, MetricType::Counter)}});
+  families.push_back({"neutracer_agent_resident_memory_bytes", "Resident memory of the agent itself",
+                      MetricType::Gauge, {metric({}, static_cast<double>(view.agent_rss_bytes), MetricType::Gauge)}});
+  families.push_back({"neutracer_process_series_limit", "Processes that keep series of their own (the rest: other)",
+                      MetricType::Gauge, {metric({}, static_cast<double>(view.series_limit), MetricType::Gauge)}});
+  return families;
+}
+
+Result<std::shared_ptr<MetricsExporter>> MetricsExporter::start(const std::string& address) {
+  std::string host = "127.0.0.1", port = address;
+  if (auto colon = address.rfind(':'); colon != std::string::npos) {
+    if (colon > 0) host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+  }
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535)
+    return Error{"--metrics: not HOST:PORT: " + address};
+  auto exporter = std::make_shared<MetricsExporter>();
+  exporter->host_ = host;
+  try {
+    exporter->exposer_ = std::make_unique<prometheus::Exposer>(host + ":" + port, 1);
+  } catch (const std::exception& e) {
+    return Error{"--metrics: cannot listen on " + host + ":" + port + " (" + e.what() + ")"};
+  }
+  exporter->exposer_->RegisterCollectable(exporter);
+  return exporter;
+}
+
+void MetricsExporter::publish(std::vector<prometheus::MetricFamily> families) {
+  std::lock_guard lock(mutex_);
+  families_ = std::move(families);
+}
+
+std::vector<prometheus::MetricFamily> MetricsExporter::Collect() const {
+  std::lock_guard lock(mutex_);
+  return families_;
+}
+
+int MetricsExporter::port() const {
+  auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+double self_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+uint64_t self_rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace nt::output

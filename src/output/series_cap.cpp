@@ -1,0 +1,44 @@
+#include "output/series_cap.h"
+
+#include <algorithm>
+
+namespace nt::output {
+
+ProcessCounters process_counters(const model::ProcessTraffic& p) {
+  return {p.total.tx_bytes,       p.total.rx_bytes,       p.total.tx_calls,          p.total.rx_calls,
+          p.connections.opened, p.connections.closed, p.connections.retransmits};
+}
+
+ProcessCounters SeriesCap::Member::series() const {
+  ProcessCounters out{};
+  for (size_t i = 0; i < out.size(); ++i) out[i] = total[i] - joined_at[i];
+  return out;
+}
+
+void SeriesCap::update(const std::vector<Input>& processes) {
+  ProcessCounters everything{};
+  std::vector<const Input*> candidates;
+  for (const auto& p : processes) {
+    for (size_t i = 0; i < everything.size(); ++i) everything[i] += p.total[i];
+    auto member = members_.find(p.key);
+    if (member != members_.end()) {
+      member->second.total = p.total;
+      if (p.exited) members_.erase(member);  // what it moved as a member now counts in "other"
+    } else if (!p.exited && p.interval_bytes > 0) {
+      candidates.push_back(&p);
+    }
+  }
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const Input* a, const Input* b) { return a->interval_bytes > b->interval_bytes; });
+  for (const Input* p : candidates) {
+    if (members_.size() >= limit_) break;
+    members_[p->key] = Member{p->labels, p->total, p->total};
+  }
+  other_ = everything;
+  for (const auto& [key, member] : members_) {
+    auto held = member.series();
+    for (size_t i = 0; i < other_.size(); ++i) other_[i] -= held[i];
+  }
+}
+
+}  // namespace nt::output
