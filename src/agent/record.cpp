@@ -290,6 +290,9 @@ Result<int> run_record(const RecordOptions& options) {
     if (options.packets) config.packet_ringbuf_bytes = options.ringbuf_kb * 1024;
   }
 
+  // Before any thread starts (the metrics server's): threads inherit the mask, and a thread that
+  // did not block SIGINT would take it with the default action.
+  BlockedSignals signals;
   std::shared_ptr<output::MetricsExporter> metrics;
   if (!options.metrics.empty()) {
     auto started = output::MetricsExporter::start(options.metrics);
@@ -297,7 +300,6 @@ Result<int> run_record(const RecordOptions& options) {
     metrics = std::move(started).value();
   }
 
-  BlockedSignals signals;
   auto collector = collectors::NetCollector::start(config);
   if (!collector) return collector.error();
   for (pid_t tgid : tgids)

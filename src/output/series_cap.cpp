@@ -24,7 +24,9 @@ void SeriesCap::update(const std::vector<Input>& processes) {
     if (member != members_.end()) {
       member->second.total = p.total;
       if (p.exited) members_.erase(member);  // what it moved as a member now counts in "other"
-    } else if (!p.exited && p.interval_bytes > 0) {
+    } else if (p.exited) {
+      published_in_other_.erase(p.key);
+    } else if (p.interval_bytes > 0) {
       candidates.push_back(&p);
     }
   }
@@ -32,8 +34,13 @@ void SeriesCap::update(const std::vector<Input>& processes) {
                    [](const Input* a, const Input* b) { return a->interval_bytes > b->interval_bytes; });
   for (const Input* p : candidates) {
     if (members_.size() >= limit_) break;
-    members_[p->key] = Member{p->labels, p->total, p->total};
+    auto published = published_in_other_.find(p->key);
+    ProcessCounters joined_at = published == published_in_other_.end() ? ProcessCounters{} : published->second;
+    members_[p->key] = Member{p->labels, joined_at, p->total};
+    if (published != published_in_other_.end()) published_in_other_.erase(published);
   }
+  for (const auto& p : processes)
+    if (!p.exited && !members_.count(p.key)) published_in_other_[p.key] = p.total;
   other_ = everything;
   for (const auto& [key, member] : members_) {
     auto held = member.series();

@@ -1,11 +1,12 @@
 // The cardinality cap of the per-process metrics: at most `limit` processes keep series of their
 // own, everything else is summed into one "other" series, and no counter ever goes down.
 //
-// A member's series counts from the moment it joined (a new series starts at 0); what a process
-// moved before joining stays in "other", and what a member moved goes to "other" when it leaves
-// (its process exited). So "other" = all bytes ever - what current members' series hold: it only
-// grows, and the series always sum to the true total. Membership is sticky: a member stays until
-// its process exits, and freed places go to the most active processes of the last interval.
+// A member's series holds what the process moved since "other" last published it: everything,
+// for a process first seen in this interval; what it moved before that stays in "other", and
+// what a member moved goes to "other" when it leaves (its process exited). So "other" = all bytes
+// ever - what current members' series hold: it only grows, and the series always sum to the true
+// total. Membership is sticky: a member stays until its process exits, and freed places go to the
+// most active processes of the last interval.
 #pragma once
 
 #include <array>
@@ -54,6 +55,7 @@ class SeriesCap {
  private:
   size_t limit_;
   std::map<model::ProcessKey, Member> members_;
+  std::map<model::ProcessKey, ProcessCounters> published_in_other_;  // live non-members' last totals
   ProcessCounters other_{};
 };
 

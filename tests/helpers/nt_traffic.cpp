@@ -8,6 +8,8 @@
 //         [--hold-ms H]
 //       sends N bytes split over T threads (named nt-worker-I), one socket each, each connection
 //       held H ms before sending; prints the sockets' ports and how long each was open.
+//   burst --family 4|6 --addr A --port P --bytes N --procs K [--parallel J]
+//       K short-lived child processes, each sending N UDP bytes, at most J at once.
 //   tree  --family 4|6 --addr A --port P --bytes N --exit-code C
 //       sends N UDP bytes at once, then its child forks a grandchild that sends N more; exits C.
 #include <arpa/inet.h>
@@ -135,6 +137,11 @@ SendReport send_bytes(const Args& args, const Endpoint& to, long bytes) {
   return report;
 }
 
+// --linger-ms: stay alive that long before exiting, so the agent reads the process while it lives.
+void linger_before_exit(const Args& args) {
+  if (args.has("linger-ms")) std::this_thread::sleep_for(std::chrono::milliseconds(args.num("linger-ms")));
+}
+
 int serve(const Args& args) {
   bool tcp = args.get("proto", "tcp") == "tcp";
   Endpoint local = endpoint(args);
@@ -185,6 +192,8 @@ int serve(const Args& args) {
     }
   }
   std::printf("{\"pid\":%d,\"received\":%ld,\"calls\":%ld}\n", getpid(), received, calls);
+  std::fflush(stdout);
+  linger_before_exit(args);
   return received == expected ? 0 : 1;
 }
 
@@ -214,7 +223,39 @@ int send_mode(const Args& args) {
   std::printf("],\"open_ms\":[");
   for (size_t i = 0; i < reports.size(); ++i) std::printf("%s%.3f", i ? "," : "", reports[i].open_ms);
   std::printf("]}\n");
+  std::fflush(stdout);
+  linger_before_exit(args);
   return 0;
+}
+
+// Many short-lived processes: --procs children, at most --parallel alive at once, each sending
+// --bytes as UDP and exiting.
+int burst(const Args& args) {
+  Endpoint to = endpoint(args);
+  Args udp = args;
+  udp.values["proto"] = "udp";
+  const long procs = args.num("procs"), parallel = args.num("parallel", 16), bytes = args.num("bytes");
+  long started = 0, running = 0, failed = 0;
+  while (started < procs || running > 0) {
+    if (started < procs && running < parallel) {
+      pid_t pid = fork();
+      if (pid < 0) die("fork");
+      if (pid == 0) {
+        send_bytes(udp, to, bytes);
+        _exit(0);
+      }
+      ++started;
+      ++running;
+      continue;
+    }
+    int status = 0;
+    if (wait(&status) > 0) {
+      --running;
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed;
+    }
+  }
+  std::printf("{\"pid\":%d,\"procs\":%ld,\"sent\":%ld,\"failed\":%ld}\n", getpid(), procs, procs * bytes, failed);
+  return failed ? 1 : 0;
 }
 
 int tree(const Args& args) {
@@ -261,6 +302,7 @@ int main(int argc, char** argv) {
   if (mode == "serve") return serve(args);
   if (mode == "send") return send_mode(args);
   if (mode == "tree") return tree(args);
+  if (mode == "burst") return burst(args);
   std::fprintf(stderr, "nt-traffic: unknown mode %s\n", mode.c_str());
   return 2;
 }
