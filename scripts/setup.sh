@@ -13,9 +13,9 @@ PACKAGES=(
   # BPF: compiler, loader library, skeleton generator
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   # C++ libraries
-  libcli11-dev nlohmann-json3-dev
+  libcli11-dev nlohmann-json3-dev prometheus-cpp-dev libncurses-dev
   # tests and benchmarks
-  libgtest-dev libbenchmark-dev python3 iproute2 nftables iperf3 procps util-linux
+  libgtest-dev libbenchmark-dev python3 iproute2 nftables iperf3 procps util-linux tmux prometheus
   # the demo workload: PyTorch DistributedDataParallel with gloo
   python3-torch python3-numpy
 )

@@ -33,6 +33,7 @@ void add_session_options(CLI::App* cmd, nt::agent::RecordOptions& o) {
       ->check(CLI::Range(16u, 4'194'304u));
   cmd->add_option("--flow-idle", o.flow_idle_s, "Forget a flow after S quiet seconds (closed TCP flows at once)")
       ->check(CLI::PositiveNumber);
+  cmd->add_flag("--bpf-stats", o.bpf_stats, "Count BPF run time per program while running (costs ~20 ns/event)");
   cmd->add_option("--metrics", o.metrics, "Serve Prometheus metrics on HOST:PORT (host defaults to 127.0.0.1)");
   cmd->add_option("--metrics-top", o.metrics_top, "Processes that keep metric series of their own")
       ->check(CLI::Range(1, 10000));
@@ -75,6 +76,13 @@ int main(int argc, char** argv) {
   trace_cmd->add_option("--ringbuf-kb", trace.ringbuf_kb, "Ring buffer size in KiB (rounded up to a power of two)")
       ->check(CLI::Range(4u, 1u << 20));
 
+  nt::agent::RecordOptions top;
+  top.top = true;
+  auto* top_cmd = app.add_subcommand("top", "Live view of per-process traffic, flows and connections");
+  add_session_options(top_cmd, top);
+  top_cmd->add_flag("--batch", top.batch, "No terminal: print a plain table every interval");
+  top_cmd->add_option("--sort", top.sort, "Sort by tx, rx, total, pid or retrans (default tx)");
+
   nt::agent::RecordOptions serve;
   serve.serve = true;
   auto* serve_cmd = app.add_subcommand("serve", "Only export Prometheus metrics (--metrics is required)");
@@ -92,12 +100,17 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& error) {
     return fail(error.what(), kUsageError);
   }
-  if (!command.empty() && !record_cmd->parsed() && !trace_cmd->parsed() && !serve_cmd->parsed())
-    return fail("'-- CMD' is only valid with record, trace and serve", kUsageError);
+  if (!command.empty() && !record_cmd->parsed() && !trace_cmd->parsed() && !serve_cmd->parsed() && !top_cmd->parsed())
+    return fail("'-- CMD' is only valid with record, trace, top and serve", kUsageError);
 
   nt::bpf::route_libbpf_log(verbose);
-  if (record_cmd->parsed() || trace_cmd->parsed() || serve_cmd->parsed()) {
-    auto& options = record_cmd->parsed() ? record : (trace_cmd->parsed() ? trace : serve);
+  nt::agent::RecordOptions* session = record_cmd->parsed()  ? &record
+                                      : trace_cmd->parsed() ? &trace
+                                      : serve_cmd->parsed() ? &serve
+                                      : top_cmd->parsed()   ? &top
+                                                            : nullptr;
+  if (session) {
+    auto& options = *session;
     options.command = std::move(command);
     auto status = nt::agent::run_record(options);
     if (!status) return fail(status.error().message, kRuntimeError);

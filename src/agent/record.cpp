@@ -1,5 +1,6 @@
 #include "agent/record.h"
 
+#include <bpf/bpf.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <signal.h>
@@ -11,6 +12,8 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <deque>
+#include <functional>
 #include <optional>
 #include <set>
 
@@ -21,6 +24,8 @@
 #include "collectors/net/net_collector.h"
 #include "common/clock.h"
 #include "output/json_lines.h"
+#include "output/live_view.h"
+#include "output/top_screen.h"
 #include "output/prometheus_metrics.h"
 #include "output/series_cap.h"
 #include "output/table.h"
@@ -57,6 +62,7 @@ int wait_signal_until(const sigset_t& set, uint64_t deadline_ns) {
 // Writes what each interval found; keeps the model between intervals.
 class Recorder {
  public:
+  static constexpr size_t kRecentConns = 200;
   Recorder(collectors::NetCollector& collector, output::JsonLinesSink& sink, const RecordOptions& options,
            uint32_t netns, std::shared_ptr<output::MetricsExporter> metrics)
       : collector_(collector),
@@ -68,7 +74,9 @@ class Recorder {
 
   // A connection opened or closed: its record, and the owner's connection counters.
   void on_conn(const model::ConnEvent& event, double wall_offset_s) {
-    auto& counters = table_.entry(event.owner, event.comm).connections;
+    // A socket stamped only by cgroup hooks gave its owner's start time from /proc, in ticks.
+    const uint64_t tick_ns = 1'000'000'000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
+    auto& counters = table_.entry(event.owner, event.comm, tick_ns).connections;
     if (event.open) {
       ++counters.opened;
     } else {
@@ -76,15 +84,19 @@ class Recorder {
       counters.retransmits += event.retransmits;
     }
     if (write_status_) write_status_ = sink_.write(output::conn_record(event, wall_offset_s));
+    recent_conns_.push_back(event);
+    if (recent_conns_.size() > kRecentConns) recent_conns_.pop_front();
   }
+  // Called at the end of every interval (top's screen or batch table).
+  void observe(std::function<void(const output::LiveView&)> observer) { observer_ = std::move(observer); }
   const Status& write_status() const { return write_status_; }
 
   Status emit_interval() {
     collector_.drain(table_);
     uint64_t now = monotonic_ns();
     double ts = unix_seconds();
+    double interval_s = static_cast<double>(now - interval_start_ns_) / 1e9;
     if (!options_.trace) {
-      double interval_s = static_cast<double>(now - interval_start_ns_) / 1e9;
       for (const auto& [key, process] : table_.processes()) {
         if (process.total == process.at_interval_start) continue;
         if (auto ok = sink_.write(output::process_record(process, ts, interval_s)); !ok) return ok;
@@ -99,14 +111,26 @@ class Recorder {
       for (const auto& name : jobs_.add_interval(flows_)) changed_jobs.insert(name);
       for (const auto& name : changed_jobs)
         if (auto ok = sink_.write(output::job_record(jobs_.jobs().at(name), ts)); !ok) return ok;
-      flows_.start_interval();
       if (auto ok = emit_devices(ts); !ok) return ok;
       for (const auto& unseen : collector_.unseen_bytes())
         if (auto ok = sink_.write(output::unseen_record(unseen, ts)); !ok) return ok;
       if (auto ok = sink_.write(output::loss_record(losses(), ts)); !ok) return ok;
     }
     report_ring_drops();
-    publish_metrics();
+    auto programs = collector_.program_stats();
+    auto losses_now = losses();
+    publish_metrics(losses_now, programs);
+    if (observer_) {
+      double cpu = output::self_cpu_seconds();
+      output::LiveView view{ts, interval_s, &table_, &flows_, &identified_, &devices_last_, &devices_before_,
+                            &recent_conns_, &losses_now, &programs, &programs_before_,
+                            interval_s > 0 ? (cpu - cpu_before_) / interval_s : 0, output::self_rss_bytes()};
+      observer_(view);
+      cpu_before_ = cpu;
+    }
+    programs_before_ = std::move(programs);
+    devices_before_ = devices_last_;
+    flows_.start_interval();
     table_.start_interval();
     interval_start_ns_ = now;
     return sink_.flush();
@@ -170,7 +194,7 @@ class Recorder {
   }
 
   // The per-process series go through the cardinality cap; everything is rendered once here.
-  void publish_metrics() {
+  void publish_metrics(const model::LossCounters& losses_now, const std::vector<bpf::ProgramStats>& programs) {
     if (!metrics_) return;
     std::vector<output::SeriesCap::Input> inputs;
     for (const auto& [key, process] : table_.processes()) {
@@ -180,8 +204,6 @@ class Recorder {
                         delta.tx_bytes + delta.rx_bytes, process.exited});
     }
     series_cap_.update(inputs);
-    auto losses_now = losses();
-    auto programs = collector_.program_stats();
     metrics_->publish(output::render_metrics({&series_cap_, &devices_last_, &losses_now, &programs,
                                               output::self_cpu_seconds(), output::self_rss_bytes(),
                                               options_.metrics_top}));
@@ -210,6 +232,12 @@ class Recorder {
   std::shared_ptr<output::MetricsExporter> metrics_;
   output::SeriesCap series_cap_;
   std::vector<model::DeviceStats> devices_last_;
+  // For what `top` shows: rates need the previous interval, and the last connections.
+  std::function<void(const output::LiveView&)> observer_;
+  std::vector<model::DeviceStats> devices_before_;
+  std::vector<bpf::ProgramStats> programs_before_;
+  std::deque<model::ConnEvent> recent_conns_;
+  double cpu_before_ = output::self_cpu_seconds();
   uint64_t interval_start_ns_ = monotonic_ns();
   uint64_t device_read_failures_ = 0;
   uint64_t reported_drops_ = 0;
@@ -257,7 +285,8 @@ Result<uint32_t> resolve_netns(const std::string& path_or_id) {
 }
 
 Result<int> run_record(const RecordOptions& options) {
-  auto sink = options.serve ? output::JsonLinesSink::discard() : output::JsonLinesSink::open(options.output);
+  auto sink = options.serve || (options.top && options.output.empty()) ? output::JsonLinesSink::discard()
+                                                                      : output::JsonLinesSink::open(options.output);
   if (!sink) return sink.error();
   std::vector<pid_t> tgids;
   for (pid_t pid : options.filter.pids) {
@@ -292,6 +321,12 @@ Result<int> run_record(const RecordOptions& options) {
 
   // Before any thread starts (the metrics server's): threads inherit the mask, and a thread that
   // did not block SIGINT would take it with the default action.
+  static const std::map<std::string, output::SortKey> kSortKeys = {
+      {"tx", output::SortKey::kTxRate}, {"rx", output::SortKey::kRxRate}, {"total", output::SortKey::kTotal},
+      {"pid", output::SortKey::kPid}, {"retrans", output::SortKey::kRetransmits}};
+  auto sort = kSortKeys.find(options.sort);
+  if (sort == kSortKeys.end()) return Error{"--sort: one of tx, rx, total, pid, retrans: " + options.sort};
+
   BlockedSignals signals;
   std::shared_ptr<output::MetricsExporter> metrics;
   if (!options.metrics.empty()) {
@@ -305,8 +340,27 @@ Result<int> run_record(const RecordOptions& options) {
   for (pid_t tgid : tgids)
     if (auto ok = collector.value()->trace_tgid(tgid); !ok) return ok.error();
 
+  // Per-program run time is counted only while someone holds this (or kernel.bpf_stats_enabled is set).
+  UniqueFd bpf_stats;
+  if (options.bpf_stats || options.top) {
+    bpf_stats.reset(bpf_enable_stats(BPF_STATS_RUN_TIME));
+    if (!bpf_stats.valid()) return errno_error("enabling BPF run-time statistics", errno);
+  }
+
   auto& out = sink.value();
   Recorder recorder(*collector.value(), out, options, config.filter.netns, metrics);
+  std::unique_ptr<output::TopScreen> screen;
+  if (options.top && options.batch) {
+    recorder.observe([sort = sort->second](const output::LiveView& view) {
+      std::fputs(output::render_batch(view, sort, "").c_str(), stdout);
+      std::fflush(stdout);
+    });
+  } else if (options.top) {
+    auto opened = output::TopScreen::open();
+    if (!opened) return opened.error();
+    screen = std::move(opened).value();
+    recorder.observe([&screen](const output::LiveView& view) { screen->update(view); });
+  }
   // Monotonic event times become wall time with one offset taken now.
   const double wall_offset_s = unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9;
   Status write_status;
@@ -354,6 +408,7 @@ Result<int> run_record(const RecordOptions& options) {
     if (auto ok = collector.value()->poll_events(static_cast<int>(slice / 1'000'000)); !ok) return ok.error();
     if (!write_status) return write_status.error();
     if (!recorder.write_status()) return recorder.write_status().error();
+    if (screen && !screen->handle_keys()) stopping = true;
     int sig = wait_signal_until(signals.waited(), 0);  // what arrived meanwhile (they are blocked)
     if (sig == SIGINT || sig == SIGTERM) {
       if (child && !child->poll_exit())

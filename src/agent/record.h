@@ -34,6 +34,10 @@ struct RecordOptions {
   std::string metrics;       // HOST:PORT of a /metrics endpoint, "" for none
   size_t metrics_top = 20;   // processes with series of their own
   bool serve = false;        // metrics only: no JSON Lines
+  bool top = false;          // the live view (JSON Lines only with -o)
+  bool batch = false;        // top without a terminal: a plain table every interval
+  std::string sort = "tx";   // top: tx, rx, total, pid, retrans
+  bool bpf_stats = false;    // count BPF run time (kernel.bpf_stats) while running; top always does
   double flow_idle_s = 30;  // a flow quiet this long is reported once more and forgotten
   std::vector<std::string> command;  // after "--"
 };

@@ -43,6 +43,7 @@ struct ProcessTraffic {
   TrafficCounters at_interval_start;  // `total` when the current interval began
   ConnectionCounters connections;
   bool exited = false;  // its final counters have been read
+  uint64_t start_resolution_ns = 1;  // > 1: key.start_ns came from /proc, exact to this only
 };
 
 // Every process seen since the start, keyed by identity. Exited processes keep their totals: their
@@ -53,7 +54,9 @@ class ProcessTable {
   void update(const ProcessKey& key, const std::string& comm, const TrafficCounters& total);
   void mark_exited(const ProcessKey& key);
   // The entry of a process, created empty if it has moved no byte yet (a zero-byte connection).
-  ProcessTraffic& entry(const ProcessKey& key, const std::string& comm);
+  // A start time known only to /proc's resolution (`start_resolution_ns`) matches an entry whose
+  // exact start falls in the same tick.
+  ProcessTraffic& entry(const ProcessKey& key, const std::string& comm, uint64_t start_resolution_ns = 1);
   // Starts a new interval: what was counted so far becomes the baseline for the next deltas.
   void start_interval();
 

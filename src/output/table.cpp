@@ -1,17 +1,13 @@
 #include "output/table.h"
 
+#include "output/live_view.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <vector>
 
 namespace nt::output {
 namespace {
-std::string printable(const std::string& raw) {
-  std::string out = raw;
-  for (char& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
-  return out;
-}
 
 std::string human_bytes(uint64_t bytes) {
   static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};

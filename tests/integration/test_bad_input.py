@@ -55,6 +55,13 @@ class BadInput(unittest.TestCase):
                 with self.subTest(mode=mode, argv=argv):
                     self.assert_one_line_failure([NEUTRACER, mode, *argv], expect)
 
+    def test_bad_metrics_and_view_options(self):
+        self.assert_one_line_failure([NEUTRACER, "record", "--metrics", "localhost:http"], "--metrics")
+        self.assert_one_line_failure([NEUTRACER, "serve"], "--metrics")
+        self.assert_one_line_failure([NEUTRACER, "top", "--batch", "--sort", "colour"], "--sort")
+        # Without a terminal, the interactive view says so instead of drawing into a pipe.
+        self.assert_one_line_failure([NEUTRACER, "top"], "--batch", stdin=subprocess.DEVNULL)
+
     def test_bad_ring_size(self):
         self.assert_one_line_failure([NEUTRACER, "trace", "--ringbuf-kb", "1"], "--ringbuf-kb")
 

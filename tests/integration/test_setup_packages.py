@@ -72,10 +72,10 @@ def libraries_loaded():
 
 
 def commands_run():
-    """Commands the Python tests start (argv lists that begin with a literal) and the build tools."""
+    """Commands the Python tests start (a literal first in run/Popen/argv/sh calls) and the build tools."""
     names = {"cmake", "ninja", "clang", "bpftool", "pkg-config", "g++", "dpkg", "apt-cache", "ldd"}
     for path in glob.glob(os.path.join(REPO, "tests", "**", "*.py"), recursive=True):
-        names.update(re.findall(r'\[\s*"([a-z][a-z0-9_.+-]*)"\s*,', open(path).read()))
+        names.update(re.findall(r'\b(?:run|Popen|argv|sh)\(\s*\[?\s*"([a-z][a-z0-9_.+-]*)"', open(path).read()))
     found = {}
     for name in sorted(names):
         where = shutil.which(name, path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")

@@ -1,0 +1,161 @@
+#include "output/live_view.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace nt::output {
+
+const char* sort_name(SortKey key) {
+  switch (key) {
+    case SortKey::kTxRate: return "TX/s";
+    case SortKey::kRxRate: return "RX/s";
+    case SortKey::kTotal: return "total";
+    case SortKey::kPid: return "pid";
+    case SortKey::kRetransmits: return "retrans";
+  }
+  return "";
+}
+
+std::string printable(const std::string& raw) {
+  std::string out = raw;
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  return out;
+}
+
+std::string human_size(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "K", "M", "G", "T"};
+  double value = static_cast<double>(bytes);
+  size_t unit = 0;
+  while (value >= 1000 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  char text[16];
+  std::snprintf(text, sizeof(text), unit ? "%.1f%s" : "%.0f%s", value, kUnits[unit]);
+  return text;
+}
+
+std::string human_count(double count) {
+  char text[16];
+  if (count >= 1e6)
+    std::snprintf(text, sizeof(text), "%.1fM", count / 1e6);
+  else if (count >= 1e3)
+    std::snprintf(text, sizeof(text), "%.1fK", count / 1e3);
+  else
+    std::snprintf(text, sizeof(text), "%.0f", count);
+  return text;
+}
+
+std::string human_rate(double bytes_per_s) {
+  return human_size(static_cast<uint64_t>(bytes_per_s + 0.5)) + "/s";
+}
+
+std::vector<ProcessRow> process_rows(const LiveView& view, SortKey sort, const std::string& filter) {
+  std::map<model::ProcessKey, ProcessRow> rows;
+  for (const auto& [key, p] : view.processes->processes()) {
+    auto delta = p.total - p.at_interval_start;
+    if (delta.tx_bytes + delta.rx_bytes == 0 && p.exited) continue;
+    if (!filter.empty() && p.comm.find(filter) == std::string::npos) continue;
+    ProcessRow row;
+    row.key = key;
+    row.comm = printable(p.comm);
+    if (view.identities) {
+      auto id = view.identities->find(key);
+      if (id != view.identities->end()) row.user = id->second.user;
+    }
+    if (row.user.empty()) row.user = "?";
+    row.tx_rate = view.interval_s > 0 ? static_cast<double>(delta.tx_bytes) / view.interval_s : 0;
+    row.rx_rate = view.interval_s > 0 ? static_cast<double>(delta.rx_bytes) / view.interval_s : 0;
+    row.tx_bytes = p.total.tx_bytes;
+    row.rx_bytes = p.total.rx_bytes;
+    row.exited = p.exited;
+    rows[key] = row;
+  }
+  if (view.flows) {
+    for (const auto& [key, flow] : view.flows->flows()) {
+      auto row = rows.find(key.process);
+      if (row == rows.end()) continue;
+      ++row->second.flows;
+      row->second.retransmits += flow.retransmits;
+      if (key.protocol == 6 && flow.srtt_us)
+        row->second.srtt_us = std::max(row->second.srtt_us.value_or(0), flow.srtt_us);
+    }
+  }
+  std::vector<ProcessRow> out;
+  for (auto& [key, row] : rows) out.push_back(std::move(row));
+  auto by = [sort](const ProcessRow& r) -> double {
+    switch (sort) {
+      case SortKey::kTxRate: return r.tx_rate;
+      case SortKey::kRxRate: return r.rx_rate;
+      case SortKey::kTotal: return static_cast<double>(r.tx_bytes + r.rx_bytes);
+      case SortKey::kPid: return -static_cast<double>(r.key.tgid);
+      case SortKey::kRetransmits: return static_cast<double>(r.retransmits);
+    }
+    return 0;
+  };
+  std::stable_sort(out.begin(), out.end(), [&](const ProcessRow& a, const ProcessRow& b) {
+    if (by(a) != by(b)) return by(a) > by(b);
+    return a.key < b.key;
+  });
+  return out;
+}
+
+std::vector<DeviceRate> device_rates(const LiveView& view) {
+  std::vector<DeviceRate> out;
+  if (!view.devices) return out;
+  std::map<model::DeviceKey, const model::DeviceStats*> before;
+  if (view.previous_devices)
+    for (const auto& d : *view.previous_devices) before[d.key] = &d;
+  for (const auto& d : *view.devices) {
+    DeviceRate rate{d.key, d.ifname, 0, 0, d.drops};
+    auto it = before.find(d.key);
+    if (it != before.end() && view.interval_s > 0) {
+      rate.tx_rate = static_cast<double>(d.counters.tx_bytes - it->second->counters.tx_bytes) / view.interval_s;
+      rate.rx_rate = static_cast<double>(d.counters.rx_bytes - it->second->counters.rx_bytes) / view.interval_s;
+    }
+    out.push_back(rate);
+  }
+  return out;
+}
+
+std::vector<ProgramCost> program_costs(const LiveView& view) {
+  std::vector<ProgramCost> out;
+  if (!view.programs) return out;
+  std::map<std::string, const bpf::ProgramStats*> before;
+  if (view.previous_programs)
+    for (const auto& p : *view.previous_programs) before[p.name] = &p;
+  for (const auto& p : *view.programs) {
+    ProgramCost cost{p.name, 0, 0, p.recursion_misses};
+    auto it = before.find(p.name);
+    if (it != before.end() && view.interval_s > 0) {
+      uint64_t runs = p.run_count - it->second->run_count;
+      cost.events_per_s = static_cast<double>(runs) / view.interval_s;
+      if (runs) cost.ns_per_event = static_cast<double>(p.run_time_ns - it->second->run_time_ns) / runs;
+    }
+    out.push_back(cost);
+  }
+  return out;
+}
+
+std::string render_batch(const LiveView& view, SortKey sort, const std::string& filter) {
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof(line), "neutracer top  ts=%.3f  interval=%.2fs  sort=%s\n", view.ts, view.interval_s,
+                sort_name(sort));
+  out += line;
+  std::snprintf(line, sizeof(line), "%8s %-8s %-16s %10s %10s %9s %9s %5s %7s %8s\n", "PID", "USER", "COMMAND",
+                "TX/s", "RX/s", "TX", "RX", "FLOWS", "RETRANS", "RTT_US");
+  out += line;
+  for (const auto& r : process_rows(view, sort, filter)) {
+    std::string rtt = r.srtt_us ? std::to_string(*r.srtt_us) : "-";
+    std::snprintf(line, sizeof(line), "%8u %-8.8s %-16.16s %10s %10s %9s %9s %5u %7llu %8s\n", r.key.tgid,
+                  r.user.c_str(), r.comm.c_str(), human_rate(r.tx_rate).c_str(), human_rate(r.rx_rate).c_str(),
+                  human_size(r.tx_bytes).c_str(), human_size(r.rx_bytes).c_str(), r.flows,
+                  static_cast<unsigned long long>(r.retransmits), rtt.c_str());
+    out += line;
+  }
+  return out;
+}
+
+}  // namespace nt::output

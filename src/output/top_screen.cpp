@@ -1,0 +1,248 @@
+#include "output/top_screen.h"
+
+#include <ncurses.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+
+namespace nt::output {
+namespace {
+
+// printw-like, clipped to the line's width.
+void put(int row, int col, int width, const std::string& text) {
+  if (col >= width) return;
+  mvaddnstr(row, col, text.c_str(), width - col);
+}
+
+std::string format(const char* fmt, auto... args) {
+  char buffer[512];
+  std::snprintf(buffer, sizeof(buffer), fmt, args...);
+  return buffer;
+}
+
+std::string endpoint_text(const model::Endpoint& e) {
+  std::string addr = model::format_address(e);
+  return (model::shown_family(e) == 6 ? "[" + addr + "]" : addr) + ":" + std::to_string(e.port);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<TopScreen>> TopScreen::open() {
+  if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
+    return Error{"top needs a terminal (use --batch for logs and pipes)"};
+  if (!initscr()) return Error{"cannot initialise the terminal"};
+  std::unique_ptr<TopScreen> screen(new TopScreen());
+  cbreak();
+  noecho();
+  nodelay(stdscr, TRUE);
+  keypad(stdscr, TRUE);
+  curs_set(0);
+  return screen;
+}
+
+TopScreen::~TopScreen() { endwin(); }
+
+void TopScreen::update(const LiveView& view) {
+  processes_ = *view.processes;
+  flows_ = *view.flows;
+  if (view.identities) identities_ = *view.identities;
+  devices_ = device_rates(view);
+  programs_ = program_costs(view);
+  if (view.recent_conns) conns_ = *view.recent_conns;
+  lost_ = 0;
+  if (view.losses)
+    for (uint64_t n : *view.losses) lost_ += n;
+  ts_ = view.ts;
+  interval_s_ = view.interval_s;
+  agent_cpu_share_ = view.agent_cpu_share;
+  agent_rss_ = view.agent_rss_bytes;
+  if (!paused_) draw();
+}
+
+std::vector<ProcessRow> TopScreen::visible_rows() const {
+  LiveView view;
+  view.interval_s = interval_s_;
+  view.processes = &processes_;
+  view.flows = &flows_;
+  view.identities = &identities_;
+  return process_rows(view, sort_, filter_);
+}
+
+bool TopScreen::handle_keys() {
+  bool changed = false;
+  for (int key = getch(); key != ERR; key = getch()) {
+    changed = true;
+    if (editing_filter_) {
+      if (key == '\n' || key == KEY_ENTER) {
+        editing_filter_ = false;
+      } else if (key == 27) {
+        editing_filter_ = false;
+        filter_.clear();
+      } else if (key == KEY_BACKSPACE || key == 127 || key == 8) {
+        if (!filter_.empty()) filter_.pop_back();
+      } else if (key >= 0x20 && key < 0x7f && filter_.size() < 15) {
+        filter_.push_back(static_cast<char>(key));
+      }
+      continue;
+    }
+    switch (key) {
+      case 'q': return false;
+      case 'h': case '?': view_ = view_ == View::kHelp ? View::kProcesses : View::kHelp; break;
+      case 's': sort_ = static_cast<SortKey>((static_cast<int>(sort_) + 1) % 5); break;
+      case 't': sort_ = SortKey::kTxRate; break;
+      case 'r': sort_ = SortKey::kRxRate; break;
+      case 'p': case ' ': paused_ = !paused_; break;
+      case '/': editing_filter_ = true; filter_.clear(); break;
+      case 'c': view_ = View::kConnections; break;
+      case 'f': case '\n': case KEY_ENTER: case KEY_RIGHT:
+        if (view_ == View::kProcesses) view_ = View::kFlows;
+        break;
+      case 27: case KEY_LEFT: case KEY_BACKSPACE: case 127: view_ = View::kProcesses; break;
+      case KEY_UP: case 'k': selected_ = std::max(0, selected_ - 1); break;
+      case KEY_DOWN: case 'j': ++selected_; break;
+      default: break;  // KEY_RESIZE and the rest: just redraw
+    }
+  }
+  if (changed) draw();
+  return true;
+}
+
+void TopScreen::draw() {
+  erase();
+  int height = 0, width = 0;
+  getmaxyx(stdscr, height, width);
+  if (height < 6 || width < 40) {
+    put(0, 0, width, "terminal too small");
+    refresh();
+    return;
+  }
+  draw_header(width);
+  int footer = height - 2;
+  switch (view_) {
+    case View::kProcesses: draw_processes(3, footer, width); break;
+    case View::kFlows: draw_flows(3, footer, width); break;
+    case View::kConnections: draw_connections(3, footer, width); break;
+    case View::kHelp: draw_help(3, footer); break;
+  }
+  draw_footer(footer, width);
+  refresh();
+}
+
+void TopScreen::draw_header(int width) {
+  time_t now = static_cast<time_t>(ts_);
+  char clock[16] = "";
+  std::strftime(clock, sizeof(clock), "%H:%M:%S", std::localtime(&now));
+  std::string title = format("NeuTracer top  %s  every %.1fs  sort: %s", clock, interval_s_, sort_name(sort_));
+  if (!filter_.empty() || editing_filter_) title += "  filter: " + filter_ + (editing_filter_ ? "_" : "");
+  if (paused_) title += "  [paused]";
+  title += "   h: help";
+  attron(A_BOLD);
+  put(0, 0, width, title);
+  attroff(A_BOLD);
+  std::string interfaces;
+  uint64_t drops = 0;
+  for (const auto& d : devices_) {
+    if (d.tx_rate == 0 && d.rx_rate == 0) continue;
+    interfaces += format("%s tx %s rx %s  ", printable(d.ifname).c_str(), human_rate(d.tx_rate).c_str(),
+                         human_rate(d.rx_rate).c_str());
+  }
+  for (const auto& d : devices_) drops += d.drops;
+  interfaces += format("| dev drops %llu  lost %llu", static_cast<unsigned long long>(drops),
+                       static_cast<unsigned long long>(lost_));
+  put(1, 0, width, interfaces);
+}
+
+void TopScreen::draw_processes(int top, int bottom, int width) {
+  attron(A_REVERSE);
+  put(top - 1, 0, width, format("%-*s", width, format("%7s %-6s %-12s %9s %9s %7s %7s %4s %4s %6s", "PID", "USER",
+                                                         "COMMAND", "TX/s", "RX/s", "TX", "RX", "FLW", "RETR",
+                                                         "RTT").c_str()));
+  attroff(A_REVERSE);
+  auto rows = visible_rows();
+  if (rows.empty()) {
+    put(top, 0, width, filter_.empty() ? "no traffic yet" : "no process matches the filter");
+    return;
+  }
+  selected_ = std::min(selected_, static_cast<int>(rows.size()) - 1);
+  selected_key_ = rows[selected_].key;
+  int first = std::max(0, selected_ - (bottom - top) + 1);
+  for (int i = first, row = top; i < static_cast<int>(rows.size()) && row < bottom; ++i, ++row) {
+    const auto& r = rows[i];
+    std::string rtt = r.srtt_us ? (*r.srtt_us >= 10000 ? format("%.0fms", *r.srtt_us / 1000.0)
+                                                       : format("%uus", *r.srtt_us))
+                                : "-";
+    if (i == selected_) attron(A_REVERSE);
+    put(row, 0, width, format("%7u %-6.6s %-12.12s %9s %9s %7s %7s %4u %4llu %6s", r.key.tgid, r.user.c_str(),
+                              r.comm.c_str(), human_rate(r.tx_rate).c_str(), human_rate(r.rx_rate).c_str(),
+                              human_size(r.tx_bytes).c_str(), human_size(r.rx_bytes).c_str(), r.flows,
+                              static_cast<unsigned long long>(r.retransmits), rtt.c_str()));
+    if (i == selected_) attroff(A_REVERSE);
+  }
+}
+
+void TopScreen::draw_flows(int top, int bottom, int width) {
+  auto process = processes_.processes().find(selected_key_);
+  std::string who = process == processes_.processes().end() ? "?" : printable(process->second.comm);
+  attron(A_REVERSE);
+  put(top - 1, 0, width, format("%-*s", width, format("flows of %u %s  (Esc: back)   %-5s %-22s %-22s %7s %7s %4s",
+                                                         selected_key_.tgid, who.c_str(), "PROTO", "LOCAL", "REMOTE",
+                                                         "TX", "RX", "RETR").c_str()));
+  attroff(A_REVERSE);
+  int row = top;
+  for (const auto& [key, flow] : flows_.flows()) {
+    if (!(key.process == selected_key_) || row >= bottom) continue;
+    put(row++, 0, width, format("%-5s %-22s %-22s %7s %7s %4u %s", key.protocol == 6 ? "tcp" : "udp",
+                                endpoint_text(key.local).c_str(), endpoint_text(key.remote).c_str(),
+                                human_size(flow.total.tx_bytes).c_str(), human_size(flow.total.rx_bytes).c_str(),
+                                flow.retransmits, flow.srtt_us ? format("%uus", flow.srtt_us).c_str() : ""));
+  }
+  if (row == top) put(top, 0, width, "no active flow");
+}
+
+void TopScreen::draw_connections(int top, int bottom, int width) {
+  attron(A_REVERSE);
+  put(top - 1, 0, width, format("%-*s", width, "recent connections (Esc: back)   EVENT PID COMM LOCAL REMOTE DURATION"));
+  attroff(A_REVERSE);
+  int row = top;
+  for (auto it = conns_.rbegin(); it != conns_.rend() && row < bottom; ++it, ++row) {
+    std::string duration = it->duration_ns ? format("%.1fms", *it->duration_ns / 1e6) : "";
+    put(row, 0, width, format("%-5s %7u %-12.12s %-22s %-22s %s", it->open ? "open" : "close", it->owner.tgid,
+                              printable(it->comm).c_str(), endpoint_text(it->local).c_str(),
+                              endpoint_text(it->remote).c_str(), duration.c_str()));
+  }
+  if (row == top) put(top, 0, width, "no connection opened or closed yet");
+}
+
+void TopScreen::draw_help(int top, int bottom) {
+  static const char* kLines[] = {
+      "q        quit",
+      "s        next sort key (TX/s, RX/s, total, pid, retrans); t / r: by TX/s / RX/s",
+      "/        filter by command name (Enter: keep, Esc: clear)",
+      "Enter f  flows of the selected process; c: recent connections; Esc: back",
+      "Up/Down  select (j/k too)",
+      "p Space  pause the display (collection goes on)",
+      "h ?      this help",
+      "",
+      "Bytes are payload counted at the socket layer, per process; RTT is the largest srtt of",
+      "its TCP flows. The footer shows what the tracer itself costs.",
+  };
+  int row = top;
+  for (const char* line : kLines)
+    if (row < bottom) mvaddstr(row++, 2, line);
+}
+
+void TopScreen::draw_footer(int row, int width) {
+  std::string bpf = "BPF";
+  for (const auto& p : programs_) {
+    if (p.events_per_s == 0) continue;
+    bpf += format("  %s %s/s", p.name.c_str(), human_count(p.events_per_s).c_str());
+    if (p.ns_per_event > 0) bpf += format(" %.0fns", p.ns_per_event);
+    if (p.recursion_misses) bpf += format(" miss %llu", static_cast<unsigned long long>(p.recursion_misses));
+  }
+  put(row, 0, width, bpf);
+  put(row + 1, 0, width, format("agent CPU %.1f%%  RSS %s", agent_cpu_share_ * 100, human_size(agent_rss_).c_str()));
+}
+
+}  // namespace nt::output

@@ -1,0 +1,60 @@
+// The interactive `top` screen (ncurses): processes, a flows view for the selected process, recent
+// connections, sort, filter, pause, help. The terminal is restored by the destructor, so every
+// exit path (q, SIGINT, SIGTERM, an error unwinding) leaves it as it was.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "output/live_view.h"
+
+namespace nt::output {
+
+class TopScreen {
+ public:
+  static Result<std::unique_ptr<TopScreen>> open();
+  ~TopScreen();
+  TopScreen(const TopScreen&) = delete;
+  TopScreen& operator=(const TopScreen&) = delete;
+
+  // A new interval: copies what the views need, then redraws (unless paused).
+  void update(const LiveView& view);
+  // Reads pending keys without waiting; false when the user asked to quit.
+  bool handle_keys();
+
+ private:
+  enum class View { kProcesses, kFlows, kConnections, kHelp };
+  TopScreen() = default;
+  void draw();
+  void draw_header(int width);
+  void draw_processes(int top, int bottom, int width);
+  void draw_flows(int top, int bottom, int width);
+  void draw_connections(int top, int bottom, int width);
+  void draw_help(int top, int bottom);
+  void draw_footer(int row, int width);
+  std::vector<ProcessRow> visible_rows() const;
+
+  // A copy of the last interval.
+  model::ProcessTable processes_;
+  model::FlowTable flows_;
+  std::map<model::ProcessKey, model::ProcessIdentity> identities_;
+  std::vector<DeviceRate> devices_;
+  std::vector<ProgramCost> programs_;
+  std::deque<model::ConnEvent> conns_;
+  uint64_t lost_ = 0;
+  double ts_ = 0, interval_s_ = 0, agent_cpu_share_ = 0;
+  uint64_t agent_rss_ = 0;
+
+  View view_ = View::kProcesses;
+  SortKey sort_ = SortKey::kTxRate;
+  std::string filter_;
+  bool editing_filter_ = false;
+  bool paused_ = false;
+  int selected_ = 0;
+  model::ProcessKey selected_key_;
+};
+
+}  // namespace nt::output
