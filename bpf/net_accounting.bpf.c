@@ -281,6 +281,8 @@ static __always_inline int account(struct sock *sk, int ret, int flags, bool is_
 	key.start_ns = leader->start_boottime;
 
 	owner = stamp_from_io(sk, key.tgid, (__u32)pid_tgid, leader, key.netns);
+	if (owner)
+		owner->traced = 1;
 	if (owner && sk->sk_protocol == IPPROTO_TCP) { /* only TCP is reconciled at close */
 		if (is_tx)
 			__sync_fetch_and_add(&owner->seen_tx_bytes, ret);
@@ -316,13 +318,34 @@ static __always_inline struct nt_flow_stats *owner_flow(const struct sock *sk, c
 	return bpf_map_lookup_elem(&flows, &fk);
 }
 
+/* The filters, for hooks outside the owner's context: pid and name from the stamp, namespace from
+ * the socket; the cgroup can be checked only in process context, so under --cgroup a connection
+ * counts once a call on it passed the filter. */
+static __always_inline bool owner_is_traced(const struct sock *sk, const struct nt_sock_owner *owner)
+{
+	__u32 tgid = owner->tgid;
+
+	if (traced_netns && sock_netns(sk) != traced_netns)
+		return false;
+	if (filter_tgids && !bpf_map_lookup_elem(&traced_tgids, &tgid))
+		return false;
+	if (filter_comm && !comm_matches(owner->comm))
+		return false;
+	if (filter_cgroup && !owner->traced)
+		return false;
+	return true;
+}
+
 static __always_inline void emit_conn(const struct sock *sk, struct nt_sock_owner *owner, __u8 type,
 				      __u64 tx_bytes, __u64 rx_bytes)
 {
-	struct nt_conn_event *event = bpf_ringbuf_reserve(&conn_events, sizeof(*event), 0);
+	struct nt_conn_event *event;
 	struct nt_flow_key fk = {};
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
 
+	if (!owner_is_traced(sk, owner))
+		return;
+	event = bpf_ringbuf_reserve(&conn_events, sizeof(*event), 0);
 	if (!event) {
 		count_loss(NT_LOSS_CONN_RINGBUF_FULL, 1);
 		return;

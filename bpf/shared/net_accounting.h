@@ -57,7 +57,7 @@ struct nt_sock_owner {
 	__u8 active_open;  /* connect() was called: its SYN counts in bytes_acked */
 	__u8 announced;    /* an open record was sent (or the iterator found it established) */
 	__u8 preexisting;  /* established before the agent started */
-	__u8 pad;
+	__u8 traced;       /* the last process-context call on it passed every filter */
 	/* TCP health, for the connection's close record. */
 	__u64 open_ns; /* CLOCK_MONOTONIC at ESTABLISHED; 0 when pre-existing */
 	__u32 retransmits;

@@ -178,7 +178,8 @@ nlohmann::ordered_json summary_record(const model::ProcessTable& table, const mo
                                       const std::vector<bpf::ProgramStats>& programs, double ts, double duration_s,
                                       std::optional<int> exit_status) {
   nlohmann::ordered_json processes = nlohmann::ordered_json::array();
-  for (const auto& [key, process] : table.processes()) processes.push_back(counters_json(process));
+  for (const auto& [key, process] : table.processes())
+    if (!(process.total == model::TrafficCounters{})) processes.push_back(counters_json(process));
   nlohmann::ordered_json record = {{"type", "summary"}, {"v", kSchemaVersion},     {"ts", ts},
                            {"duration_s", duration_s}, {"processes", processes}, {"loss", losses_json(losses)}};
   nlohmann::ordered_json cost = nlohmann::ordered_json::array();
