@@ -26,6 +26,7 @@
 #define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
 #define RCV_SHUTDOWN 1
+#define CONN_RING_SIZE (256 * 1024)
 #define SEND_SHUTDOWN 2
 
 char LICENSE[] SEC("license") = "GPL";
@@ -38,6 +39,7 @@ const volatile char traced_comm[NT_COMM_LEN] = {};
 const volatile bool filter_cgroup = false; /* only tasks under traced_cgroup[0] */
 const volatile __u32 traced_netns = 0;     /* only sockets in this network namespace (0: all) */
 const volatile bool emit_events = false;   /* stream nt_net_event for `trace` */
+const volatile __u64 events_ring_size = 4096; /* the size the loader gave `events` */
 const volatile __u32 abi_version = NT_NET_ABI_VERSION;
 
 struct {
@@ -84,7 +86,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, CONN_RING_SIZE);
 } conn_events SEC(".maps");
 
 static __always_inline bool comm_matches(const char *comm)
@@ -254,7 +256,7 @@ static __always_inline void emit_event(const struct nt_flow_key *fk, __u32 tid, 
 	__builtin_memcpy(event->saddr, fk->saddr, 16);
 	__builtin_memcpy(event->daddr, fk->daddr, 16);
 	bpf_probe_read_kernel(event->comm, sizeof(event->comm), leader->comm);
-	bpf_ringbuf_submit(event, 0);
+	submit_batched(&events, event, events_ring_size);
 }
 
 static __always_inline int account(struct sock *sk, int ret, int flags, bool is_tx)
@@ -375,7 +377,7 @@ static __always_inline void emit_conn(const struct sock *sk, struct nt_sock_owne
 	__builtin_memcpy(event->saddr, fk.saddr, 16);
 	__builtin_memcpy(event->daddr, fk.daddr, 16);
 	__builtin_memcpy(event->comm, owner->comm, sizeof(event->comm));
-	bpf_ringbuf_submit(event, 0);
+	submit_batched(&conn_events, event, CONN_RING_SIZE);
 }
 
 /* Opens (tcplife: SYN_SENT or SYN_RECV -> ESTABLISHED) and closes (-> CLOSE) of TCP sockets.

@@ -29,6 +29,16 @@ static __always_inline void count_loss(__u32 reason, __u64 amount)
 
 #define EEXIST 17
 
+/* Submits without waking the reader, which drains every few tens of milliseconds anyway, until the
+ * ring is half full: a wakeup per event would cost microseconds (irq_work + epoll). */
+static __always_inline void submit_batched(void *ring, void *event, __u64 ring_size)
+{
+	__u64 flags = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > ring_size / 2 ? BPF_RB_FORCE_WAKEUP
+										  : BPF_RB_NO_WAKEUP;
+
+	bpf_ringbuf_submit(event, flags);
+}
+
 /* The entry for `key`, created from `fresh` when missing; NULL when the table is full. Another
  * CPU may create the same entry at the same time: EEXIST is success. */
 static __always_inline void *lookup_or_create(void *map, const void *key, const void *fresh)

@@ -22,6 +22,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 traced_netns = 0;   /* only devices in this network namespace (0: all) */
 const volatile bool emit_events = false; /* stream nt_packet_event for `trace --packets` */
+const volatile __u64 packet_ring_size = 4096; /* the size the loader gave `packet_events` */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -159,7 +160,7 @@ static __always_inline void on_packet(struct sk_buff *skb, bool is_tx)
 		event->ethertype = bpf_ntohs(skb->protocol);
 		__builtin_memcpy(event->comm, fresh_owned.comm, sizeof(event->comm));
 		parse_ip(event, l3);
-		bpf_ringbuf_submit(event, 0);
+		submit_batched(&packet_events, event, packet_ring_size);
 	}
 }
 

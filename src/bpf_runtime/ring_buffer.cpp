@@ -22,8 +22,12 @@ Status RingBuffer::add(int map_fd, Handler handler) {
 }
 
 Status RingBuffer::poll(int timeout_ms) {
+  // Producers wake us only when a ring is half full (submit_batched): wait, then drain whatever
+  // is there either way.
   int n = ring_buffer__poll(rb_.get(), timeout_ms);
   if (n < 0 && n != -EINTR) return errno_error("reading the ring buffer", n);
+  n = ring_buffer__consume(rb_.get());
+  if (n < 0) return errno_error("reading the ring buffer", n);
   return {};
 }
 

@@ -19,7 +19,7 @@ class RingBuffer {
   RingBuffer() = default;
   // Adds a map to consume; the first call creates the ring_buffer.
   Status add(int map_fd, Handler handler);
-  // Consumes what is ready, waiting up to timeout_ms for more.
+  // Waits up to timeout_ms for a wakeup, then consumes everything that is there.
   Status poll(int timeout_ms);
   bool empty() const { return rb_ == nullptr; }
 

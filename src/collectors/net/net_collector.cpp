@@ -128,9 +128,11 @@ Status NetCollector::load(const NetConfig& config) {
     return errno_error("sizing the process table", err);
   if (int err = bpf_map__set_max_entries(skel_->maps.flows, config.max_flows); err)
     return errno_error("sizing the flow table", err);
-  if (config.ringbuf_bytes > 0)
+  if (config.ringbuf_bytes > 0) {
+    rodata->events_ring_size = ring_size(config.ringbuf_bytes);
     if (int err = bpf_map__set_max_entries(skel_->maps.events, ring_size(config.ringbuf_bytes)); err)
       return errno_error("sizing the event ring buffer", err);
+  }
   if (int err = net_accounting__load(skel_); err)
     return errno_error("loading net_accounting BPF programs (run with --verbose for the verifier log)", err);
   if (skel_->rodata->abi_version != NT_NET_ABI_VERSION)
@@ -147,9 +149,11 @@ Status NetCollector::load(const NetConfig& config) {
   if (!packets_) return errno_error("opening the net_packets BPF object", errno);
   packets_->rodata->traced_netns = config.filter.netns;
   packets_->rodata->emit_events = config.packet_ringbuf_bytes > 0;
-  if (config.packet_ringbuf_bytes > 0)
+  if (config.packet_ringbuf_bytes > 0) {
+    packets_->rodata->packet_ring_size = ring_size(config.packet_ringbuf_bytes);
     if (int err = bpf_map__set_max_entries(packets_->maps.packet_events, ring_size(config.packet_ringbuf_bytes)); err)
       return errno_error("sizing the packet ring buffer", err);
+  }
   // One owner table and one loss table for both objects.
   if (int err = bpf_map__reuse_fd(packets_->maps.sock_owners, bpf_map__fd(skel_->maps.sock_owners)); err)
     return errno_error("sharing the socket owner map", err);
