@@ -8,6 +8,11 @@
  * inherited by accepted sockets (BPF_F_CLONE) and refined by the first send/receive of a
  * different process (pre-fork servers hand sockets to workers).
  *
+ * A call adds to its socket's own counters (socket storage, no hash lookup): that is all the
+ * common case does. User space reads live sockets with a BPF iterator (dump_sockets); a socket's
+ * counters leave it once, as a segment on a ring buffer, when it is released or changes owner.
+ * Only unconnected datagram sockets, whose peer changes per call, also count per peer in a hash.
+ *
  * The same hooks stream one event per call for `trace` (emit_events), and each TCP socket is
  * reconciled at close against its own byte counters, so that paths these hooks cannot see
  * (splice reads, zero-copy receive) show up as unseen bytes instead of vanishing. */
@@ -27,6 +32,7 @@
 #define TCP_CLOSE 7
 #define RCV_SHUTDOWN 1
 #define CONN_RING_SIZE (256 * 1024)
+#define SEGMENT_RING_SIZE (512 * 1024)
 #define SEND_SHUTDOWN 2
 
 char LICENSE[] SEC("license") = "GPL";
@@ -41,13 +47,6 @@ const volatile __u32 traced_netns = 0;     /* only sockets in this network names
 const volatile bool emit_events = false;   /* stream nt_net_event for `trace` */
 const volatile __u64 events_ring_size = 4096; /* the size the loader gave `events` */
 const volatile __u32 abi_version = NT_NET_ABI_VERSION;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384); /* resized by the loader */
-	__type(key, struct nt_proc_key);
-	__type(value, struct nt_proc_stats);
-} proc_stats SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -75,8 +74,8 @@ struct {
 	__uint(max_entries, 4096); /* resized by the loader (trace --ringbuf-kb) */
 } events SEC(".maps");
 
-/* A plain hash, not an LRU: an LRU would evict silently, a full hash fails inserts, which are
- * counted. User space removes closed and idle flows. */
+/* Unconnected datagram sockets' flows, one per peer. A plain hash, not an LRU: an LRU would evict
+ * silently, a full hash fails inserts, which are counted. User space removes idle flows. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536); /* resized by the loader (--max-flows) */
@@ -88,6 +87,11 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, CONN_RING_SIZE);
 } conn_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SEGMENT_RING_SIZE);
+} sock_segments SEC(".maps");
 
 static __always_inline bool comm_matches(const char *comm)
 {
@@ -122,8 +126,98 @@ static __always_inline __u32 sock_netns(const struct sock *sk)
 	return sk->__sk_common.skc_net.net->ns.inum;
 }
 
+/* The socket's two ends. An unconnected datagram socket has no peer of its own: the datagram's,
+ * as the cgroup sendmsg/recvmsg hook saw it, stands in. */
+static __always_inline void endpoints_of(struct nt_endpoints *ends, const struct sock *sk,
+					 const struct nt_sock_owner *owner)
+{
+	const struct sock_common *common = &sk->__sk_common;
+
+	ends->protocol = sk->sk_protocol;
+	ends->family = common->skc_family;
+	ends->sport = common->skc_num;
+	ends->dport = bpf_ntohs(common->skc_dport);
+	if (ends->family == AF_INET) {
+		__builtin_memcpy(ends->saddr, &common->skc_rcv_saddr, 4);
+		__builtin_memcpy(ends->daddr, &common->skc_daddr, 4);
+	} else {
+		bpf_probe_read_kernel(ends->saddr, 16, &common->skc_v6_rcv_saddr);
+		bpf_probe_read_kernel(ends->daddr, 16, &common->skc_v6_daddr);
+	}
+	if (!ends->sport)
+		ends->sport = owner->local_port;
+	if (!ends->dport && owner->peer_family) {
+		ends->dport = bpf_ntohs(owner->peer_port);
+		__builtin_memcpy(ends->daddr, owner->peer_addr, 16);
+	}
+}
+
+static __always_inline bool same_endpoints(const struct nt_endpoints *a, const struct nt_endpoints *b)
+{
+	__u64 x[4], y[4];
+
+	if (a->protocol != b->protocol || a->family != b->family || a->sport != b->sport || a->dport != b->dport)
+		return false;
+	__builtin_memcpy(x, a->saddr, 32);
+	__builtin_memcpy(y, b->saddr, 32);
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+static __always_inline void describe(struct nt_sock_record *r, __u64 cookie, const struct nt_sock_owner *owner)
+{
+	r->cookie = cookie;
+	r->start_ns = owner->start_ns;
+	r->tgid = owner->tgid;
+	r->netns = owner->netns;
+	r->srtt_us = owner->srtt_us;
+	r->retransmits = owner->retransmits;
+	r->per_peer = owner->per_peer;
+	r->pad = 0;
+	__builtin_memcpy(&r->ends, &owner->ends, sizeof(r->ends));
+	__builtin_memcpy(r->comm, owner->comm, sizeof(r->comm));
+}
+
+/* Hands the socket's counters over to user space as one segment and starts the next from zero:
+ * at release (final) and before the socket changes owner. The generation is odd meanwhile, so
+ * that the iterator does not read half a cut; (cookie, generation) names the segment, so that
+ * user space counts a socket it read live and then as a segment once. */
+static __always_inline void cut_segment(struct nt_sock_owner *owner, __u64 cookie, bool final)
+{
+	struct nt_sock_record *r;
+	__u64 tx_bytes, rx_bytes, tx_calls, rx_calls;
+	__u32 generation;
+
+	if (final)
+		owner->released = 1;
+	if (!owner->tx_calls && !owner->rx_calls)
+		return;
+	generation = __sync_fetch_and_add(&owner->generation, 1);
+	tx_bytes = __sync_lock_test_and_set(&owner->tx_bytes, 0);
+	rx_bytes = __sync_lock_test_and_set(&owner->rx_bytes, 0);
+	tx_calls = __sync_lock_test_and_set(&owner->tx_calls, 0);
+	rx_calls = __sync_lock_test_and_set(&owner->rx_calls, 0);
+	owner->folded_tx_bytes += tx_bytes;
+	owner->folded_rx_bytes += rx_bytes;
+	r = bpf_ringbuf_reserve(&sock_segments, sizeof(*r), 0);
+	if (r) {
+		describe(r, cookie, owner);
+		r->generation = generation;
+		r->final = final;
+		r->tx_bytes = tx_bytes;
+		r->rx_bytes = rx_bytes;
+		r->tx_calls = tx_calls;
+		r->rx_calls = rx_calls;
+		submit_batched(&sock_segments, r, SEGMENT_RING_SIZE);
+	} else {
+		count_loss(NT_LOSS_SEGMENT_RINGBUF_FULL, 1);
+		count_loss(NT_LOSS_PROC_BYTES_NOT_HELD, tx_bytes + rx_bytes);
+	}
+	__sync_fetch_and_add(&owner->generation, 1);
+}
+
 /* The owner stamp, refined from process context: the first I/O fills in what cgroup hooks
- * cannot read, and I/O by a different process takes the socket over. */
+ * cannot read, and I/O by a different process takes the socket over (its counters so far stay
+ * with the previous owner). */
 static __always_inline struct nt_sock_owner *stamp_from_io(struct sock *sk, __u32 tgid, __u32 tid,
 							   struct task_struct *leader, __u32 netns)
 {
@@ -144,75 +238,40 @@ static __always_inline struct nt_sock_owner *stamp_from_io(struct sock *sk, __u3
 		}
 		return owner;
 	}
+	cut_segment(owner, bpf_get_socket_cookie(sk), false);
 	owner->tgid = tgid;
 	owner->tid = tid;
 	owner->start_ns = leader->start_boottime;
 	owner->netns = netns;
 	owner->origin = NT_STAMP_IO;
+	owner->verdict = NT_VERDICT_UNKNOWN;
 	bpf_probe_read_kernel(owner->comm, sizeof(owner->comm), leader->comm);
 	return owner;
 }
 
-static __always_inline void add_to_process(struct nt_proc_key *key, struct task_struct *leader, int ret,
-					   bool is_tx)
+static __always_inline void count_on_socket(struct nt_sock_owner *owner, int ret, bool is_tx)
 {
-	struct nt_proc_stats *stats = bpf_map_lookup_elem(&proc_stats, key);
-
-	if (!stats) {
-		struct nt_proc_stats fresh = {};
-
-		bpf_probe_read_kernel(fresh.comm, sizeof(fresh.comm), leader->comm);
-		stats = lookup_or_create(&proc_stats, key, &fresh);
-		if (!stats) {
-			count_loss(NT_LOSS_PROC_MAP_FULL, 1);
-			count_loss(NT_LOSS_PROC_BYTES_NOT_HELD, ret);
-			return;
-		}
-	}
 	if (is_tx) {
-		__sync_fetch_and_add(&stats->tx_bytes, ret);
-		__sync_fetch_and_add(&stats->tx_calls, 1);
+		__sync_fetch_and_add(&owner->tx_bytes, ret);
+		__sync_fetch_and_add(&owner->tx_calls, 1);
 	} else {
-		__sync_fetch_and_add(&stats->rx_bytes, ret);
-		__sync_fetch_and_add(&stats->rx_calls, 1);
+		__sync_fetch_and_add(&owner->rx_bytes, ret);
+		__sync_fetch_and_add(&owner->rx_calls, 1);
 	}
 }
 
-/* The flow a call on `sk` belongs to. An unconnected datagram socket has no peer of its own:
- * the datagram's, as the cgroup sendmsg/recvmsg hook saw it, stands in. */
-static __always_inline void flow_key_of(struct nt_flow_key *fk, const struct sock *sk,
-					const struct nt_sock_owner *owner, __u32 tgid, __u32 netns, __u64 start_ns)
-{
-	const struct sock_common *common = &sk->__sk_common;
-
-	fk->tgid = tgid;
-	fk->netns = netns;
-	fk->start_ns = start_ns;
-	fk->protocol = sk->sk_protocol;
-	fk->family = common->skc_family;
-	fk->sport = common->skc_num;
-	fk->dport = bpf_ntohs(common->skc_dport);
-	if (fk->family == AF_INET) {
-		__builtin_memcpy(fk->saddr, &common->skc_rcv_saddr, 4);
-		__builtin_memcpy(fk->daddr, &common->skc_daddr, 4);
-	} else {
-		bpf_probe_read_kernel(fk->saddr, 16, &common->skc_v6_rcv_saddr);
-		bpf_probe_read_kernel(fk->daddr, 16, &common->skc_v6_daddr);
-	}
-	if (!fk->sport && owner)
-		fk->sport = owner->local_port;
-	if (!fk->dport && owner && owner->peer_family) {
-		fk->dport = bpf_ntohs(owner->peer_port);
-		__builtin_memcpy(fk->daddr, owner->peer_addr, 16);
-	}
-}
-
-static __always_inline void add_to_flow(struct sock *sk, const struct nt_flow_key *fk, int ret, bool is_tx)
+/* An unconnected datagram socket's call, counted per peer. */
+static __always_inline void add_to_peer_flow(const struct nt_sock_owner *owner, const struct nt_endpoints *ends,
+					     int ret, bool is_tx)
 {
 	struct nt_flow_stats *flow, fresh = {};
-	struct tcp_sock *tp;
+	struct nt_flow_key fk = {};
 
-	flow = lookup_or_create(&flows, fk, &fresh);
+	fk.tgid = owner->tgid;
+	fk.netns = owner->netns;
+	fk.start_ns = owner->start_ns;
+	__builtin_memcpy(&fk.ends, ends, sizeof(fk.ends));
+	flow = lookup_or_create(&flows, &fk, &fresh);
 	if (!flow) {
 		count_loss(NT_LOSS_FLOW_MAP_FULL, 1);
 		count_loss(NT_LOSS_FLOW_BYTES_NOT_HELD, ret);
@@ -225,15 +284,10 @@ static __always_inline void add_to_flow(struct sock *sk, const struct nt_flow_ke
 		__sync_fetch_and_add(&flow->rx_bytes, ret);
 		__sync_fetch_and_add(&flow->rx_calls, 1);
 	}
-	if (fk->protocol == IPPROTO_TCP) {
-		tp = bpf_skc_to_tcp_sock(sk);
-		if (tp)
-			flow->srtt_us = tp->srtt_us >> 3;
-	}
 }
 
-static __always_inline void emit_event(const struct nt_flow_key *fk, __u32 tid, struct task_struct *leader, int ret,
-				       bool is_tx)
+static __always_inline void emit_event(const struct nt_sock_owner *owner, const struct nt_endpoints *ends, __u32 tid,
+				       int ret, bool is_tx)
 {
 	struct nt_net_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
 
@@ -242,61 +296,90 @@ static __always_inline void emit_event(const struct nt_flow_key *fk, __u32 tid, 
 		return;
 	}
 	event->ts_ns = bpf_ktime_get_ns();
-	event->tgid = fk->tgid;
+	event->tgid = owner->tgid;
 	event->tid = tid;
-	event->netns = fk->netns;
-	event->start_ns = fk->start_ns;
+	event->netns = owner->netns;
+	event->start_ns = owner->start_ns;
 	event->bytes = ret;
-	event->family = fk->family;
-	event->protocol = fk->protocol;
+	event->family = ends->family;
+	event->protocol = ends->protocol;
 	event->direction = is_tx ? NT_DIR_TX : NT_DIR_RX;
 	event->pad = 0;
-	event->sport = fk->sport;
-	event->dport = fk->dport;
-	__builtin_memcpy(event->saddr, fk->saddr, 16);
-	__builtin_memcpy(event->daddr, fk->daddr, 16);
-	bpf_probe_read_kernel(event->comm, sizeof(event->comm), leader->comm);
+	event->sport = ends->sport;
+	event->dport = ends->dport;
+	__builtin_memcpy(event->saddr, ends->saddr, 16);
+	__builtin_memcpy(event->daddr, ends->daddr, 16);
+	__builtin_memcpy(event->comm, owner->comm, sizeof(event->comm));
 	submit_batched(&events, event, events_ring_size);
+}
+
+/* Everything but the common case: a socket's first call by a process, a new owner, an unconnected
+ * datagram socket, a reconnected one, and every call when events stream. */
+static __always_inline int account_slow(struct sock *sk, int ret, bool is_tx)
+{
+	struct nt_sock_owner *owner;
+	struct nt_endpoints ends = {};
+	struct task_struct *leader;
+	struct tcp_sock *tp;
+	__u64 pid_tgid;
+	__u32 tgid, netns;
+	__u16 family;
+	bool traced, per_peer;
+
+	family = sk->__sk_common.skc_family;
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	tgid = pid_tgid >> 32;
+	leader = bpf_get_current_task_btf()->group_leader;
+	netns = sock_netns(sk);
+	traced = is_traced(tgid, leader, netns);
+	owner = stamp_from_io(sk, tgid, (__u32)pid_tgid, leader, netns);
+	if (!owner) {
+		if (traced)
+			count_loss(NT_LOSS_PROC_BYTES_NOT_HELD, ret);
+		return 0;
+	}
+	owner->verdict = traced ? NT_VERDICT_TRACED : NT_VERDICT_IGNORED;
+	if (!traced)
+		return 0;
+	per_peer = sk->sk_protocol == IPPROTO_UDP && sk->__sk_common.skc_state != TCP_ESTABLISHED;
+	endpoints_of(&ends, sk, owner);
+	if (owner->per_peer != per_peer || (!per_peer && !same_endpoints(&ends, &owner->ends)))
+		cut_segment(owner, bpf_get_socket_cookie(sk), false); /* (re)connected: a new flow */
+	owner->per_peer = per_peer;
+	__builtin_memcpy(&owner->ends, &ends, sizeof(ends));
+	if (sk->sk_protocol == IPPROTO_TCP) {
+		tp = bpf_skc_to_tcp_sock(sk);
+		if (tp)
+			owner->srtt_us = tp->srtt_us >> 3;
+	}
+	count_on_socket(owner, ret, is_tx);
+	if (per_peer)
+		add_to_peer_flow(owner, &ends, ret, is_tx);
+	if (emit_events)
+		emit_event(owner, &ends, (__u32)pid_tgid, ret, is_tx);
+	return 0;
 }
 
 static __always_inline int account(struct sock *sk, int ret, int flags, bool is_tx)
 {
 	struct nt_sock_owner *owner;
-	struct nt_flow_key fk = {};
-	struct nt_proc_key key;
-	struct task_struct *leader;
-	__u64 pid_tgid;
-	__u16 family;
+	__u32 tgid;
 
 	if (ret <= 0 || (!is_tx && (flags & MSG_PEEK)))
 		return 0;
-	family = sk->__sk_common.skc_family;
-	if (family != AF_INET && family != AF_INET6)
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	owner = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
+	/* The common case: the socket's owner calls again and its filters were evaluated already.
+	 * A verdict is kept per socket and owner: a process's pid, name, namespace and cgroup do not
+	 * change between its calls on one socket (a later rename or cgroup move is not seen). */
+	if (owner && owner->tgid == tgid && owner->verdict && !owner->per_peer && !emit_events) {
+		if (owner->verdict == NT_VERDICT_TRACED)
+			count_on_socket(owner, ret, is_tx);
 		return 0;
-
-	pid_tgid = bpf_get_current_pid_tgid();
-	key.tgid = pid_tgid >> 32;
-	leader = bpf_get_current_task_btf()->group_leader;
-	key.netns = sock_netns(sk);
-	if (!is_traced(key.tgid, leader, key.netns))
-		return 0;
-	key.start_ns = leader->start_boottime;
-
-	owner = stamp_from_io(sk, key.tgid, (__u32)pid_tgid, leader, key.netns);
-	if (owner)
-		owner->traced = 1;
-	if (owner && sk->sk_protocol == IPPROTO_TCP) { /* only TCP is reconciled at close */
-		if (is_tx)
-			__sync_fetch_and_add(&owner->seen_tx_bytes, ret);
-		else
-			__sync_fetch_and_add(&owner->seen_rx_bytes, ret);
 	}
-	add_to_process(&key, leader, ret, is_tx);
-	flow_key_of(&fk, sk, owner, key.tgid, key.netns, key.start_ns);
-	add_to_flow(sk, &fk, ret, is_tx);
-	if (emit_events)
-		emit_event(&fk, (__u32)pid_tgid, leader, ret, is_tx);
-	return 0;
+	return account_slow(sk, ret, is_tx);
 }
 
 SEC("tp_btf/sock_send_length")
@@ -311,13 +394,48 @@ int BPF_PROG(count_recv, struct sock *sk, int ret, int flags)
 	return account(sk, ret, flags, false);
 }
 
-/* The flow of the socket's owner, for hooks that run outside the owner's context. */
-static __always_inline struct nt_flow_stats *owner_flow(const struct sock *sk, const struct nt_sock_owner *owner)
+/* The last descriptor of a socket closed: its counters leave in a final segment. Runs in the
+ * closing process's context, after the last call that could count on the socket. */
+SEC("cgroup/sock_release")
+int fold_on_release(struct bpf_sock *sk)
 {
-	struct nt_flow_key fk = {};
+	struct nt_sock_owner *owner = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
 
-	flow_key_of(&fk, sk, owner, owner->tgid, owner->netns ? owner->netns : sock_netns(sk), owner->start_ns);
-	return bpf_map_lookup_elem(&flows, &fk);
+	if (owner && !owner->released)
+		cut_segment(owner, bpf_get_socket_cookie(sk), true);
+	return 1;
+}
+
+/* Live sockets with traffic, one nt_sock_record each, for user space's interval read. */
+SEC("iter/bpf_sk_storage_map")
+int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct nt_sock_owner *owner = ctx->value;
+	struct sock *sk = ctx->sk;
+	struct nt_sock_record r = {};
+	struct tcp_sock *tp;
+	__u32 generation;
+
+	if (!sk || !owner || owner->released || (!owner->tx_calls && !owner->rx_calls))
+		return 0;
+	generation = owner->generation;
+	if (generation & 1)
+		return 0; /* a segment is being cut: it arrives on the ring */
+	describe(&r, bpf_get_socket_cookie(sk), owner);
+	r.generation = generation;
+	r.tx_bytes = owner->tx_bytes;
+	r.rx_bytes = owner->rx_bytes;
+	r.tx_calls = owner->tx_calls;
+	r.rx_calls = owner->rx_calls;
+	if (r.ends.protocol == IPPROTO_TCP) {
+		tp = bpf_skc_to_tcp_sock(sk);
+		if (tp)
+			r.srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+	}
+	if (owner->generation != generation)
+		return 0;
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	return 0;
 }
 
 /* The filters, for hooks outside the owner's context: pid and name from the stamp, namespace from
@@ -333,7 +451,7 @@ static __always_inline bool owner_is_traced(const struct sock *sk, const struct 
 		return false;
 	if (filter_comm && !comm_matches(owner->comm))
 		return false;
-	if (filter_cgroup && !owner->traced)
+	if (filter_cgroup && owner->verdict != NT_VERDICT_TRACED)
 		return false;
 	return true;
 }
@@ -342,7 +460,7 @@ static __always_inline void emit_conn(const struct sock *sk, struct nt_sock_owne
 				      __u64 tx_bytes, __u64 rx_bytes)
 {
 	struct nt_conn_event *event;
-	struct nt_flow_key fk = {};
+	struct nt_endpoints ends = {};
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
 
 	if (!owner_is_traced(sk, owner))
@@ -352,14 +470,14 @@ static __always_inline void emit_conn(const struct sock *sk, struct nt_sock_owne
 		count_loss(NT_LOSS_CONN_RINGBUF_FULL, 1);
 		return;
 	}
-	flow_key_of(&fk, sk, owner, owner->tgid, owner->netns ? owner->netns : sock_netns(sk), owner->start_ns);
+	endpoints_of(&ends, sk, owner);
 	event->ts_ns = bpf_ktime_get_ns();
 	event->start_ns = owner->start_ns;
 	event->open_ns = owner->open_ns;
 	event->tx_bytes = tx_bytes;
 	event->rx_bytes = rx_bytes;
 	event->tgid = owner->tgid;
-	event->netns = fk.netns;
+	event->netns = owner->netns ? owner->netns : sock_netns(sk);
 	event->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 	event->retransmits = BPF_CORE_READ(tp, total_retrans);
 	event->delivered = BPF_CORE_READ(tp, delivered);
@@ -369,13 +487,13 @@ static __always_inline void emit_conn(const struct sock *sk, struct nt_sock_owne
 	event->rcvqueue_full = owner->rcvqueue_full;
 	event->type = type;
 	event->active = owner->active_open;
-	event->family = fk.family;
+	event->family = ends.family;
 	event->preexisting = owner->preexisting;
-	event->sport = fk.sport;
-	event->dport = fk.dport;
+	event->sport = ends.sport;
+	event->dport = ends.dport;
 	event->pad = 0;
-	__builtin_memcpy(event->saddr, fk.saddr, 16);
-	__builtin_memcpy(event->daddr, fk.daddr, 16);
+	__builtin_memcpy(event->saddr, ends.saddr, 16);
+	__builtin_memcpy(event->daddr, ends.daddr, 16);
 	__builtin_memcpy(event->comm, owner->comm, sizeof(event->comm));
 	submit_batched(&conn_events, event, CONN_RING_SIZE);
 }
@@ -388,9 +506,8 @@ int BPF_PROG(on_tcp_state, const struct sock *sk, const int oldstate, const int 
 {
 	struct nt_sock_owner *owner;
 	struct nt_unseen *unseen, fresh = {};
-	struct nt_flow_stats *flow;
 	struct tcp_sock *tp;
-	__u64 acked, received, missing_tx = 0, missing_rx = 0;
+	__u64 acked, received, seen_tx, seen_rx, missing_tx = 0, missing_rx = 0;
 	struct nt_proc_key key;
 
 	if (sk->sk_protocol != IPPROTO_TCP)
@@ -429,16 +546,16 @@ int BPF_PROG(on_tcp_state, const struct sock *sk, const int oldstate, const int 
 		owner->announced = 0; /* one close per open, even if the state machine repeats CLOSE */
 		emit_conn(sk, owner, NT_CONN_CLOSE, acked, received);
 	}
-	flow = owner_flow(sk, owner);
-	if (flow)
-		flow->closed = 1;
-	if (acked > owner->seen_tx_bytes)
-		missing_tx = acked - owner->seen_tx_bytes;
-	if (received > owner->seen_rx_bytes)
-		missing_rx = received - owner->seen_rx_bytes;
+	owner->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+	seen_tx = owner->folded_tx_bytes + owner->tx_bytes;
+	seen_rx = owner->folded_rx_bytes + owner->rx_bytes;
+	if (acked > seen_tx)
+		missing_tx = acked - seen_tx;
+	if (received > seen_rx)
+		missing_rx = received - seen_rx;
 	/* Counted once: a socket can reach TCP_CLOSE again only after being reused by connect(). */
-	owner->seen_tx_bytes = acked;
-	owner->seen_rx_bytes = received;
+	owner->folded_tx_bytes += missing_tx;
+	owner->folded_rx_bytes += missing_rx;
 	if (!missing_tx && !missing_rx)
 		return 0;
 
@@ -457,23 +574,18 @@ int BPF_PROG(on_tcp_state, const struct sock *sk, const int oldstate, const int 
 	return 0;
 }
 
-/* Retransmits, resets and full receive queues: counted on the socket's stamp (and flow), since
+/* Retransmits, resets and full receive queues: counted on the socket's stamp, since
  * these run from timers and softirq. */
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(count_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
 {
 	struct nt_sock_owner *owner;
-	struct nt_flow_stats *flow;
 
 	if (err)
 		return 0;
 	owner = bpf_sk_storage_get(&sock_owners, (struct sock *)sk, 0, 0);
-	if (!owner || !owner->tgid)
-		return 0;
-	__sync_fetch_and_add(&owner->retransmits, 1);
-	flow = owner_flow(sk, owner);
-	if (flow)
-		__sync_fetch_and_add(&flow->retransmits, 1);
+	if (owner && owner->tgid)
+		__sync_fetch_and_add(&owner->retransmits, 1);
 	return 0;
 }
 
@@ -562,7 +674,7 @@ int find_preexisting(struct bpf_iter__task_file *ctx)
 
 /* cgroup hooks run in the process's context but cannot read its task_struct: they stamp
  * tgid, tid and the calling thread's comm; start_ns and netns stay 0 until the first I/O. */
-static __always_inline struct nt_sock_owner *stamp_from_cgroup_hook(struct bpf_sock *sk, __u32 origin)
+static __always_inline struct nt_sock_owner *stamp_from_cgroup_hook(struct bpf_sock *sk, __u32 origin, __u64 cookie)
 {
 	struct nt_sock_owner *owner;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -573,6 +685,8 @@ static __always_inline struct nt_sock_owner *stamp_from_cgroup_hook(struct bpf_s
 		return NULL;
 	}
 	if (owner->tgid != pid_tgid >> 32) {
+		cut_segment(owner, cookie, false);
+		owner->verdict = NT_VERDICT_UNKNOWN;
 		owner->tgid = pid_tgid >> 32;
 		owner->start_ns = 0;
 		owner->netns = 0;
@@ -588,32 +702,36 @@ SEC("cgroup/sock_create")
 int stamp_on_create(struct bpf_sock *sk)
 {
 	if (sk->family == AF_INET || sk->family == AF_INET6)
-		stamp_from_cgroup_hook(sk, NT_STAMP_CREATE);
+		stamp_from_cgroup_hook(sk, NT_STAMP_CREATE, 0); /* new: nothing counted yet */
 	return 1;
 }
 
-static __always_inline void stamp_on_connect(struct bpf_sock *sk)
+/* A connect (a datagram socket may connect again, to another peer): the next call re-reads the
+ * socket's ends on the slow path. */
+static __always_inline void stamp_on_connect(struct bpf_sock_addr *ctx)
 {
 	struct nt_sock_owner *owner;
 
-	if (!sk)
+	if (!ctx->sk)
 		return;
-	owner = stamp_from_cgroup_hook(sk, NT_STAMP_CONNECT);
-	if (owner)
+	owner = stamp_from_cgroup_hook(ctx->sk, NT_STAMP_CONNECT, bpf_get_socket_cookie(ctx));
+	if (owner) {
 		owner->active_open = 1;
+		owner->verdict = NT_VERDICT_UNKNOWN;
+	}
 }
 
 SEC("cgroup/connect4")
 int stamp_on_connect4(struct bpf_sock_addr *ctx)
 {
-	stamp_on_connect(ctx->sk);
+	stamp_on_connect(ctx);
 	return 1;
 }
 
 SEC("cgroup/connect6")
 int stamp_on_connect6(struct bpf_sock_addr *ctx)
 {
-	stamp_on_connect(ctx->sk);
+	stamp_on_connect(ctx);
 	return 1;
 }
 
@@ -626,7 +744,7 @@ int stamp_on_listen(struct bpf_sock_ops *ops)
 		return 1;
 	sk = ops->sk;
 	if (sk)
-		stamp_from_cgroup_hook(sk, NT_STAMP_LISTEN);
+		stamp_from_cgroup_hook(sk, NT_STAMP_LISTEN, bpf_get_socket_cookie(ops));
 	return 1;
 }
 
@@ -640,7 +758,7 @@ static __always_inline void remember_peer(struct bpf_sock_addr *ctx, bool v6)
 
 	if (!sk)
 		return;
-	owner = stamp_from_cgroup_hook(sk, 0);
+	owner = stamp_from_cgroup_hook(sk, 0, bpf_get_socket_cookie(ctx));
 	if (!owner)
 		return;
 	__builtin_memset(owner->peer_addr, 0, sizeof(owner->peer_addr));

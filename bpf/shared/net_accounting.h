@@ -10,7 +10,7 @@
 #define NT_COMM_LEN 16
 
 /* Bumped whenever a struct below changes; the loader checks it after load. */
-#define NT_NET_ABI_VERSION 3
+#define NT_NET_ABI_VERSION 4
 
 /* A process is its thread group leader's pid plus its start time (pids wrap), seen in one
  * network namespace (tracepoints see every namespace, and the same pid can use several). */
@@ -18,16 +18,6 @@ struct nt_proc_key {
 	__u32 tgid;
 	__u32 netns;
 	__u64 start_ns; /* group leader's start_boottime, ns since boot */
-};
-
-/* Cumulative since the program was loaded; only user space deletes an entry, after the
- * process has exited and its final value has been read. */
-struct nt_proc_stats {
-	__u64 tx_bytes;
-	__u64 rx_bytes;
-	__u64 tx_calls;
-	__u64 rx_calls;
-	char comm[NT_COMM_LEN]; /* the group leader's comm when the entry was created */
 };
 
 /* Who owns a socket, kept in BPF socket storage so that hooks running outside the owner's
@@ -40,16 +30,47 @@ enum nt_stamp_origin {
 	NT_STAMP_ITER = 5,    /* found established by the iterator at start */
 };
 
+/* The two ends of a socket, as the flow key and the records carry them. */
+struct nt_endpoints {
+	__u8 protocol;
+	__u8 family; /* AF_INET or AF_INET6 (v4-mapped addresses stay AF_INET6 here) */
+	__u16 sport; /* host order */
+	__u16 dport; /* host order; for unconnected UDP the datagram's peer */
+	__u16 pad;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+enum nt_verdict {
+	NT_VERDICT_UNKNOWN = 0, /* the owner's filters have not been evaluated on this socket */
+	NT_VERDICT_TRACED = 1,
+	NT_VERDICT_IGNORED = 2,
+};
+
+/* The socket is the unit of counting: a call adds to its socket's counters, the only writes in
+ * the common case. User space reads live sockets with a BPF iterator each interval; when a socket
+ * is released or changes owner, its counters leave once, as an nt_sock_record on a ring buffer
+ * (a "segment"), and start again from zero. The first cache line holds what a call touches. */
 struct nt_sock_owner {
 	__u32 tgid;
+	__u32 generation; /* odd while a segment is being cut: readers skip the socket then */
+	__u64 tx_bytes;   /* this owner's, since the current segment began */
+	__u64 rx_bytes;
+	__u64 tx_calls;
+	__u64 rx_calls;
+	__u8 verdict;     /* enum nt_verdict, for `tgid` on this socket */
+	__u8 per_peer;    /* unconnected datagram socket: flows come from the per-peer table */
+	__u8 released;    /* the last descriptor closed; counters have left in a final segment */
+	__u8 origin;      /* enum nt_stamp_origin; an accepted socket carries its listener's */
 	__u32 tid;
 	__u64 start_ns;
 	__u32 netns;
-	__u32 origin; /* enum nt_stamp_origin; an accepted socket carries its listener's */
+	__u32 srtt_us;    /* TCP: at the last slow-path call or at close */
 	char comm[NT_COMM_LEN];
-	/* What the socket layer hooks saw on this socket, for the reconciliation at TCP close. */
-	__u64 seen_tx_bytes;
-	__u64 seen_rx_bytes;
+	struct nt_endpoints ends; /* as of the last slow-path call */
+	/* What earlier segments counted, for the reconciliation at TCP close. */
+	__u64 folded_tx_bytes;
+	__u64 folded_rx_bytes;
 	/* The peer of the last unconnected datagram (cgroup sendmsg/recvmsg hooks), network order. */
 	__u8 peer_addr[16];
 	__u16 peer_port;
@@ -57,7 +78,7 @@ struct nt_sock_owner {
 	__u8 active_open;  /* connect() was called: its SYN counts in bytes_acked */
 	__u8 announced;    /* an open record was sent (or the iterator found it established) */
 	__u8 preexisting;  /* established before the agent started */
-	__u8 traced;       /* the last process-context call on it passed every filter */
+	__u8 pad1;
 	/* TCP health, for the connection's close record. */
 	__u64 open_ns; /* CLOCK_MONOTONIC at ESTABLISHED; 0 when pre-existing */
 	__u32 retransmits;
@@ -69,18 +90,34 @@ struct nt_sock_owner {
 	__u32 pad3;
 };
 
-/* A flow: one process's traffic on one (protocol, local, remote) pair in one namespace. */
+/* One socket's counters for one owner: live (from the iterator, `final` 0) or a segment cut at
+ * release or at an owner change (from the ring buffer). (cookie, generation) names a segment. */
+struct nt_sock_record {
+	__u64 cookie;
+	__u64 start_ns; /* owner's */
+	__u64 tx_bytes;
+	__u64 rx_bytes;
+	__u64 tx_calls;
+	__u64 rx_calls;
+	__u32 tgid;
+	__u32 netns;
+	__u32 generation;
+	__u32 srtt_us;
+	__u32 retransmits;
+	__u8 per_peer; /* no flow of its own: the per-peer table has them */
+	__u8 final;    /* the socket was released: no more segments */
+	__u16 pad;
+	struct nt_endpoints ends;
+	char comm[NT_COMM_LEN];
+};
+
+/* A flow of an unconnected datagram socket: one process's traffic with one peer in one namespace.
+ * Connected sockets are their own flow (nt_sock_record). */
 struct nt_flow_key {
 	__u32 tgid;
 	__u32 netns;
 	__u64 start_ns;
-	__u8 protocol;
-	__u8 family; /* AF_INET or AF_INET6 (v4-mapped addresses stay AF_INET6 here) */
-	__u16 sport; /* host order */
-	__u16 dport; /* host order; for unconnected UDP the datagram's peer */
-	__u16 pad;
-	__u8 saddr[16];
-	__u8 daddr[16];
+	struct nt_endpoints ends;
 };
 
 struct nt_flow_stats {
@@ -90,8 +127,7 @@ struct nt_flow_stats {
 	__u64 rx_calls;
 	__u32 srtt_us;     /* TCP: smoothed RTT at the last call */
 	__u32 retransmits; /* TCP: tcp_retransmit_skb on this flow's socket */
-	__u32 closed;      /* TCP: the socket closed; user space reads it once more and removes it */
-	__u32 pad;         /* idleness is judged in user space: no clock read per call here */
+	__u64 pad;         /* idleness is judged in user space: no clock read per call here */
 };
 
 enum nt_conn_event_type {
@@ -163,8 +199,8 @@ struct nt_unseen {
 /* Every way the kernel side can lose data, one per-CPU counter each. Names live in
  * src/collectors/net/loss_names.h, which feeds every renderer. */
 enum nt_loss {
-	NT_LOSS_PROC_MAP_FULL = 0,   /* a process's bytes could not get a table entry */
-	NT_LOSS_PROC_BYTES_NOT_HELD, /* the bytes those misses carried */
+	NT_LOSS_SEGMENT_RINGBUF_FULL = 0, /* a socket segment the ring buffer could not take */
+	NT_LOSS_PROC_BYTES_NOT_HELD, /* bytes lost with those segments or on sockets without storage */
 	NT_LOSS_SOCK_STAMP_FAILED,   /* socket storage could not be created */
 	NT_LOSS_FILTER_MAP_FULL,     /* a child of a followed process could not be added */
 	NT_LOSS_RINGBUF_FULL,        /* an event the ring buffer could not take */
@@ -172,7 +208,7 @@ enum nt_loss {
 	NT_LOSS_DEVICE_MAP_FULL,     /* packet mode: a device found no table entry */
 	NT_LOSS_PACKET_OWNER_MAP_FULL, /* packet mode: an owner found no table entry */
 	NT_LOSS_PACKET_RINGBUF_FULL, /* packet mode: a packet event the ring buffer could not take */
-	NT_LOSS_FLOW_MAP_FULL,       /* a socket call whose flow found no table entry */
+	NT_LOSS_FLOW_MAP_FULL,       /* an unconnected socket's call whose flow found no table entry */
 	NT_LOSS_FLOW_BYTES_NOT_HELD, /* the bytes those calls carried (process totals still have them) */
 	NT_LOSS_CONN_RINGBUF_FULL,   /* a connection open/close record the ring buffer could not take */
 	NT_LOSS__COUNT,

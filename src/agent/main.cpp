@@ -27,11 +27,9 @@ void add_session_options(CLI::App* cmd, nt::agent::RecordOptions& o) {
   cmd->add_option("--cgroup", o.filter.cgroup, "Only tasks in this cgroup v2 directory or below it");
   cmd->add_option("--netns", o.filter.netns, "Only this network namespace (/run/netns/NAME, /proc/PID/ns/net or id)");
   cmd->add_flag("--packets", o.packets, "Packet mode: per-device and per-owner packet counters (opt-in, costs more)");
-  cmd->add_option("--max-processes", o.max_processes, "Size of the kernel's process table")
+  cmd->add_option("--max-flows", o.max_flows, "Flows held at once (beyond: counted, never silent)")
       ->check(CLI::Range(16u, 4'194'304u));
-  cmd->add_option("--max-flows", o.max_flows, "Size of the kernel's flow table (full: counted, never silent)")
-      ->check(CLI::Range(16u, 4'194'304u));
-  cmd->add_option("--flow-idle", o.flow_idle_s, "Forget a flow after S quiet seconds (closed TCP flows at once)")
+  cmd->add_option("--flow-idle", o.flow_idle_s, "Forget an unconnected socket's flow after S quiet seconds (closed sockets' flows at once)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--bpf-stats", o.bpf_stats, "Count BPF run time per program while running (costs ~20 ns/event)");
   cmd->add_option("--metrics", o.metrics, "Serve Prometheus metrics on HOST:PORT (host defaults to 127.0.0.1)");

@@ -92,7 +92,7 @@ class Recorder {
   const Status& write_status() const { return write_status_; }
 
   Status emit_interval() {
-    collector_.drain(table_);
+    collector_.drain(table_, flows_, static_cast<uint64_t>(options_.flow_idle_s * 1e9));
     uint64_t now = monotonic_ns();
     double ts = unix_seconds();
     double interval_s = static_cast<double>(now - interval_start_ns_) / 1e9;
@@ -103,7 +103,6 @@ class Recorder {
       }
       std::set<std::string> changed_jobs;
       if (auto ok = identify_new_processes(ts, changed_jobs); !ok) return ok;
-      collector_.drain_flows(flows_, static_cast<uint64_t>(options_.flow_idle_s * 1e9));
       for (const auto& [key, flow] : flows_.flows()) {
         if (flow.total == flow.at_interval_start && !flow.retired) continue;
         if (auto ok = sink_.write(output::flow_record(flow, comm_of(key.process), ts, interval_s)); !ok) return ok;
@@ -311,7 +310,6 @@ Result<int> run_record(const RecordOptions& options) {
   config.filter.comm = options.filter.comm;
   config.filter.by_tgid = !tgids.empty() || !options.command.empty();
   config.filter.follow_children = options.filter.children || !options.command.empty();
-  config.max_processes = options.max_processes;
   config.max_flows = options.max_flows;
   config.packets = options.packets;
   if (options.trace) {

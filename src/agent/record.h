@@ -29,7 +29,6 @@ struct RecordOptions {
   bool table = false;  // print the per-process table on stderr at the end
   bool packets = false;
   uint32_t ringbuf_kb = 1024;
-  uint32_t max_processes = 16384;
   uint32_t max_flows = 65536;
   std::string metrics;       // HOST:PORT of a /metrics endpoint, "" for none
   size_t metrics_top = 20;   // processes with series of their own

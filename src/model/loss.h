@@ -9,8 +9,8 @@ namespace nt::model {
 // Every counted way of losing data, kernel side and user side. One table of names feeds every
 // renderer, so a new reason shows up everywhere at once.
 enum class LossReason : uint8_t {
-  kProcMapFull,        // kernel: a process's bytes found no table entry
-  kProcBytesNotHeld,   // kernel: the bytes those misses carried
+  kSegmentRingbufFull, // kernel: a socket's counters, cut at release or owner change, found no ring room
+  kProcBytesNotHeld,   // kernel: the bytes lost with those, or on sockets that got no storage
   kSockStampFailed,    // kernel: socket storage could not be created
   kFilterMapFull,      // kernel: a child of a traced process could not join the filter
   kRingbufFull,        // kernel: a socket event the ring buffer could not take
@@ -18,8 +18,8 @@ enum class LossReason : uint8_t {
   kDeviceMapFull,      // kernel, packet mode: a device found no table entry
   kPacketOwnerMapFull, // kernel, packet mode: a socket owner found no table entry
   kPacketRingbufFull,  // kernel, packet mode: a packet event the ring buffer could not take
-  kFlowMapFull,        // kernel: a socket call whose flow found no table entry (--max-flows)
-  kFlowBytesNotHeld,   // kernel: the bytes those calls carried (process totals still have them)
+  kFlowMapFull,        // calls of flows the flow table had no room for (--max-flows)
+  kFlowBytesNotHeld,   // the bytes those calls carried (process totals still have them)
   kConnRingbufFull,    // kernel: a connection open/close record the ring buffer could not take
   kMapReadFailed,      // user: a kernel map could not be read
   kDeviceReadFailed,   // user: a namespace's device statistics could not be read
@@ -27,7 +27,7 @@ enum class LossReason : uint8_t {
 };
 
 inline constexpr std::array<std::string_view, static_cast<size_t>(LossReason::kCount)> kLossNames = {
-    "proc_map_full",         "proc_bytes_not_held", "sock_stamp_failed", "filter_map_full",
+    "segment_ringbuf_full",  "proc_bytes_not_held", "sock_stamp_failed", "filter_map_full",
     "ringbuf_full",          "unseen_map_full",     "device_map_full",   "packet_owner_map_full",
     "packet_ringbuf_full",   "flow_map_full",       "flow_bytes_not_held", "conn_ringbuf_full",
     "map_read_failed",       "device_read_failed",

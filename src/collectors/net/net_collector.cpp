@@ -20,8 +20,9 @@ namespace nt::collectors {
 namespace {
 
 static_assert(sizeof(nt_proc_key) == 16);
-static_assert(sizeof(nt_proc_stats) == 48);
-static_assert(sizeof(nt_sock_owner) == 112);
+static_assert(sizeof(nt_endpoints) == 40);
+static_assert(sizeof(nt_sock_owner) == 192);
+static_assert(sizeof(nt_sock_record) == 128);
 static_assert(sizeof(nt_net_event) == 88);
 static_assert(sizeof(nt_unseen) == 40);
 static_assert(sizeof(nt_device_key) == 8);
@@ -105,7 +106,7 @@ bool process_alive(const model::ProcessKey& key) {
 
 Result<std::unique_ptr<NetCollector>> NetCollector::start(const NetConfig& config) {
   if (auto ready = bpf::check_bpf_prerequisites(); !ready) return ready.error();
-  std::unique_ptr<NetCollector> collector(new NetCollector());
+  std::unique_ptr<NetCollector> collector(new NetCollector(config));
   if (auto loaded = collector->load(config); !loaded) return loaded.error();
   if (auto attached = collector->attach_all(); !attached) return attached.error();
   return collector;
@@ -124,8 +125,6 @@ Status NetCollector::load(const NetConfig& config) {
   rodata->filter_cgroup = config.filter.cgroup_fd >= 0;
   rodata->traced_netns = config.filter.netns;
   rodata->emit_events = config.ringbuf_bytes > 0;
-  if (int err = bpf_map__set_max_entries(skel_->maps.proc_stats, config.max_processes); err)
-    return errno_error("sizing the process table", err);
   if (int err = bpf_map__set_max_entries(skel_->maps.flows, config.max_flows); err)
     return errno_error("sizing the flow table", err);
   if (config.ringbuf_bytes > 0) {
@@ -179,6 +178,7 @@ Status NetCollector::attach_all() {
   auto& l = skel_->links;
   std::vector<ProgramAttachment> attachments = {
       {p.count_send, &l.count_send, "tp_btf sock:sock_send_length (kernel >= 6.3 with BTF)", false},
+      {p.fold_on_release, &l.fold_on_release, "cgroup sock_release on the cgroup2 root", true},
       {p.count_recv, &l.count_recv, "tp_btf sock:sock_recv_length (kernel >= 6.3 with BTF)", false},
       {p.on_tcp_state, &l.on_tcp_state, "tp_btf sock:inet_sock_set_state", false},
       {p.count_retransmit, &l.count_retransmit, "tp_btf tcp:tcp_retransmit_skb", false},
@@ -210,7 +210,16 @@ Status NetCollector::attach_all() {
                          err);
     }
   }
-  return {};
+  union bpf_iter_link_info over_owners = {};
+  over_owners.map.map_fd = static_cast<uint32_t>(bpf_map__fd(skel_->maps.sock_owners));
+  DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, iter_opts, .link_info = &over_owners,
+                      .link_info_len = sizeof(over_owners));
+  skel_->links.dump_sockets = bpf_program__attach_iter(skel_->progs.dump_sockets, &iter_opts);
+  if (!skel_->links.dump_sockets)
+    return errno_error("attaching the socket storage iterator (needs iter/bpf_sk_storage_map)", errno);
+  return events_.add(bpf_map__fd(skel_->maps.sock_segments), [this](const void* data, size_t) {
+    ledger_.add_segment(reading_of(*static_cast<const nt_sock_record*>(data)));
+  });
 }
 
 Status NetCollector::trace_tgid(pid_t tgid) {
@@ -221,40 +230,74 @@ Status NetCollector::trace_tgid(pid_t tgid) {
   return {};
 }
 
-void NetCollector::drain(model::ProcessTable& table) {
-  int fd = bpf_map__fd(skel_->maps.proc_stats);
-  for (const auto& k : keys_of<nt_proc_key>(fd)) {
-    model::ProcessKey identity{k.tgid, k.netns, k.start_ns};
-    // Liveness before the read: a process found dead cannot add bytes after its final read.
-    bool alive = process_alive(identity);
-    nt_proc_stats stats{};
-    if (bpf_map_lookup_elem(fd, &k, &stats) != 0) {
-      ++map_read_failures_;
-      continue;
-    }
-    table.update(identity, comm_of(stats.comm), {stats.tx_bytes, stats.rx_bytes, stats.tx_calls, stats.rx_calls});
-    if (!alive) {
-      table.mark_exited(identity);
-      bpf_map_delete_elem(fd, &k);
-    }
-  }
+void NetCollector::drain(model::ProcessTable& processes, model::FlowTable& flows, uint64_t idle_ns) {
+  // Liveness before the reads: a process found dead cannot add bytes after them (its sockets were
+  // released, and their segments are on the ring, before it could be reaped).
+  std::vector<model::ProcessKey> dead;
+  for (const auto& [key, process] : processes.processes())
+    if (!process.exited && !process_alive(key)) dead.push_back(key);
+  auto live = read_live_sockets();
+  // Segments cut before the read: the ledger must have them to tell a socket read live from one
+  // already handed over.
+  if (auto consumed = events_.poll(0); !consumed) ++map_read_failures_;
+  const uint64_t now = monotonic_ns();
+  ledger_.publish(live, processes, flows, now);
+  for (const auto& key : dead) processes.mark_exited(key);
+  drain_peer_flows(flows, idle_ns, now);
 }
 
-void NetCollector::drain_flows(model::FlowTable& table, uint64_t idle_ns) {
+std::vector<SocketReading> NetCollector::read_live_sockets() {
+  std::vector<SocketReading> live;
+  UniqueFd iter(bpf_iter_create(bpf_link__fd(skel_->links.dump_sockets)));
+  if (!iter.valid()) {
+    ++map_read_failures_;
+    return live;
+  }
+  std::vector<char> buffer;
+  char chunk[16384];
+  ssize_t n;
+  while ((n = read(iter.get(), chunk, sizeof(chunk))) > 0) buffer.insert(buffer.end(), chunk, chunk + n);
+  if (n < 0) ++map_read_failures_;
+  for (size_t at = 0; at + sizeof(nt_sock_record) <= buffer.size(); at += sizeof(nt_sock_record)) {
+    nt_sock_record record;
+    std::memcpy(&record, buffer.data() + at, sizeof(record));
+    live.push_back(reading_of(record));
+  }
+  return live;
+}
+
+SocketReading NetCollector::reading_of(const nt_sock_record& r) {
+  uint8_t family = r.ends.family == 10 ? 6 : 4;
+  // A socket stamped by a cgroup hook only has no start time: /proc has it.
+  uint64_t start_ns = r.start_ns ? r.start_ns : process_start_ns(r.tgid).value_or(0);
+  SocketReading reading;
+  reading.cookie = r.cookie;
+  reading.generation = r.generation;
+  reading.final = r.final;
+  reading.per_peer = r.per_peer;
+  reading.flow = {{r.tgid, r.netns, start_ns}, r.ends.protocol, endpoint(family, r.ends.saddr, r.ends.sport),
+                  endpoint(family, r.ends.daddr, r.ends.dport)};
+  reading.comm = comm_of(r.comm);
+  reading.counters = {r.tx_bytes, r.rx_bytes, r.tx_calls, r.rx_calls};
+  reading.srtt_us = r.srtt_us;
+  reading.retransmits = r.retransmits;
+  return reading;
+}
+
+void NetCollector::drain_peer_flows(model::FlowTable& table, uint64_t idle_ns, uint64_t now) {
   int fd = bpf_map__fd(skel_->maps.flows);
-  const uint64_t now = monotonic_ns();
   for (const auto& k : keys_of<nt_flow_key>(fd)) {
     nt_flow_stats v{};
     if (bpf_map_lookup_elem(fd, &k, &v) != 0) {
       ++map_read_failures_;
       continue;
     }
-    uint8_t family = k.family == 10 ? 6 : 4;
-    model::FlowKey key{{k.tgid, k.netns, k.start_ns}, k.protocol, endpoint(family, k.saddr, k.sport),
-                       endpoint(family, k.daddr, k.dport)};
+    uint8_t family = k.ends.family == 10 ? 6 : 4;
+    model::FlowKey key{{k.tgid, k.netns, k.start_ns}, k.ends.protocol, endpoint(family, k.ends.saddr, k.ends.sport),
+                       endpoint(family, k.ends.daddr, k.ends.dport)};
     auto* flow = &table.update(key, {v.tx_bytes, v.rx_bytes, v.tx_calls, v.rx_calls}, v.srtt_us, v.retransmits, now);
     // Read and delete in one step, so that a call counted in between is not lost.
-    if ((v.closed || now - flow->last_change_ns > idle_ns) && bpf_map_lookup_and_delete_elem(fd, &k, &v) == 0) {
+    if (now - flow->last_change_ns > idle_ns && bpf_map_lookup_and_delete_elem(fd, &k, &v) == 0) {
       flow = &table.update(key, {v.tx_bytes, v.rx_bytes, v.tx_calls, v.rx_calls}, v.srtt_us, v.retransmits, now);
       flow->retired = true;
     }
@@ -390,6 +433,8 @@ model::LossCounters NetCollector::losses() const {
     else
       ++map_read_failures_;
   }
+  losses[static_cast<size_t>(model::LossReason::kFlowMapFull)] += ledger_.calls_not_held();
+  losses[static_cast<size_t>(model::LossReason::kFlowBytesNotHeld)] += ledger_.bytes_not_held();
   losses[static_cast<size_t>(model::LossReason::kMapReadFailed)] = map_read_failures_;
   return losses;
 }

@@ -14,6 +14,7 @@
 #include "bpf_runtime/prog_stats.h"
 #include "bpf_runtime/ring_buffer.h"
 #include "common/result.h"
+#include "collectors/net/socket_ledger.h"
 #include "common/unique_fd.h"
 #include "model/events.h"
 #include "model/flows.h"
@@ -37,7 +38,6 @@ struct NetFilter {
 
 struct NetConfig {
   NetFilter filter;
-  uint32_t max_processes = 16384;
   uint32_t max_flows = 65536;
   uint32_t ringbuf_bytes = 0;  // > 0: stream socket events (trace)
   bool packets = false;        // packet mode
@@ -54,12 +54,11 @@ class NetCollector {
 
   Status trace_tgid(pid_t tgid);
 
-  // Reads every process's cumulative counters into `table`; processes that have exited are
-  // read one last time and then removed from the kernel table.
-  void drain(model::ProcessTable& table);
-  // Reads every flow into `table`; closed flows, and flows idle for `idle_ns`, are read one last
-  // time and removed from the kernel table (atomically: no byte counted in between is lost).
-  void drain_flows(model::FlowTable& table, uint64_t idle_ns);
+  // Reads every process's and every flow's cumulative counters into the tables (live sockets and
+  // the segments of released ones); processes that have exited are read once more and marked.
+  // Flows of released sockets are retired; unconnected sockets' per-peer flows idle for `idle_ns`
+  // are read one last time and removed from the kernel table (atomically: nothing is lost).
+  void drain(model::ProcessTable& processes, model::FlowTable& flows, uint64_t idle_ns);
   std::vector<model::UnseenBytes> unseen_bytes();
   // Finds TCP connections established before the start (BPF iterator over every task's files);
   // their open records arrive through the connection handler.
@@ -79,9 +78,12 @@ class NetCollector {
   int sock_owner_map_fd() const;
 
  private:
-  NetCollector() = default;
+  explicit NetCollector(const NetConfig& config) : ledger_(config.max_flows) {}
   Status load(const NetConfig& config);
   Status attach_all();
+  std::vector<SocketReading> read_live_sockets();
+  static SocketReading reading_of(const nt_sock_record& record);
+  void drain_peer_flows(model::FlowTable& table, uint64_t idle_ns, uint64_t now);
 
   // Owned: destroyed (programs, maps, links) in the destructor. Raw pointers because the
   // skeletons' destroy functions live in the generated headers, which embed the BPF objects and
@@ -89,7 +91,8 @@ class NetCollector {
   net_accounting* skel_ = nullptr;
   net_packets* packets_ = nullptr;
   UniqueFd cgroup_fd_;
-  bpf::RingBuffer events_;
+  bpf::RingBuffer events_;  // socket segments always; socket, packet and connection events as configured
+  SocketLedger ledger_;
   mutable uint64_t map_read_failures_ = 0;
 };
 

@@ -27,12 +27,12 @@ TEST(JsonLines, ProcessRecordIsValidJsonWithRatesOverTheInterval) {
 TEST(JsonLines, SummaryListsEveryProcessAndEveryLossCounter) {
   auto table = two_processes();
   nt::model::LossCounters losses{};
-  losses[static_cast<size_t>(nt::model::LossReason::kProcMapFull)] = 3;
+  losses[static_cast<size_t>(nt::model::LossReason::kSegmentRingbufFull)] = 3;
   EXPECT_EQ(nt::output::to_line(nt::output::summary_record(table, losses, {{"count_send", 4, 400, 0}}, 10.0, 1.5, 7)),
             R"({"type":"summary","v":1,"ts":10.0,"duration_s":1.5,"processes":[)"
             R"({"pid":7,"start_time":5,"comm":"trainer","netns":4026531840,"tx_bytes":0,"rx_bytes":5242880,"tx_calls":0,"rx_calls":9},)"
             R"({"pid":42,"start_time":123456789,"comm":"bad)" "\xEF\xBF\xBD" R"(\"name","netns":4026531840,"tx_bytes":3000,"rx_bytes":10,"tx_calls":4,"rx_calls":1}],)"
-            R"("loss":{"proc_map_full":3,"proc_bytes_not_held":0,"sock_stamp_failed":0,"filter_map_full":0,"ringbuf_full":0,)"
+            R"("loss":{"segment_ringbuf_full":3,"proc_bytes_not_held":0,"sock_stamp_failed":0,"filter_map_full":0,"ringbuf_full":0,)"
             R"("unseen_map_full":0,"device_map_full":0,"packet_owner_map_full":0,"packet_ringbuf_full":0,)"
             R"("flow_map_full":0,"flow_bytes_not_held":0,"conn_ringbuf_full":0,"map_read_failed":0,"device_read_failed":0},)"
             R"("bpf_programs":[{"name":"count_send","run_count":4,"run_time_ns":400,"recursion_misses":0}],"exit_status":7})");
