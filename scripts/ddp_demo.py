@@ -1,11 +1,14 @@
 """A small real training job: 2-rank PyTorch DistributedDataParallel over gloo on loopback.
 
 Runs for --seconds of training (after start-up), so that the tracer sees steady all-reduce
-traffic between the two ranks. Run with Debian's /usr/bin/python3 (python3-torch): alone, it
+traffic between the two ranks; or, for benchmarks, exactly --steps steps after 10 warm-up steps,
+each rank printing one JSON line with its pid and its median step time. Run with Debian's /usr/bin/python3 (python3-torch): alone, it
 starts its ranks with mp.spawn; under torchrun, each copy is one rank (RANK, WORLD_SIZE,
 MASTER_ADDR and MASTER_PORT come from the environment)."""
 import argparse
+import json
 import os
+import statistics
 import socket
 import time
 
@@ -21,7 +24,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def train(rank, world_size, port, seconds):
+WARMUP_STEPS = 10
+
+
+def train(rank, world_size, port, seconds, fixed_steps=None):
     if port is not None:
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
@@ -29,6 +35,26 @@ def train(rank, world_size, port, seconds):
     model = DistributedDataParallel(torch.nn.Sequential(
         torch.nn.Linear(512, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 10)))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    def step():
+        optimizer.zero_grad()
+        loss = model(torch.randn(64, 512)).pow(2).mean()
+        loss.backward()
+        optimizer.step()
+
+    if fixed_steps is not None:
+        for _ in range(WARMUP_STEPS):
+            step()
+        durations = []
+        for _ in range(fixed_steps):
+            start = time.perf_counter()
+            step()
+            durations.append(time.perf_counter() - start)
+        line = json.dumps({"rank": rank, "pid": os.getpid(), "steps": fixed_steps,
+                           "median_step_ms": 1000 * statistics.median(durations)})
+        os.write(1, (line + "\n").encode())  # one write: the ranks share stdout
+        dist.destroy_process_group()
+        return
     deadline, steps = time.monotonic() + seconds, 0
     while True:
         # Every rank takes the same number of steps: rank 0 decides when to stop.
@@ -36,10 +62,7 @@ def train(rank, world_size, port, seconds):
         dist.broadcast(stop, src=0)
         if stop.item():
             break
-        optimizer.zero_grad()
-        loss = model(torch.randn(64, 512)).pow(2).mean()
-        loss.backward()
-        optimizer.step()
+        step()
         steps += 1
     if rank == 0:
         print(f"ddp_demo: {steps} steps in {seconds:.0f} s on {world_size} ranks", flush=True)
@@ -50,9 +73,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--ranks", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=None, help="exactly this many timed steps (benchmarks)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if "RANK" in os.environ:  # torchrun
-        train(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), None, args.seconds)
+        train(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), None, args.seconds, args.steps)
     else:
-        mp.spawn(train, args=(args.ranks, free_port(), args.seconds), nprocs=args.ranks)
+        mp.spawn(train, args=(args.ranks, free_port(), args.seconds, args.steps), nprocs=args.ranks)

@@ -16,6 +16,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev prometheus-cpp-dev libncurses-dev
   # tests and benchmarks
   libgtest-dev libbenchmark-dev python3 iproute2 nftables iperf3 procps util-linux tmux prometheus
+  bpftrace nethogs
   # the demo workload: PyTorch DistributedDataParallel with gloo
   python3-torch python3-numpy
 )

@@ -8,6 +8,7 @@
 
 #include "agent/doctor.h"
 #include "agent/record.h"
+#include "agent/replay.h"
 #include "bpf_runtime/libbpf_log.h"
 
 namespace {
@@ -87,6 +88,19 @@ int main(int argc, char** argv) {
   add_session_options(serve_cmd, serve);
   serve_cmd->get_option("--metrics")->required();
 
+  // Live anomaly detection: record, top and serve (trace streams events, it has no intervals to watch).
+  for (auto [cmd, options] : {std::pair{record_cmd, &record}, std::pair{top_cmd, &top}, std::pair{serve_cmd, &serve}}) {
+    cmd->add_flag("!--no-detect", options->detect, "No live anomaly detection");
+    cmd->add_option("--detect-warmup", options->detect_warmup, "Intervals a series is watched before it can alert")
+        ->check(CLI::Range(5, 100000));
+    cmd->add_option("--webhook", options->webhook, "POST anomalies to this http URL as Alertmanager alerts");
+  }
+
+  std::string replay_input, replay_output;
+  auto* replay_cmd = app.add_subcommand("replay", "Run the anomaly detectors over a recorded file, as they ran live");
+  replay_cmd->add_option("FILE", replay_input, "A JSON Lines file written by neutracer record")->required();
+  replay_cmd->add_option("-o,--output", replay_output, "Write the anomaly records to FILE (default: stdout)");
+
   app.add_subcommand("doctor", "Probe what this kernel offers and which modes work");
 
   try {
@@ -101,6 +115,12 @@ int main(int argc, char** argv) {
   if (!command.empty() && !record_cmd->parsed() && !trace_cmd->parsed() && !serve_cmd->parsed() && !top_cmd->parsed())
     return fail("'-- CMD' is only valid with record, trace, top and serve", kUsageError);
 
+  if (replay_cmd->parsed()) {
+    if (!command.empty()) return fail("'-- CMD' is only valid with record, trace, top and serve", kUsageError);
+    auto status = nt::agent::run_replay(replay_input, replay_output);
+    if (!status) return fail(status.error().message, kRuntimeError);
+    return status.value();
+  }
   nt::bpf::route_libbpf_log(verbose);
   nt::agent::RecordOptions* session = record_cmd->parsed()  ? &record
                                       : trace_cmd->parsed() ? &trace

@@ -18,6 +18,7 @@
 #include <set>
 
 #include "agent/held_child.h"
+#include "anomaly/watch.h"
 #include "bpf_runtime/kernel_env.h"
 #include "collectors/devices/rtnl_devices.h"
 #include "collectors/identity/proc_identity.h"
@@ -26,6 +27,7 @@
 #include "output/json_lines.h"
 #include "output/live_view.h"
 #include "output/top_screen.h"
+#include "output/webhook.h"
 #include "output/prometheus_metrics.h"
 #include "output/series_cap.h"
 #include "output/table.h"
@@ -64,13 +66,22 @@ class Recorder {
  public:
   static constexpr size_t kRecentConns = 200;
   Recorder(collectors::NetCollector& collector, output::JsonLinesSink& sink, const RecordOptions& options,
-           uint32_t netns, std::shared_ptr<output::MetricsExporter> metrics)
+           uint32_t netns, std::shared_ptr<output::MetricsExporter> metrics, output::Webhook* webhook)
       : collector_(collector),
+        webhook_(webhook),
         sink_(sink),
         options_(options),
         netns_(netns),
         metrics_(std::move(metrics)),
-        series_cap_(options.metrics_top) {}
+        series_cap_(options.metrics_top),
+        watch_(watch_options(options)) {}
+
+  static anomaly::WatchOptions watch_options(const RecordOptions& options) {
+    anomaly::WatchOptions watch;
+    watch.warmup_intervals = options.detect_warmup;
+    return watch;
+  }
+  bool detecting() const { return options_.detect && !options_.trace; }
 
   // A connection opened or closed: its record, and the owner's connection counters.
   void on_conn(const model::ConnEvent& event, double wall_offset_s) {
@@ -83,7 +94,7 @@ class Recorder {
       ++counters.closed;
       counters.retransmits += event.retransmits;
     }
-    if (write_status_) write_status_ = sink_.write(output::conn_record(event, wall_offset_s));
+    if (write_status_) write_status_ = write_watched(output::conn_record(event, wall_offset_s));
     recent_conns_.push_back(event);
     if (recent_conns_.size() > kRecentConns) recent_conns_.pop_front();
   }
@@ -98,14 +109,18 @@ class Recorder {
     double interval_s = static_cast<double>(now - interval_start_ns_) / 1e9;
     if (!options_.trace) {
       for (const auto& [key, process] : table_.processes()) {
-        if (process.total == process.at_interval_start) continue;
-        if (auto ok = sink_.write(output::process_record(process, ts, interval_s)); !ok) return ok;
+        // A process's last record says it exited: the detectors forget it rather than see it stall.
+        bool newly_exited = process.exited && exit_reported_.insert(key).second;
+        if (process.total == process.at_interval_start && !newly_exited) continue;
+        auto record = output::process_record(process, ts, interval_s);
+        if (newly_exited) record["exited"] = true;
+        if (auto ok = write_watched(record); !ok) return ok;
       }
       std::set<std::string> changed_jobs;
       if (auto ok = identify_new_processes(ts, changed_jobs); !ok) return ok;
       for (const auto& [key, flow] : flows_.flows()) {
         if (flow.total == flow.at_interval_start && !flow.retired) continue;
-        if (auto ok = sink_.write(output::flow_record(flow, comm_of(key.process), ts, interval_s)); !ok) return ok;
+        if (auto ok = write_watched(output::flow_record(flow, comm_of(key.process), ts, interval_s)); !ok) return ok;
       }
       for (const auto& name : jobs_.add_interval(flows_)) changed_jobs.insert(name);
       for (const auto& name : changed_jobs)
@@ -114,6 +129,14 @@ class Recorder {
       for (const auto& unseen : collector_.unseen_bytes())
         if (auto ok = sink_.write(output::unseen_record(unseen, ts)); !ok) return ok;
       if (auto ok = sink_.write(output::loss_record(losses(), ts)); !ok) return ok;
+      if (detecting()) {
+        for (auto& anomaly : watch_.close_interval(ts)) {
+          if (auto ok = sink_.write(anomaly); !ok) return ok;
+          if (webhook_) webhook_->post(anomaly);
+          recent_anomalies_.push_back(std::move(anomaly));
+          if (recent_anomalies_.size() > kRecentAnomalies) recent_anomalies_.pop_front();
+        }
+      }
     }
     report_ring_drops();
     auto programs = collector_.program_stats();
@@ -139,6 +162,16 @@ class Recorder {
     auto record = output::summary_record(table_, losses(), collector_.program_stats(), unix_seconds(), duration_s,
                                          exit_status);
     if (options_.trace) record["ringbuf_dropped_per_cpu"] = collector_.per_cpu_loss(model::LossReason::kRingbufFull);
+    if (detecting()) {
+      record["anomalies"] = watch_.raised_by_detector();
+      record["anomaly_series"] = watch_.series();
+      record["anomaly_series_not_watched"] = watch_.series_not_watched();
+    }
+    if (webhook_) {
+      auto counts = webhook_->counts();
+      record["webhook"] = {{"delivered", counts.delivered}, {"failed_attempts", counts.failed_attempts},
+                           {"dropped", counts.dropped}};
+    }
     nlohmann::ordered_json unseen = nlohmann::ordered_json::array();
     for (const auto& u : collector_.unseen_bytes()) unseen.push_back(output::unseen_record(u, 0));
     record["unattributed"] = unseen;
@@ -181,7 +214,7 @@ class Recorder {
     devices_last_ = devices_.read(netns_, device_read_failures_);
     for (const auto& device : devices_last_) {
       names[device.key] = device.ifname;
-      if (auto ok = sink_.write(output::device_record(device, ts)); !ok) return ok;
+      if (auto ok = write_watched(output::device_record(device, ts)); !ok) return ok;
     }
     for (auto device : collector_.packet_device_counters()) {
       device.ifname = names[device.key];
@@ -205,7 +238,16 @@ class Recorder {
     series_cap_.update(inputs);
     metrics_->publish(output::render_metrics({&series_cap_, &devices_last_, &losses_now, &programs,
                                               output::self_cpu_seconds(), output::self_rss_bytes(),
-                                              options_.metrics_top}));
+                                              options_.metrics_top,
+                                              detecting() ? &watch_.raised_by_detector() : nullptr,
+                                              watch_.series()}));
+  }
+
+  // Process, flow, device and connection records also feed the detectors (and only they do, so
+  // that `neutracer replay` of the file sees what they saw).
+  Status write_watched(const nlohmann::ordered_json& record) {
+    if (detecting()) watch_.add(record);
+    return sink_.write(record);
   }
 
   // trace: drops are said on stderr as they happen, not only in the summary.
@@ -220,6 +262,7 @@ class Recorder {
   }
 
   collectors::NetCollector& collector_;
+  output::Webhook* webhook_;  // null without --webhook
   output::JsonLinesSink& sink_;
   const RecordOptions& options_;
   uint32_t netns_;
@@ -236,6 +279,10 @@ class Recorder {
   std::vector<model::DeviceStats> devices_before_;
   std::vector<bpf::ProgramStats> programs_before_;
   std::deque<model::ConnEvent> recent_conns_;
+  anomaly::Watch watch_;
+  static constexpr size_t kRecentAnomalies = 50;
+  std::deque<nlohmann::ordered_json> recent_anomalies_;
+  std::set<model::ProcessKey> exit_reported_;
   double cpu_before_ = output::self_cpu_seconds();
   uint64_t interval_start_ns_ = monotonic_ns();
   uint64_t device_read_failures_ = 0;
@@ -333,6 +380,13 @@ Result<int> run_record(const RecordOptions& options) {
     metrics = std::move(started).value();
   }
 
+  std::unique_ptr<output::Webhook> webhook;
+  if (!options.webhook.empty()) {
+    auto started = output::Webhook::start(options.webhook);
+    if (!started) return started.error();
+    webhook = std::move(started).value();
+  }
+
   auto collector = collectors::NetCollector::start(config);
   if (!collector) return collector.error();
   for (pid_t tgid : tgids)
@@ -346,7 +400,7 @@ Result<int> run_record(const RecordOptions& options) {
   }
 
   auto& out = sink.value();
-  Recorder recorder(*collector.value(), out, options, config.filter.netns, metrics);
+  Recorder recorder(*collector.value(), out, options, config.filter.netns, metrics, webhook.get());
   std::unique_ptr<output::TopScreen> screen;
   if (options.top && options.batch) {
     recorder.observe([sort = sort->second](const output::LiveView& view) {
@@ -388,6 +442,7 @@ Result<int> run_record(const RecordOptions& options) {
   const uint64_t end_ns =
       options.duration_s > 0 ? start_ns + static_cast<uint64_t>(options.duration_s * 1e9) : UINT64_MAX;
   auto start = output::start_record({unix_seconds(), options.interval_ms, options.trace ? "trace" : "record"});
+  if (options.detect && !options.trace) start["detect"] = {{"warmup_intervals", options.detect_warmup}};
   if (metrics) {
     start["metrics"] = "http://" + metrics->address() + "/metrics";
     if (options.serve) std::fprintf(stderr, "neutracer: serving %s\n", start["metrics"].get<std::string>().c_str());
@@ -426,6 +481,7 @@ Result<int> run_record(const RecordOptions& options) {
   if (!write_status) return write_status.error();
   if (auto ok = recorder.emit_interval(); !ok) return ok.error();
   double duration_s = static_cast<double>(monotonic_ns() - start_ns) / 1e9;
+  webhook.reset();  // what is still queued gets one more try before the summary counts it
   if (auto ok = recorder.emit_summary(duration_s, exit_status); !ok) return ok.error();
   if (options.table) std::fputs(output::render_process_table(recorder.table()).c_str(), stderr);
   return exit_status.value_or(0);

@@ -38,6 +38,9 @@ struct RecordOptions {
   std::string sort = "tx";   // top: tx, rx, total, pid, retrans
   bool bpf_stats = false;    // count BPF run time (kernel.bpf_stats) while running; top always does
   double flow_idle_s = 30;  // a flow quiet this long is reported once more and forgotten
+  bool detect = true;       // live anomaly detection over the records (record and top)
+  int detect_warmup = 30;   // intervals a series is watched before its detectors speak
+  std::string webhook;      // http URL that anomalies are POSTed to (Alertmanager alerts), "" for none
   std::vector<std::string> command;  // after "--"
 };
 

@@ -98,6 +98,15 @@ std::vector<MetricFamily> render_metrics(const MetricsView& view) {
                                      static_cast<double>((*view.losses)[i]), MetricType::Counter));
     families.push_back(std::move(family));
   }
+  if (view.anomalies) {
+    MetricFamily family{"neutracer_anomalies_total", "Anomalies raised, by detector", MetricType::Counter, {}};
+    for (const auto& [detector, count] : *view.anomalies)
+      family.metric.push_back(metric({{"detector", detector}}, static_cast<double>(count), MetricType::Counter));
+    families.push_back(std::move(family));
+    MetricFamily series{"neutracer_anomaly_series", "Series the anomaly detectors watch", MetricType::Gauge, {}};
+    series.metric.push_back(metric({}, static_cast<double>(view.anomaly_series), MetricType::Gauge));
+    families.push_back(std::move(series));
+  }
   if (view.programs) {
     MetricFamily runs{"neutracer_bpf_program_runs_total", "Times each BPF program ran (while stats are enabled)",
                       MetricType::Counter, {}};

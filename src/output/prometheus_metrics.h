@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include <map>
+#include <string>
+
 #include "bpf_runtime/prog_stats.h"
 #include "common/result.h"
 #include "model/events.h"
@@ -28,6 +31,8 @@ struct MetricsView {
   double agent_cpu_seconds = 0;
   uint64_t agent_rss_bytes = 0;
   size_t series_limit = 0;
+  const std::map<std::string, uint64_t>* anomalies = nullptr;  // raised so far, by detector
+  size_t anomaly_series = 0;                                  // series the detectors watch
 };
 
 std::vector<prometheus::MetricFamily> render_metrics(const MetricsView& view);

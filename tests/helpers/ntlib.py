@@ -79,6 +79,7 @@ class Agent:
         self.mode = mode
         self.interval_ms = interval_ms
         self.records = []
+        self.text = ""  # the file as written
 
     def __enter__(self):
         self.out = tempfile.NamedTemporaryFile(prefix="nt-record-", suffix=".jsonl", delete=False)
@@ -99,6 +100,8 @@ class Agent:
             self.proc.send_signal(signal.SIGINT)
         _, self.stderr = self.proc.communicate(timeout=20)
         self.records = self._lines()
+        with open(self.out.name) as f:
+            self.text = f.read()
         os.unlink(self.out.name)
         return self
 

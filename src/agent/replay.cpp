@@ -1,0 +1,43 @@
+#include "agent/replay.h"
+
+#include <fstream>
+
+#include "anomaly/watch.h"
+#include "output/json_lines.h"
+
+namespace nt::agent {
+
+Result<int> run_replay(const std::string& input, const std::string& output) {
+  std::ifstream in(input);
+  if (!in) return errno_error("cannot read " + input, errno);
+  auto sink = output::JsonLinesSink::open(output);
+  if (!sink) return sink.error();
+  std::optional<anomaly::Watch> watch;
+  std::string line;
+  for (size_t number = 1; std::getline(in, line); ++number) {
+    if (line.empty()) continue;
+    auto record = nlohmann::ordered_json::parse(line, nullptr, false);
+    if (record.is_discarded() || !record.is_object())
+      return Error{input + ":" + std::to_string(number) + ": not a JSON object"};
+    const std::string type = record.value("type", "");
+    if (type == "start") {
+      if (!record.contains("detect"))
+        return Error{input + " was recorded without anomaly detection (trace, or record --no-detect)"};
+      anomaly::WatchOptions options;
+      options.warmup_intervals = record["detect"].value("warmup_intervals", options.warmup_intervals);
+      watch.emplace(options);
+    } else if (!watch) {
+      return Error{input + ":" + std::to_string(number) + ": no start record before it (not a neutracer recording)"};
+    } else if (type == "process" || type == "flow" || type == "device" || type == "conn") {
+      watch->add(record);
+    } else if (type == "loss") {  // the last record of every interval
+      for (const auto& anomaly : watch->close_interval(record.value("ts", 0.0)))
+        if (auto ok = sink.value().write(anomaly); !ok) return ok.error();
+    }
+  }
+  if (!watch) return Error{input + ": no start record (not a neutracer recording)"};
+  if (auto ok = sink.value().flush(); !ok) return ok.error();
+  return 0;
+}
+
+}  // namespace nt::agent

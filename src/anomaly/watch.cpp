@@ -1,0 +1,232 @@
+#include "anomaly/watch.h"
+
+namespace nt::anomaly {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// The detectors' settings for interval series: log scale (rates span decades), a warm-up of the
+// watch's, and episodes that clear after ten calm intervals.
+detect::Config detector_config(const WatchOptions& options) {
+  detect::Config config;
+  config.transform = detect::Transform::log;
+  config.warmup_points = options.warmup_intervals;
+  config.clear_points = 10;
+  config.quarantine_points = 10;
+  return config;
+}
+
+std::string endpoint(const Json& record, const char* addr, const char* port) {
+  std::string a = record.value(addr, "");
+  if (a.find(':') != std::string::npos) a = "[" + a + "]";
+  return a + ":" + std::to_string(record.value(port, 0));
+}
+
+// What an upward alert means on each metric; downward changes to zero are stalls (a rule below),
+// other downward changes are not reported (a job winding down is not an incident).
+const char* upward_detector(const std::string& kind, const std::string& metric) {
+  if (metric == "conn_opens") return "connection_storm";
+  if (metric == "retransmits") return "retransmit_spike";
+  if (metric == "srtt_us") return "rtt_inflation";
+  if (kind == "flow") return "large_transfer";
+  return "burst";
+}
+
+bool is_rate(const std::string& metric) {
+  return metric == "tx_rate" || metric == "rx_rate" || metric == "rate";
+}
+
+// Alerts below these are noise, not incidents: a retransmit or two per interval (loopback under
+// load has them), a sub-millisecond RTT, a few connections a second, and anything short of twice
+// the top of the expected range (paced traffic has ranges a few percent wide).
+constexpr double kMinRetransmitsPerInterval = 3;
+constexpr double kMinInflatedRttUs = 1000;
+constexpr double kMinStormOpensPerS = 20;
+constexpr double kMinFactorOverExpected = 2;
+
+}  // namespace
+
+struct Watch::Series {
+  struct Metric {
+    explicit Metric(const detect::Config& config) : detector(config) {}
+    detect::Detector detector;
+    detect::Verdict last_nonzero{};
+    int zero_run = 0;
+    bool steady = false;     // calibrated, and its expected range stays above zero
+    bool storming = false;   // the absolute storm rule is in an episode
+    bool episode_reported = false;  // the detector's current episode has been reported
+  };
+  std::string kind;
+  Json labels;
+  std::map<std::string, Metric> metrics;
+  std::map<std::string, double> cumulative;  // last counters, for per-interval rates
+  std::map<std::string, double> values;      // this interval's points
+  bool seen = false;
+  bool ending = false;  // exited or closed: forgotten after this interval
+  int absent = 0;
+};
+
+Watch::Watch(const WatchOptions& options) : options_(options), detector_config_(detector_config(options)) {}
+Watch::~Watch() = default;
+
+size_t Watch::series() const { return series_.size(); }
+
+void Watch::add(const Json& record) { pending_.push_back(record); }
+
+Watch::Series* Watch::series_for(const std::string& key, const Json& labels) {
+  auto it = series_.find(key);
+  if (it != series_.end()) return it->second.get();
+  if (series_.size() >= options_.max_series) {
+    ++not_watched_;
+    return nullptr;
+  }
+  auto series = std::make_unique<Series>();
+  series->kind = key.substr(0, key.find(' '));
+  series->labels = labels;
+  return series_.emplace(key, std::move(series)).first->second.get();
+}
+
+std::vector<Json> Watch::close_interval(double ts) {
+  ++interval_;
+  const double interval_s = last_ts_ > 0 ? ts - last_ts_ : 0;
+  interval_s_ = interval_s;
+  last_ts_ = ts;
+  for (auto& [key, series] : series_) {
+    series->seen = false;
+    series->values.clear();
+  }
+  // Counters since the previous interval, per second; nothing on a series' first interval.
+  auto rate_of = [&](Series& s, const std::string& name, double cumulative) {
+    auto previous = s.cumulative.find(name);
+    bool known = previous != s.cumulative.end();
+    double rate = known && interval_s > 0 ? (cumulative - previous->second) / interval_s : -1;
+    s.cumulative[name] = cumulative;
+    return rate;
+  };
+  std::map<std::string, double> opens;
+  for (const auto& record : pending_) {
+    const std::string type = record.value("type", "");
+    if (type == "process" || type == "conn") {
+      std::string key = "process " + std::to_string(record.value("pid", 0u)) + " " +
+                        std::to_string(record.value("start_time", uint64_t{0})) + " " +
+                        std::to_string(record.value("netns", 0u));
+      Json labels = {{"pid", record.value("pid", 0u)}, {"start_time", record.value("start_time", uint64_t{0})},
+                     {"comm", record.value("comm", "")}, {"netns", record.value("netns", 0u)}};
+      Series* s = series_for(key, labels);
+      if (!s) continue;
+      if (type == "conn") {
+        if (record.value("event", "") == "open") opens[key] += 1;
+        continue;
+      }
+      s->seen = true;
+      s->values["tx_rate"] = record.value("tx_rate", 0.0);
+      s->values["rx_rate"] = record.value("rx_rate", 0.0);
+      double calls = rate_of(*s, "calls", record.value("tx_calls", 0.0) + record.value("rx_calls", 0.0));
+      if (calls >= 0) s->values["calls"] = calls;
+      if (record.value("exited", false)) s->ending = true;
+    } else if (type == "flow") {
+      std::string flow = record.value("proto", "") + " " + endpoint(record, "saddr", "sport") + " > " +
+                         endpoint(record, "daddr", "dport");
+      std::string key = "flow " + std::to_string(record.value("pid", 0u)) + " " +
+                        std::to_string(record.value("start_time", uint64_t{0})) + " " +
+                        std::to_string(record.value("netns", 0u)) + " " + flow;
+      Json labels = {{"pid", record.value("pid", 0u)}, {"start_time", record.value("start_time", uint64_t{0})},
+                     {"comm", record.value("comm", "")}, {"netns", record.value("netns", 0u)}, {"flow", flow}};
+      Series* s = series_for(key, labels);
+      if (!s) continue;
+      s->seen = true;
+      s->values["rate"] = record.value("tx_rate", 0.0) + record.value("rx_rate", 0.0);
+      if (record.contains("srtt_us") && record["srtt_us"].is_number() && record.value("proto", "") == "tcp")
+        s->values["srtt_us"] = record.value("srtt_us", 0.0);
+      double retransmits = rate_of(*s, "retransmits", record.value("retrans", 0.0));
+      if (retransmits >= 0) s->values["retransmits"] = retransmits;
+      if (record.value("closed", false)) s->ending = true;
+    } else if (type == "device") {
+      std::string key = "device " + std::to_string(record.value("netns", 0u)) + " " + record.value("ifname", "");
+      Json labels = {{"netns", record.value("netns", 0u)}, {"ifname", record.value("ifname", "")}};
+      Series* s = series_for(key, labels);
+      if (!s) continue;
+      s->seen = true;
+      double tx = rate_of(*s, "tx_rate", record.value("tx_bytes", 0.0));
+      double rx = rate_of(*s, "rx_rate", record.value("rx_bytes", 0.0));
+      if (tx >= 0) s->values["tx_rate"] = tx;
+      if (rx >= 0) s->values["rx_rate"] = rx;
+    }
+  }
+  pending_.clear();
+
+  std::vector<Json> out;
+  for (auto it = series_.begin(); it != series_.end();) {
+    Series& s = *it->second;
+    if (s.kind == "process") {
+      if (!s.seen && s.cumulative.count("calls")) {  // records are written only when something moved
+        s.values.try_emplace("tx_rate", 0.0);
+        s.values.try_emplace("rx_rate", 0.0);
+        s.values.try_emplace("calls", 0.0);
+      }
+      if (interval_s > 0) s.values["conn_opens"] = opens[it->first] / interval_s;
+    } else if (s.kind == "flow" && !s.seen) {
+      s.values["rate"] = 0.0;
+      if (s.cumulative.count("retransmits")) s.values["retransmits"] = 0.0;
+    }
+    for (const auto& [metric, value] : s.values) point(s, metric, value, ts, out);
+    s.absent = s.seen ? 0 : s.absent + 1;
+    if (s.ending || s.absent >= options_.retire_after)
+      it = series_.erase(it);
+    else
+      ++it;
+  }
+  for (const auto& anomaly : out) ++raised_[anomaly["detector"].get<std::string>()];
+  return out;
+}
+
+void Watch::point(Series& series, const std::string& metric, double value, double ts, std::vector<Json>& out) {
+  auto& m = series.metrics.try_emplace(metric, detector_config_).first->second;
+  const auto verdict = m.detector.update(interval_, value);
+  auto report = [&](const char* detector, const detect::Verdict& range, double score) {
+    Json anomaly = {{"type", "anomaly"}, {"v", 1}, {"ts", ts}, {"kind", series.kind}};
+    anomaly.update(series.labels);
+    if (!anomaly.contains("flow")) anomaly["flow"] = nullptr;
+    anomaly.update({{"metric", metric}, {"value", value}, {"expected_low", range.expected_low},
+                    {"expected_high", range.expected_high}, {"score", score}, {"detector", detector}});
+    out.push_back(std::move(anomaly));
+  };
+
+  if (value == 0) {
+    ++m.zero_run;
+    if (is_rate(metric) && m.steady && m.zero_run == options_.stall_intervals && !series.ending)
+      report("stall", m.last_nonzero, 1.0);
+  } else {
+    m.zero_run = 0;
+    m.last_nonzero = verdict;
+    m.steady = verdict.calibrated && verdict.expected_low > 0;
+  }
+
+  // One report per episode, at its first point that passes the floors below (an episode may start
+  // small: one retransmit, then a dozen).
+  if (verdict.alert == detect::AlertState::raised) m.episode_reported = false;
+  bool in_episode = verdict.alert == detect::AlertState::raised || verdict.alert == detect::AlertState::ongoing;
+  bool upward = verdict.finding == detect::Finding::spike_high || verdict.finding == detect::Finding::level_up;
+  bool raised = in_episode && upward && value > 0 && !m.episode_reported;
+  if (metric == "retransmits") {
+    if (value * interval_s_ < kMinRetransmitsPerInterval) raised = false;
+  } else if (value < kMinFactorOverExpected * verdict.expected_high) {
+    raised = false;
+  }
+  if (metric == "srtt_us" && value < kMinInflatedRttUs) raised = false;
+  if (metric == "conn_opens" && value < kMinStormOpensPerS) raised = false;
+  if (metric == "conn_opens") {
+    // A storm is a storm from a process's first interval on: an absolute rule beside the detector,
+    // one report per episode (it ends when the rate falls below half the threshold).
+    bool storm = value >= options_.storm_opens_per_s;
+    if (storm && !m.storming && !raised) report("connection_storm", verdict, 1.0);
+    if (storm) m.storming = true;
+    if (value < options_.storm_opens_per_s / 2) m.storming = false;
+  }
+  if (raised) {
+    m.episode_reported = true;
+    report(upward_detector(series.kind, metric), verdict, verdict.score);
+  }
+}
+
+}  // namespace nt::anomaly

@@ -1,0 +1,71 @@
+// Live anomaly detection over what `record` writes: each interval's records go in, anomaly records
+// come out. The watch reads nothing but those records (and its options), so replaying a recorded
+// file (`neutracer replay FILE`) gives exactly the anomalies the live run gave.
+//
+// Series, one point per interval:
+//   process: tx_rate, rx_rate, calls (socket calls/s), conn_opens (TCP opens/s);
+//   flow:    rate (bytes/s both ways), srtt_us, retransmits (/s);
+//   device:  tx_rate, rx_rate.
+// Each is watched by an nt_detect Detector (log scale; docs/detect.md), silent for a warm-up, and
+// its alerts are named by what they mean on that metric: burst, large_transfer, connection_storm,
+// retransmit_spike, rtt_inflation, drop. A stall is decided by a rule the detectors cannot make: a
+// series that was steady (its expected range stays above zero) reads zero for `stall_intervals`
+// intervals in a row while its process lives. Memory is bounded: at most `max_series` series
+// (beyond: counted, not watched); series of exited processes, closed flows and series absent for
+// `retire_after` intervals are forgotten.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "detector.h"
+
+namespace nt::anomaly {
+
+struct WatchOptions {
+  int warmup_intervals = 30;
+  size_t max_series = 20000;
+  int stall_intervals = 2;
+  int retire_after = 60;
+  double storm_opens_per_s = 200;  // opens/s that are a storm whatever the process did before
+};
+
+class Watch {
+ public:
+  explicit Watch(const WatchOptions& options);
+  ~Watch();
+  Watch(const Watch&) = delete;
+  Watch& operator=(const Watch&) = delete;
+
+  // A record written during the interval (process, flow, device and conn records are read).
+  void add(const nlohmann::ordered_json& record);
+  // The interval ends (its loss record, at `ts`): the anomaly records it raised.
+  std::vector<nlohmann::ordered_json> close_interval(double ts);
+
+  const std::map<std::string, uint64_t>& raised_by_detector() const { return raised_; }
+  size_t series() const;
+  uint64_t series_not_watched() const { return not_watched_; }
+
+ private:
+  struct Series;
+  Series* series_for(const std::string& key, const nlohmann::ordered_json& labels);
+  void point(Series& series, const std::string& metric, double value, double ts,
+             std::vector<nlohmann::ordered_json>& out);
+
+  WatchOptions options_;
+  detect::Config detector_config_;
+  std::map<std::string, std::unique_ptr<Series>> series_;
+  std::vector<nlohmann::ordered_json> pending_;
+  std::map<std::string, uint64_t> raised_;
+  uint64_t not_watched_ = 0;
+  int64_t interval_ = 0;
+  double last_ts_ = 0;
+  double interval_s_ = 0;
+};
+
+}  // namespace nt::anomaly
