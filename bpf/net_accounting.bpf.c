@@ -32,7 +32,7 @@
 #define TCP_CLOSE 7
 #define RCV_SHUTDOWN 1
 #define CONN_RING_SIZE (256 * 1024)
-#define SEGMENT_RING_SIZE (512 * 1024)
+#define SEGMENT_RING_SIZE (4 * 1024 * 1024) /* bursts of closing sockets: 32k segments */
 #define SEND_SHUTDOWN 2
 
 char LICENSE[] SEC("license") = "GPL";

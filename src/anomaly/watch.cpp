@@ -36,6 +36,8 @@ bool is_rate(const std::string& metric) {
   return metric == "tx_rate" || metric == "rx_rate" || metric == "rate";
 }
 
+bool is_traffic(const std::string& metric) { return is_rate(metric) || metric == "calls"; }
+
 // Alerts below these are noise, not incidents: a retransmit or two per interval (loopback under
 // load has them), a sub-millisecond RTT, a few connections a second, and anything short of twice
 // the top of the expected range (paced traffic has ranges a few percent wide).
@@ -43,6 +45,8 @@ constexpr double kMinRetransmitsPerInterval = 3;
 constexpr double kMinInflatedRttUs = 1000;
 constexpr double kMinStormOpensPerS = 20;
 constexpr double kMinFactorOverExpected = 2;
+constexpr double kMinRetransmittedShare = 0.002;  // of the flow's bytes in the interval
+constexpr double kFullSegmentBytes = 1448;
 
 }  // namespace
 
@@ -55,6 +59,7 @@ struct Watch::Series {
     bool steady = false;     // calibrated, and its expected range stays above zero
     bool storming = false;   // the absolute storm rule is in an episode
     bool episode_reported = false;  // the detector's current episode has been reported
+    bool traffic_seen = false;      // a traffic series has moved since it was created
   };
   std::string kind;
   Json labels;
@@ -71,19 +76,64 @@ Watch::~Watch() = default;
 
 size_t Watch::series() const { return series_.size(); }
 
-void Watch::add(const Json& record) { pending_.push_back(record); }
+Json Watch::Observation::labels() const {
+  if (type == "device") return {{"netns", netns}, {"ifname", ifname}};
+  Json labels = {{"pid", pid}, {"start_time", start_time}, {"comm", comm}, {"netns", netns}};
+  if (type == "flow") labels["flow"] = flow;
+  return labels;
+}
 
-Watch::Series* Watch::series_for(const std::string& key, const Json& labels) {
-  auto it = series_.find(key);
+void Watch::add(const Json& record) {
+  Observation o;
+  o.type = record.value("type", "");
+  if (o.type != "process" && o.type != "conn" && o.type != "flow" && o.type != "device") return;
+  o.netns = record.value("netns", uint64_t{0});
+  if (o.type == "device") {
+    o.ifname = record.value("ifname", "");
+    o.key = "device " + std::to_string(o.netns) + " " + o.ifname;
+    o.tx_bytes = record.value("tx_bytes", 0.0);
+    o.rx_bytes = record.value("rx_bytes", 0.0);
+    pending_.push_back(std::move(o));
+    return;
+  }
+  o.pid = record.value("pid", uint64_t{0});
+  o.start_time = record.value("start_time", uint64_t{0});
+  o.comm = record.value("comm", "");
+  const std::string owner = std::to_string(o.pid) + " " + std::to_string(o.start_time) + " " + std::to_string(o.netns);
+  if (o.type == "flow") {
+    o.flow = record.value("proto", "") + " " + endpoint(record, "saddr", "sport") + " > " +
+             endpoint(record, "daddr", "dport");
+    o.key = "flow " + owner + " " + o.flow;
+    o.tx_rate = record.value("tx_rate", 0.0);
+    o.rx_rate = record.value("rx_rate", 0.0);
+    if (record.value("proto", "") == "tcp" && record.contains("srtt_us") && record["srtt_us"].is_number())
+      o.srtt_us = record["srtt_us"].get<double>();
+    o.retransmits = record.value("retrans", 0.0);
+    o.ending = record.value("closed", false);
+  } else {
+    o.key = "process " + owner;
+    o.tx_rate = record.value("tx_rate", 0.0);
+    o.rx_rate = record.value("rx_rate", 0.0);
+    o.calls = record.value("tx_calls", 0.0) + record.value("rx_calls", 0.0);
+    o.ending = record.value("exited", false);
+    o.open = o.type == "conn" && record.value("event", "") == "open";
+  }
+  pending_.push_back(std::move(o));
+}
+
+Watch::Series* Watch::series_for(const Observation& o) {
+  auto it = series_.find(o.key);
   if (it != series_.end()) return it->second.get();
-  if (series_.size() >= options_.max_series) {
+  const bool flow = o.type == "flow";
+  if (flow ? flow_series_ >= options_.max_flow_series : series_.size() - flow_series_ >= options_.max_series) {
     ++not_watched_;
     return nullptr;
   }
   auto series = std::make_unique<Series>();
-  series->kind = key.substr(0, key.find(' '));
-  series->labels = labels;
-  return series_.emplace(key, std::move(series)).first->second.get();
+  series->kind = o.type == "conn" ? "process" : o.type;
+  series->labels = o.labels();
+  flow_series_ += flow;
+  return series_.emplace(o.key, std::move(series)).first->second.get();
 }
 
 std::vector<Json> Watch::close_interval(double ts) {
@@ -104,53 +154,27 @@ std::vector<Json> Watch::close_interval(double ts) {
     return rate;
   };
   std::map<std::string, double> opens;
-  for (const auto& record : pending_) {
-    const std::string type = record.value("type", "");
-    if (type == "process" || type == "conn") {
-      std::string key = "process " + std::to_string(record.value("pid", 0u)) + " " +
-                        std::to_string(record.value("start_time", uint64_t{0})) + " " +
-                        std::to_string(record.value("netns", 0u));
-      Json labels = {{"pid", record.value("pid", 0u)}, {"start_time", record.value("start_time", uint64_t{0})},
-                     {"comm", record.value("comm", "")}, {"netns", record.value("netns", 0u)}};
-      Series* s = series_for(key, labels);
-      if (!s) continue;
-      if (type == "conn") {
-        if (record.value("event", "") == "open") opens[key] += 1;
-        continue;
-      }
-      s->seen = true;
-      s->values["tx_rate"] = record.value("tx_rate", 0.0);
-      s->values["rx_rate"] = record.value("rx_rate", 0.0);
-      double calls = rate_of(*s, "calls", record.value("tx_calls", 0.0) + record.value("rx_calls", 0.0));
-      if (calls >= 0) s->values["calls"] = calls;
-      if (record.value("exited", false)) s->ending = true;
-    } else if (type == "flow") {
-      std::string flow = record.value("proto", "") + " " + endpoint(record, "saddr", "sport") + " > " +
-                         endpoint(record, "daddr", "dport");
-      std::string key = "flow " + std::to_string(record.value("pid", 0u)) + " " +
-                        std::to_string(record.value("start_time", uint64_t{0})) + " " +
-                        std::to_string(record.value("netns", 0u)) + " " + flow;
-      Json labels = {{"pid", record.value("pid", 0u)}, {"start_time", record.value("start_time", uint64_t{0})},
-                     {"comm", record.value("comm", "")}, {"netns", record.value("netns", 0u)}, {"flow", flow}};
-      Series* s = series_for(key, labels);
-      if (!s) continue;
-      s->seen = true;
-      s->values["rate"] = record.value("tx_rate", 0.0) + record.value("rx_rate", 0.0);
-      if (record.contains("srtt_us") && record["srtt_us"].is_number() && record.value("proto", "") == "tcp")
-        s->values["srtt_us"] = record.value("srtt_us", 0.0);
-      double retransmits = rate_of(*s, "retransmits", record.value("retrans", 0.0));
-      if (retransmits >= 0) s->values["retransmits"] = retransmits;
-      if (record.value("closed", false)) s->ending = true;
-    } else if (type == "device") {
-      std::string key = "device " + std::to_string(record.value("netns", 0u)) + " " + record.value("ifname", "");
-      Json labels = {{"netns", record.value("netns", 0u)}, {"ifname", record.value("ifname", "")}};
-      Series* s = series_for(key, labels);
-      if (!s) continue;
-      s->seen = true;
-      double tx = rate_of(*s, "tx_rate", record.value("tx_bytes", 0.0));
-      double rx = rate_of(*s, "rx_rate", record.value("rx_bytes", 0.0));
-      if (tx >= 0) s->values["tx_rate"] = tx;
-      if (rx >= 0) s->values["rx_rate"] = rx;
+  for (const auto& o : pending_) {
+    Series* s = series_for(o);
+    if (!s) continue;
+    if (o.type == "conn") {
+      if (o.open) opens[o.key] += 1;
+      continue;
+    }
+    s->seen = true;
+    if (o.ending) s->ending = true;
+    if (o.type == "process") {
+      s->values["tx_rate"] = o.tx_rate;
+      s->values["rx_rate"] = o.rx_rate;
+      if (double calls = rate_of(*s, "calls", o.calls); calls >= 0) s->values["calls"] = calls;
+    } else if (o.type == "flow") {
+      s->values["rate"] = o.tx_rate + o.rx_rate;
+      if (o.srtt_us >= 0) s->values["srtt_us"] = o.srtt_us;
+      if (double retransmits = rate_of(*s, "retransmits", o.retransmits); retransmits >= 0)
+        s->values["retransmits"] = retransmits;
+    } else {
+      if (double tx = rate_of(*s, "tx_rate", o.tx_bytes); tx >= 0) s->values["tx_rate"] = tx;
+      if (double rx = rate_of(*s, "rx_rate", o.rx_bytes); rx >= 0) s->values["rx_rate"] = rx;
     }
   }
   pending_.clear();
@@ -171,10 +195,12 @@ std::vector<Json> Watch::close_interval(double ts) {
     }
     for (const auto& [metric, value] : s.values) point(s, metric, value, ts, out);
     s.absent = s.seen ? 0 : s.absent + 1;
-    if (s.ending || s.absent >= options_.retire_after)
+    if (s.ending || s.absent >= options_.retire_after) {
+      flow_series_ -= s.kind == "flow";
       it = series_.erase(it);
-    else
+    } else {
       ++it;
+    }
   }
   for (const auto& anomaly : out) ++raised_[anomaly["detector"].get<std::string>()];
   return out;
@@ -182,6 +208,10 @@ std::vector<Json> Watch::close_interval(double ts) {
 
 void Watch::point(Series& series, const std::string& metric, double value, double ts, std::vector<Json>& out) {
   auto& m = series.metrics.try_emplace(metric, detector_config_).first->second;
+  // A rate's warm-up counts from its first traffic: a series idle until a job starts has no
+  // baseline to burst out of.
+  if (is_traffic(metric) && value == 0 && !m.traffic_seen) return;
+  m.traffic_seen = true;
   const auto verdict = m.detector.update(interval_, value);
   auto report = [&](const char* detector, const detect::Verdict& range, double score) {
     Json anomaly = {{"type", "anomaly"}, {"v", 1}, {"ts", ts}, {"kind", series.kind}};
@@ -209,7 +239,11 @@ void Watch::point(Series& series, const std::string& metric, double value, doubl
   bool upward = verdict.finding == detect::Finding::spike_high || verdict.finding == detect::Finding::level_up;
   bool raised = in_episode && upward && value > 0 && !m.episode_reported;
   if (metric == "retransmits") {
-    if (value * interval_s_ < kMinRetransmitsPerInterval) raised = false;
+    // Retransmitted segments (full-sized, at most) as a share of what the flow moved.
+    double moved = series.values.count("rate") ? series.values.at("rate") * interval_s_ : 0;
+    if (value * interval_s_ < kMinRetransmitsPerInterval ||
+        value * interval_s_ * kFullSegmentBytes < kMinRetransmittedShare * moved)
+      raised = false;
   } else if (value < kMinFactorOverExpected * verdict.expected_high) {
     raised = false;
   }

@@ -29,7 +29,8 @@ namespace nt::anomaly {
 
 struct WatchOptions {
   int warmup_intervals = 30;
-  size_t max_series = 20000;
+  size_t max_series = 20000;      // processes and devices
+  size_t max_flow_series = 2000;  // flows (each flow series holds three detectors, about 5 KiB)
   int stall_intervals = 2;
   int retire_after = 60;
   double storm_opens_per_s = 200;  // opens/s that are a storm whatever the process did before
@@ -53,16 +54,25 @@ class Watch {
 
  private:
   struct Series;
-  Series* series_for(const std::string& key, const nlohmann::ordered_json& labels);
+  // What one record says, taken out of it at once (records are not kept).
+  struct Observation {
+    std::string type, key, comm, flow, ifname;
+    uint64_t pid = 0, start_time = 0, netns = 0;
+    double tx_rate = 0, rx_rate = 0, calls = 0, srtt_us = -1, retransmits = 0, tx_bytes = 0, rx_bytes = 0;
+    bool ending = false, open = false;
+    nlohmann::ordered_json labels() const;
+  };
+  Series* series_for(const Observation& observation);
   void point(Series& series, const std::string& metric, double value, double ts,
              std::vector<nlohmann::ordered_json>& out);
 
   WatchOptions options_;
   detect::Config detector_config_;
   std::map<std::string, std::unique_ptr<Series>> series_;
-  std::vector<nlohmann::ordered_json> pending_;
+  std::vector<Observation> pending_;
   std::map<std::string, uint64_t> raised_;
   uint64_t not_watched_ = 0;
+  size_t flow_series_ = 0;
   int64_t interval_ = 0;
   double last_ts_ = 0;
   double interval_s_ = 0;

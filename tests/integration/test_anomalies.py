@@ -165,8 +165,9 @@ class Anomalies(unittest.TestCase):
                   file=sys.stderr)
             self.assert_replay_reproduces(agent)
 
+    @unittest.skipUnless(os.environ.get("NT_DDP_SECONDS"), "3 x 2-min DDP runs: set NT_DDP_SECONDS=120 (issue 8)")
     def test_steady_ddp_training_raises_nothing(self):
-        seconds = float(os.environ.get("NT_DDP_SECONDS", "120"))
+        seconds = float(os.environ["NT_DDP_SECONDS"])
         for run in range(3):
             with self.subTest(run=run):
                 with watching_agent() as agent:
