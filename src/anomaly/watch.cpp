@@ -62,6 +62,8 @@ struct Watch::Series {
     bool traffic_seen = false;      // a traffic series has moved since it was created
   };
   std::string kind;
+  std::string owner;          // the key of the process's series (a process's own; a flow's owner's)
+  std::string local, remote;  // flows: their ends
   Json labels;
   std::map<std::string, Metric> metrics;
   std::map<std::string, double> cumulative;  // last counters, for per-interval rates
@@ -104,6 +106,14 @@ void Watch::add(const Json& record) {
     o.flow = record.value("proto", "") + " " + endpoint(record, "saddr", "sport") + " > " +
              endpoint(record, "daddr", "dport");
     o.key = "flow " + owner + " " + o.flow;
+    // Loopback addresses repeat in every namespace: there they name an end only with the namespace.
+    auto end = [&](const char* addr, const char* port) {
+      std::string a = record.value(addr, "");
+      bool loopback = a.rfind("127.", 0) == 0 || a == "::1";
+      return (loopback ? std::to_string(o.netns) + " " : std::string()) + endpoint(record, addr, port);
+    };
+    o.local = end("saddr", "sport");
+    o.remote = end("daddr", "dport");
     o.tx_rate = record.value("tx_rate", 0.0);
     o.rx_rate = record.value("rx_rate", 0.0);
     if (record.value("proto", "") == "tcp" && record.contains("srtt_us") && record["srtt_us"].is_number())
@@ -132,6 +142,14 @@ Watch::Series* Watch::series_for(const Observation& o) {
   auto series = std::make_unique<Series>();
   series->kind = o.type == "conn" ? "process" : o.type;
   series->labels = o.labels();
+  if (flow) {
+    series->owner = "process " + std::to_string(o.pid) + " " + std::to_string(o.start_time) + " " +
+                    std::to_string(o.netns);
+    series->local = o.local;
+    series->remote = o.remote;
+  } else {
+    series->owner = o.key;
+  }
   flow_series_ += flow;
   return series_.emplace(o.key, std::move(series)).first->second.get();
 }
@@ -179,6 +197,13 @@ std::vector<Json> Watch::close_interval(double ts) {
   }
   pending_.clear();
 
+  flows_by_ends_.clear();
+  flows_of_process_.clear();
+  for (const auto& [key, s] : series_) {
+    if (s->kind != "flow") continue;
+    flows_by_ends_[{s->local, s->remote}] = s.get();
+    flows_of_process_[s->owner].push_back(s.get());
+  }
   std::vector<Json> out;
   for (auto it = series_.begin(); it != series_.end();) {
     Series& s = *it->second;
@@ -224,7 +249,8 @@ void Watch::point(Series& series, const std::string& metric, double value, doubl
 
   if (value == 0) {
     ++m.zero_run;
-    if (is_rate(metric) && m.steady && m.zero_run == options_.stall_intervals && !series.ending)
+    if (is_rate(metric) && m.steady && m.zero_run == options_.stall_intervals && !series.ending &&
+        stall_confirmed(series))
       report("stall", m.last_nonzero, 1.0);
   } else {
     m.zero_run = 0;
@@ -261,6 +287,33 @@ void Watch::point(Series& series, const std::string& metric, double value, doubl
     m.episode_reported = true;
     report(upward_detector(series.kind, metric), verdict, verdict.score);
   }
+}
+
+// A series that went quiet is stalled unless everything it talks to went quiet with it (a job that
+// stopped as a whole, or ended and is exiting). Data stuck in retransmission on either end is a stall
+// in any case, and so is a quiet process whose peers are unknown. A quiet interface is not a stall:
+// it is what a finished job leaves behind.
+bool Watch::stall_confirmed(const Series& series) const {
+  if (series.kind == "device") return false;
+  auto has = [](const Series* s, const char* metric) {
+    auto value = s->values.find(metric);
+    return value != s->values.end() && value->second > 0;
+  };
+  std::vector<const Series*> flows;
+  if (series.kind == "flow") {
+    flows.push_back(&series);
+  } else if (auto own = flows_of_process_.find(series.owner); own != flows_of_process_.end()) {
+    flows = own->second;
+  }
+  bool any_peer = false;
+  for (const Series* flow : flows) {
+    if (has(flow, "retransmits")) return true;
+    auto peer = flows_by_ends_.find({flow->remote, flow->local});
+    if (peer == flows_by_ends_.end()) continue;
+    any_peer = true;
+    if (has(peer->second, "rate") || has(peer->second, "retransmits")) return true;
+  }
+  return !any_peer;
 }
 
 }  // namespace nt::anomaly

@@ -10,7 +10,8 @@
 // its alerts are named by what they mean on that metric: burst, large_transfer, connection_storm,
 // retransmit_spike, rtt_inflation, drop. A stall is decided by a rule the detectors cannot make: a
 // series that was steady (its expected range stays above zero) reads zero for `stall_intervals`
-// intervals in a row while its process lives. Memory is bounded: at most `max_series` series
+// intervals in a row, unless the other ends of its flows stopped with it and none of them has data
+// stuck in retransmission (then a job stopped as a whole: its end, not a stall). Memory is bounded: at most `max_series` series
 // (beyond: counted, not watched); series of exited processes, closed flows and series absent for
 // `retire_after` intervals are forgotten.
 #pragma once
@@ -57,6 +58,7 @@ class Watch {
   // What one record says, taken out of it at once (records are not kept).
   struct Observation {
     std::string type, key, comm, flow, ifname;
+    std::string local, remote;  // a flow's ends (loopback ends qualified by namespace)
     uint64_t pid = 0, start_time = 0, netns = 0;
     double tx_rate = 0, rx_rate = 0, calls = 0, srtt_us = -1, retransmits = 0, tx_bytes = 0, rx_bytes = 0;
     bool ending = false, open = false;
@@ -65,6 +67,11 @@ class Watch {
   Series* series_for(const Observation& observation);
   void point(Series& series, const std::string& metric, double value, double ts,
              std::vector<nlohmann::ordered_json>& out);
+  bool stall_confirmed(const Series& series) const;
+
+  // This interval's flows by their ends, and by process, for the stall rule.
+  std::map<std::pair<std::string, std::string>, const Series*> flows_by_ends_;
+  std::map<std::string, std::vector<const Series*>> flows_of_process_;
 
   WatchOptions options_;
   detect::Config detector_config_;
