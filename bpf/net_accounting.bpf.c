@@ -406,21 +406,18 @@ int fold_on_release(struct bpf_sock *sk)
 	return 1;
 }
 
-/* Live sockets with traffic, one nt_sock_record each, for user space's interval read. */
-SEC("iter/bpf_sk_storage_map")
-int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
+/* One live socket with traffic as an nt_sock_record, for user space's interval read. */
+static __always_inline void write_live_socket(struct seq_file *seq, struct sock *sk, struct nt_sock_owner *owner)
 {
-	struct nt_sock_owner *owner = ctx->value;
-	struct sock *sk = ctx->sk;
 	struct nt_sock_record r = {};
 	struct tcp_sock *tp;
 	__u32 generation;
 
-	if (!sk || !owner || owner->released || (!owner->tx_calls && !owner->rx_calls))
-		return 0;
+	if (owner->released || (!owner->tx_calls && !owner->rx_calls))
+		return;
 	generation = owner->generation;
 	if (generation & 1)
-		return 0; /* a segment is being cut: it arrives on the ring */
+		return; /* a segment is being cut: it arrives on the ring */
 	describe(&r, bpf_get_socket_cookie(sk), owner);
 	r.generation = generation;
 	r.tx_bytes = owner->tx_bytes;
@@ -433,8 +430,45 @@ int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
 			r.srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 	}
 	if (owner->generation != generation)
+		return;
+	bpf_seq_write(seq, &r, sizeof(r));
+}
+
+/* Live sockets, walked in the owner map itself: each socket once. */
+SEC("iter/bpf_sk_storage_map")
+int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct nt_sock_owner *owner = ctx->value;
+	struct sock *sk = ctx->sk;
+
+	if (sk && owner)
+		write_live_socket(ctx->meta->seq, sk, owner);
+	return 0;
+}
+
+/* The same, found through every process's open files, for kernels that refuse the socket storage
+ * iterator (some do, with EPERM, as they refuse fentry). A socket held by several processes comes
+ * once per holder: user space keeps one reading per cookie. Sockets without a descriptor have been
+ * released, and their counters arrived as a final segment. */
+SEC("iter/task_file")
+int dump_sockets_by_file(struct bpf_iter__task_file *ctx)
+{
+	struct file *file = ctx->file;
+	struct nt_sock_owner *owner;
+	struct socket *sock;
+	struct sock *sk;
+
+	if (!file)
 		return 0;
-	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	sock = bpf_sock_from_file(file);
+	if (!sock)
+		return 0;
+	sk = sock->sk;
+	if (!sk)
+		return 0;
+	owner = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
+	if (owner)
+		write_live_socket(ctx->meta->seq, sk, owner);
 	return 0;
 }
 

@@ -1,12 +1,9 @@
 #include "agent/doctor.h"
 
-#include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -31,23 +28,18 @@ void print(const Check& check) {
 
 // fentry/fexit would be the cheapest kernel hooks; some kernels refuse them (EPERM at load).
 Check probe_fentry() {
-  btf* vmlinux = btf__load_vmlinux_btf();
-  if (!vmlinux) return {"fentry/fexit", false, "no vmlinux BTF", false};
-  int btf_id = btf__find_by_name_kind(vmlinux, "tcp_sendmsg", BTF_KIND_FUNC);
-  btf__free(vmlinux);
-  if (btf_id < 0) return {"fentry/fexit", false, "tcp_sendmsg not in BTF", false};
-  const bpf_insn program[] = {
-      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},
-      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
-  };
-  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FENTRY,
-              .attach_btf_id = static_cast<__u32>(btf_id));
-  int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "nt_probe", "GPL", program, 2, &opts);
-  if (fd >= 0) {
-    close(fd);
-    return {"fentry/fexit", true, "loads (not needed: NeuTracer uses tracepoints)", false};
-  }
-  return {"fentry/fexit", false, std::string("load refused: ") + std::strerror(errno) + " (not needed)", false};
+  auto loads = bpf::probe_tracing_load(BPF_TRACE_FENTRY, "tcp_sendmsg");
+  return {"fentry/fexit", loads.ok(),
+          loads ? "loads (not needed: NeuTracer uses tracepoints)" : loads.error().message + " (not needed)", false};
+}
+
+// Live sockets are read through the socket storage iterator where the kernel allows it, else
+// through every process's open files (dearer with many processes, same numbers).
+Check probe_socket_storage_iterator() {
+  auto loads = bpf::probe_tracing_load(BPF_TRACE_ITER, "bpf_iter_bpf_sk_storage_map");
+  return {"socket storage iterator", loads.ok(),
+          loads ? "iter/bpf_sk_storage_map loads" : loads.error().message + " (iter/task_file is used instead)",
+          false};
 }
 
 Check probe_kprobes() {
@@ -88,6 +80,7 @@ int run_doctor() {
          true});
   print(probe_kprobes());
   print(probe_fentry());
+  print(probe_socket_storage_iterator());
   return collector.ok() && cgroup_check.ok ? 0 : 1;
 }
 

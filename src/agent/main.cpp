@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{"NeuTracer: low-overhead eBPF tracer for AI/ML hosts", "neutracer"};
   app.require_subcommand(1);
+  app.fallthrough();  // -v works after the subcommand too (neutracer record -v)
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "Print libbpf's messages (verifier logs) on stderr");
 

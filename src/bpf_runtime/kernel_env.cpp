@@ -1,6 +1,11 @@
 #include "bpf_runtime/kernel_env.h"
 
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <fstream>
 #include <sstream>
@@ -36,6 +41,24 @@ Status check_bpf_prerequisites() {
   if (access(kVmlinuxBtfPath, R_OK) != 0)
     return Error{std::string("kernel BTF not found at ") + kVmlinuxBtfPath +
                  " (a kernel built with CONFIG_DEBUG_INFO_BTF=y is required)"};
+  return {};
+}
+
+Status probe_tracing_load(bpf_attach_type attach_type, const char* btf_function) {
+  btf* vmlinux = btf__load_vmlinux_btf();
+  if (!vmlinux) return Error{"no vmlinux BTF"};
+  int btf_id = btf__find_by_name_kind(vmlinux, btf_function, BTF_KIND_FUNC);
+  btf__free(vmlinux);
+  if (btf_id < 0) return Error{std::string(btf_function) + " is not in the kernel's BTF"};
+  const bpf_insn return_zero[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach_type,
+              .attach_btf_id = static_cast<__u32>(btf_id));
+  int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "nt_probe", "GPL", return_zero, 2, &opts);
+  if (fd < 0) return Error{std::string("load refused: ") + std::strerror(errno)};
+  close(fd);
   return {};
 }
 

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <unordered_set>
+#include <vector>
 
 #include "bpf_runtime/kernel_env.h"
 #include "common/clock.h"
@@ -132,8 +134,12 @@ Status NetCollector::load(const NetConfig& config) {
     if (int err = bpf_map__set_max_entries(skel_->maps.events, ring_size(config.ringbuf_bytes)); err)
       return errno_error("sizing the event ring buffer", err);
   }
+  // One of the two live-socket readers is loaded: the storage iterator where the kernel allows it.
+  sockets_by_file_ = !bpf::probe_tracing_load(BPF_TRACE_ITER, "bpf_iter_bpf_sk_storage_map").ok();
+  bpf_program__set_autoload(skel_->progs.dump_sockets, !sockets_by_file_);
+  bpf_program__set_autoload(skel_->progs.dump_sockets_by_file, sockets_by_file_);
   if (int err = net_accounting__load(skel_); err)
-    return errno_error("loading net_accounting BPF programs (run with --verbose for the verifier log)", err);
+    return errno_error("loading net_accounting BPF programs (run neutracer -v for the verifier log)", err);
   if (skel_->rodata->abi_version != NT_NET_ABI_VERSION)
     return Error{"net_accounting BPF object has ABI " + std::to_string(skel_->rodata->abi_version) +
                  ", this agent expects " + std::to_string(NT_NET_ABI_VERSION)};
@@ -159,7 +165,7 @@ Status NetCollector::load(const NetConfig& config) {
   if (int err = bpf_map__reuse_fd(packets_->maps.loss_counters, bpf_map__fd(skel_->maps.loss_counters)); err)
     return errno_error("sharing the loss counters", err);
   if (int err = net_packets__load(packets_); err)
-    return errno_error("loading net_packets BPF programs (run with --verbose for the verifier log)", err);
+    return errno_error("loading net_packets BPF programs (run neutracer -v for the verifier log)", err);
   return {};
 }
 
@@ -210,13 +216,18 @@ Status NetCollector::attach_all() {
                          err);
     }
   }
-  union bpf_iter_link_info over_owners = {};
-  over_owners.map.map_fd = static_cast<uint32_t>(bpf_map__fd(skel_->maps.sock_owners));
-  DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, iter_opts, .link_info = &over_owners,
-                      .link_info_len = sizeof(over_owners));
-  skel_->links.dump_sockets = bpf_program__attach_iter(skel_->progs.dump_sockets, &iter_opts);
-  if (!skel_->links.dump_sockets)
-    return errno_error("attaching the socket storage iterator (needs iter/bpf_sk_storage_map)", errno);
+  if (sockets_by_file_) {
+    l.dump_sockets_by_file = bpf_program__attach_iter(p.dump_sockets_by_file, nullptr);
+    if (!l.dump_sockets_by_file) return errno_error("attaching the task_file iterator (needs iter/task_file)", errno);
+  } else {
+    union bpf_iter_link_info over_owners = {};
+    over_owners.map.map_fd = static_cast<uint32_t>(bpf_map__fd(skel_->maps.sock_owners));
+    DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, iter_opts, .link_info = &over_owners,
+                        .link_info_len = sizeof(over_owners));
+    l.dump_sockets = bpf_program__attach_iter(p.dump_sockets, &iter_opts);
+    if (!l.dump_sockets)
+      return errno_error("attaching the socket storage iterator (needs iter/bpf_sk_storage_map)", errno);
+  }
   return events_.add(bpf_map__fd(skel_->maps.sock_segments), [this](const void* data, size_t) {
     ledger_.add_segment(reading_of(*static_cast<const nt_sock_record*>(data)));
   });
@@ -248,7 +259,8 @@ void NetCollector::drain(model::ProcessTable& processes, model::FlowTable& flows
 
 std::vector<SocketReading> NetCollector::read_live_sockets() {
   std::vector<SocketReading> live;
-  UniqueFd iter(bpf_iter_create(bpf_link__fd(skel_->links.dump_sockets)));
+  bpf_link* reader = sockets_by_file_ ? skel_->links.dump_sockets_by_file : skel_->links.dump_sockets;
+  UniqueFd iter(bpf_iter_create(bpf_link__fd(reader)));
   if (!iter.valid()) {
     ++map_read_failures_;
     return live;
@@ -258,9 +270,11 @@ std::vector<SocketReading> NetCollector::read_live_sockets() {
   ssize_t n;
   while ((n = read(iter.get(), chunk, sizeof(chunk))) > 0) buffer.insert(buffer.end(), chunk, chunk + n);
   if (n < 0) ++map_read_failures_;
+  std::unordered_set<uint64_t> cookies;  // through open files, a shared socket comes once per holder
   for (size_t at = 0; at + sizeof(nt_sock_record) <= buffer.size(); at += sizeof(nt_sock_record)) {
     nt_sock_record record;
     std::memcpy(&record, buffer.data() + at, sizeof(record));
+    if (sockets_by_file_ && !cookies.insert(record.cookie).second) continue;
     live.push_back(reading_of(record));
   }
   return live;

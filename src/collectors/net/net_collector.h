@@ -89,6 +89,7 @@ class NetCollector {
   // skeletons' destroy functions live in the generated headers, which embed the BPF objects and
   // so are included by net_collector.cpp alone.
   net_accounting* skel_ = nullptr;
+  bool sockets_by_file_ = false;  // live sockets read through open files (no socket storage iterator)
   net_packets* packets_ = nullptr;
   UniqueFd cgroup_fd_;
   bpf::RingBuffer events_;  // socket segments always; socket, packet and connection events as configured
