@@ -61,6 +61,26 @@ int wait_signal_until(const sigset_t& set, uint64_t deadline_ns) {
   return sig > 0 ? sig : 0;
 }
 
+// What `top` keeps of an anomaly record (docs/json-schema.md).
+output::RecentAnomaly recent_anomaly(const nlohmann::ordered_json& record) {
+  output::RecentAnomaly anomaly;
+  anomaly.ts = record.value("ts", 0.0);
+  anomaly.kind = record.value("kind", "");
+  if (anomaly.names_process()) {
+    anomaly.process = {record.value("pid", 0u), record.value("netns", 0u), record.value("start_time", uint64_t{0})};
+    anomaly.comm = record.value("comm", "");
+    if (record.contains("flow") && record["flow"].is_string()) anomaly.subject = record["flow"].get<std::string>();
+  } else {
+    anomaly.subject = record.value("ifname", "");
+  }
+  anomaly.metric = record.value("metric", "");
+  anomaly.detector = record.value("detector", "");
+  anomaly.value = record.value("value", 0.0);
+  anomaly.expected_low = record.value("expected_low", 0.0);
+  anomaly.expected_high = record.value("expected_high", 0.0);
+  return anomaly;
+}
+
 // Writes what each interval found; keeps the model between intervals.
 class Recorder {
  public:
@@ -107,6 +127,7 @@ class Recorder {
     uint64_t now = monotonic_ns();
     double ts = unix_seconds();
     double interval_s = static_cast<double>(now - interval_start_ns_) / 1e9;
+    size_t new_anomalies = 0;
     if (!options_.trace) {
       for (const auto& [key, process] : table_.processes()) {
         // A process's last record says it exited: the detectors forget it rather than see it stall.
@@ -130,11 +151,12 @@ class Recorder {
         if (auto ok = sink_.write(output::unseen_record(unseen, ts)); !ok) return ok;
       if (auto ok = sink_.write(output::loss_record(losses(), ts)); !ok) return ok;
       if (detecting()) {
-        for (auto& anomaly : watch_.close_interval(ts)) {
+        for (const auto& anomaly : watch_.close_interval(ts)) {
           if (auto ok = sink_.write(anomaly); !ok) return ok;
           if (webhook_) webhook_->post(anomaly);
-          recent_anomalies_.push_back(std::move(anomaly));
+          recent_anomalies_.push_back(recent_anomaly(anomaly));
           if (recent_anomalies_.size() > kRecentAnomalies) recent_anomalies_.pop_front();
+          ++new_anomalies;
         }
       }
     }
@@ -146,7 +168,8 @@ class Recorder {
       double cpu = output::self_cpu_seconds();
       output::LiveView view{ts, interval_s, &table_, &flows_, &identified_, &devices_last_, &devices_before_,
                             &recent_conns_, &losses_now, &programs, &programs_before_,
-                            interval_s > 0 ? (cpu - cpu_before_) / interval_s : 0, output::self_rss_bytes()};
+                            interval_s > 0 ? (cpu - cpu_before_) / interval_s : 0, output::self_rss_bytes(),
+                            detecting() ? &recent_anomalies_ : nullptr, new_anomalies};
       observer_(view);
       cpu_before_ = cpu;
     }
@@ -280,8 +303,8 @@ class Recorder {
   std::vector<bpf::ProgramStats> programs_before_;
   std::deque<model::ConnEvent> recent_conns_;
   anomaly::Watch watch_;
-  static constexpr size_t kRecentAnomalies = 50;
-  std::deque<nlohmann::ordered_json> recent_anomalies_;
+  static constexpr size_t kRecentAnomalies = 50;  // what `top` lists and marks rows by
+  std::deque<output::RecentAnomaly> recent_anomalies_;
   std::set<model::ProcessKey> exit_reported_;
   double cpu_before_ = output::self_cpu_seconds();
   uint64_t interval_start_ns_ = monotonic_ns();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
 namespace nt::output {
 
@@ -51,7 +52,39 @@ std::string human_rate(double bytes_per_s) {
   return human_size(static_cast<uint64_t>(bytes_per_s + 0.5)) + "/s";
 }
 
+std::string human_duration_us(double us) {
+  char text[16];
+  std::snprintf(text, sizeof(text), us >= 10000 ? "%.0fms" : "%.0fus", us >= 10000 ? us / 1000 : us);
+  return text;
+}
+
+bool within_mark(const RecentAnomaly& anomaly, double now) { return anomaly.ts >= now - kAnomalyMarkS; }
+
+std::string metric_text(const std::string& metric, double value) {
+  if (metric == "srtt_us") return human_duration_us(value);
+  if (metric == "calls" || metric == "conn_opens" || metric == "retransmits") return human_count(value) + "/s";
+  return human_rate(value);  // tx_rate, rx_rate, rate
+}
+
+std::string anomaly_subject(const RecentAnomaly& anomaly) {
+  if (!anomaly.names_process()) return "dev " + printable(anomaly.subject);
+  std::string process = printable(anomaly.comm) + " (pid " + std::to_string(anomaly.process.tgid) + ")";
+  return anomaly.subject.empty() ? process : process + " " + printable(anomaly.subject);
+}
+
+std::string describe_anomaly(const RecentAnomaly& anomaly) {
+  // A stall is the one downward anomaly: what matters is the floor it fell under, else the ceiling.
+  std::string expected = anomaly.detector == "stall" ? ">= " + metric_text(anomaly.metric, anomaly.expected_low)
+                                                     : "<= " + metric_text(anomaly.metric, anomaly.expected_high);
+  return anomaly.detector + " " + anomaly.metric + " " + anomaly_subject(anomaly) + " " +
+         metric_text(anomaly.metric, anomaly.value) + ", expected " + expected;
+}
+
 std::vector<ProcessRow> process_rows(const LiveView& view, SortKey sort, const std::string& filter) {
+  std::set<model::ProcessKey> anomalous;
+  if (view.anomalies)
+    for (const auto& anomaly : *view.anomalies)
+      if (anomaly.names_process() && within_mark(anomaly, view.ts)) anomalous.insert(anomaly.process);
   std::map<model::ProcessKey, ProcessRow> rows;
   for (const auto& [key, p] : view.processes->processes()) {
     auto delta = p.total - p.at_interval_start;
@@ -70,6 +103,7 @@ std::vector<ProcessRow> process_rows(const LiveView& view, SortKey sort, const s
     row.tx_bytes = p.total.tx_bytes;
     row.rx_bytes = p.total.rx_bytes;
     row.exited = p.exited;
+    row.recent_anomaly = anomalous.count(key) > 0;
     rows[key] = row;
   }
   if (view.flows) {
@@ -149,11 +183,17 @@ std::string render_batch(const LiveView& view, SortKey sort, const std::string& 
   out += line;
   for (const auto& r : process_rows(view, sort, filter)) {
     std::string rtt = r.srtt_us ? std::to_string(*r.srtt_us) : "-";
-    std::snprintf(line, sizeof(line), "%8u %-8.8s %-16.16s %10s %10s %9s %9s %5u %7llu %8s\n", r.key.tgid,
+    // The marker goes last, so that the columns before it keep their places for scripts.
+    std::snprintf(line, sizeof(line), "%8u %-8.8s %-16.16s %10s %10s %9s %9s %5u %7llu %8s%s\n", r.key.tgid,
                   r.user.c_str(), r.comm.c_str(), human_rate(r.tx_rate).c_str(), human_rate(r.rx_rate).c_str(),
                   human_size(r.tx_bytes).c_str(), human_size(r.rx_bytes).c_str(), r.flows,
-                  static_cast<unsigned long long>(r.retransmits), rtt.c_str());
+                  static_cast<unsigned long long>(r.retransmits), rtt.c_str(), r.recent_anomaly ? " !" : "");
     out += line;
+  }
+  if (view.anomalies) {
+    const auto& anomalies = *view.anomalies;
+    for (size_t i = anomalies.size() - std::min(view.new_anomalies, anomalies.size()); i < anomalies.size(); ++i)
+      out += "anomaly: " + describe_anomaly(anomalies[i]) + "\n";
   }
   return out;
 }

@@ -22,6 +22,20 @@ std::string format(const char* fmt, auto... args) {
   return buffer;
 }
 
+std::string clock_text(double ts) {
+  time_t seconds = static_cast<time_t>(ts);
+  char clock[16] = "";
+  std::strftime(clock, sizeof(clock), "%H:%M:%S", std::localtime(&seconds));
+  return clock;
+}
+
+// What is recent stands out in red where the terminal has colours; the `!` marker says it without.
+constexpr short kAnomalyColorPair = 1;
+attr_t anomaly_attributes() { return A_BOLD | (has_colors() ? COLOR_PAIR(kAnomalyColorPair) : 0); }
+
+// A process row is this wide; the marker of a recent anomaly follows it after a space.
+constexpr int kProcessRowColumns = 78;
+
 std::string endpoint_text(const model::Endpoint& e) {
   std::string addr = model::format_address(e);
   return (model::shown_family(e) == 6 ? "[" + addr + "]" : addr) + ":" + std::to_string(e.port);
@@ -39,6 +53,10 @@ Result<std::unique_ptr<TopScreen>> TopScreen::open() {
   nodelay(stdscr, TRUE);
   keypad(stdscr, TRUE);
   curs_set(0);
+  if (has_colors() && start_color() == OK) {
+    short background = use_default_colors() == OK ? -1 : COLOR_BLACK;
+    init_pair(kAnomalyColorPair, COLOR_RED, background);
+  }
   return screen;
 }
 
@@ -51,6 +69,8 @@ void TopScreen::update(const LiveView& view) {
   devices_ = device_rates(view);
   programs_ = program_costs(view);
   if (view.recent_conns) conns_ = *view.recent_conns;
+  detecting_ = view.anomalies != nullptr;
+  if (view.anomalies) anomalies_ = *view.anomalies;
   lost_ = 0;
   if (view.losses)
     for (uint64_t n : *view.losses) lost_ += n;
@@ -63,7 +83,9 @@ void TopScreen::update(const LiveView& view) {
 
 std::vector<ProcessRow> TopScreen::visible_rows() const {
   LiveView view;
+  view.ts = ts_;
   view.interval_s = interval_s_;
+  view.anomalies = &anomalies_;
   view.processes = &processes_;
   view.flows = &flows_;
   view.identities = &identities_;
@@ -96,6 +118,7 @@ bool TopScreen::handle_keys() {
       case 'p': case ' ': paused_ = !paused_; break;
       case '/': editing_filter_ = true; filter_.clear(); break;
       case 'c': view_ = View::kConnections; break;
+      case 'a': view_ = View::kAnomalies; break;
       case 'f': case '\n': case KEY_ENTER: case KEY_RIGHT:
         if (view_ == View::kProcesses) view_ = View::kFlows;
         break;
@@ -120,21 +143,27 @@ void TopScreen::draw() {
   }
   draw_header(width);
   int footer = height - 2;
+  // With detection on, the line above the footer shows the latest anomaly.
+  int bottom = detecting_ ? footer - 1 : footer;
   switch (view_) {
-    case View::kProcesses: draw_processes(3, footer, width); break;
-    case View::kFlows: draw_flows(3, footer, width); break;
-    case View::kConnections: draw_connections(3, footer, width); break;
-    case View::kHelp: draw_help(3, footer); break;
+    case View::kProcesses: draw_processes(3, bottom, width); break;
+    case View::kFlows: draw_flows(3, bottom, width); break;
+    case View::kConnections: draw_connections(3, bottom, width); break;
+    case View::kAnomalies: draw_anomalies(3, bottom, width); break;
+    case View::kHelp: draw_help(3, bottom); break;
   }
+  if (detecting_) draw_latest_anomaly(bottom, width);
   draw_footer(footer, width);
   refresh();
 }
 
 void TopScreen::draw_header(int width) {
-  time_t now = static_cast<time_t>(ts_);
-  char clock[16] = "";
-  std::strftime(clock, sizeof(clock), "%H:%M:%S", std::localtime(&now));
-  std::string title = format("NeuTracer top  %s  every %.1fs  sort: %s", clock, interval_s_, sort_name(sort_));
+  std::string title =
+      format("NeuTracer top  %s  every %.1fs  sort: %s", clock_text(ts_).c_str(), interval_s_, sort_name(sort_));
+  auto recent = std::count_if(anomalies_.begin(), anomalies_.end(),
+                              [this](const RecentAnomaly& a) { return within_mark(a, ts_); });
+  if (recent) title += format("  %ld anomal%s in %.0fs", static_cast<long>(recent), recent == 1 ? "y" : "ies",
+                              kAnomalyMarkS);
   if (!filter_.empty() || editing_filter_) title += "  filter: " + filter_ + (editing_filter_ ? "_" : "");
   if (paused_) title += "  [paused]";
   title += "   h: help";
@@ -156,7 +185,7 @@ void TopScreen::draw_header(int width) {
 
 void TopScreen::draw_processes(int top, int bottom, int width) {
   attron(A_REVERSE);
-  put(top - 1, 0, width, format("%-*s", width, format("%7s %-6s %-12s %9s %9s %7s %7s %4s %4s %6s", "PID", "USER",
+  put(top - 1, 0, width, format("%-*s", width, format("%7s %-6s %-12s %9s %9s %6s %6s %4s %4s %6s", "PID", "USER",
                                                          "COMMAND", "TX/s", "RX/s", "TX", "RX", "FLW", "RETR",
                                                          "RTT").c_str()));
   attroff(A_REVERSE);
@@ -168,17 +197,20 @@ void TopScreen::draw_processes(int top, int bottom, int width) {
   selected_ = std::min(selected_, static_cast<int>(rows.size()) - 1);
   selected_key_ = rows[selected_].key;
   int first = std::max(0, selected_ - (bottom - top) + 1);
+  // The marker keeps its column even on a narrow terminal, over the row's clipped end.
+  int marker_column = std::min(kProcessRowColumns + 1, width - 1);
   for (int i = first, row = top; i < static_cast<int>(rows.size()) && row < bottom; ++i, ++row) {
     const auto& r = rows[i];
-    std::string rtt = r.srtt_us ? (*r.srtt_us >= 10000 ? format("%.0fms", *r.srtt_us / 1000.0)
-                                                       : format("%uus", *r.srtt_us))
-                                : "-";
-    if (i == selected_) attron(A_REVERSE);
-    put(row, 0, width, format("%7u %-6.6s %-12.12s %9s %9s %7s %7s %4u %4llu %6s", r.key.tgid, r.user.c_str(),
-                              r.comm.c_str(), human_rate(r.tx_rate).c_str(), human_rate(r.rx_rate).c_str(),
-                              human_size(r.tx_bytes).c_str(), human_size(r.rx_bytes).c_str(), r.flows,
-                              static_cast<unsigned long long>(r.retransmits), rtt.c_str()));
-    if (i == selected_) attroff(A_REVERSE);
+    std::string rtt = r.srtt_us ? human_duration_us(*r.srtt_us) : "-";
+    attr_t attributes = (i == selected_ ? A_REVERSE : A_NORMAL) | (r.recent_anomaly ? anomaly_attributes() : A_NORMAL);
+    attron(attributes);
+    put(row, 0, marker_column - 1,
+        format("%7u %-6.6s %-12.12s %9s %9s %6s %6s %4u %4llu %6s", r.key.tgid, r.user.c_str(), r.comm.c_str(),
+               human_rate(r.tx_rate).c_str(), human_rate(r.rx_rate).c_str(), human_size(r.tx_bytes).c_str(),
+               human_size(r.rx_bytes).c_str(), r.flows, static_cast<unsigned long long>(r.retransmits),
+               rtt.c_str()));
+    if (r.recent_anomaly) put(row, marker_column, width, "!");
+    attroff(attributes);
   }
 }
 
@@ -215,22 +247,57 @@ void TopScreen::draw_connections(int top, int bottom, int width) {
   if (row == top) put(top, 0, width, "no connection opened or closed yet");
 }
 
+void TopScreen::draw_anomalies(int top, int bottom, int width) {
+  attron(A_REVERSE);
+  put(top - 1, 0, width,
+      format("%-*s", width, "recent anomalies, newest first (Esc: back)   TIME DETECTOR METRIC VALUE"));
+  attroff(A_REVERSE);
+  // Two lines each: what was measured against what was expected, then whose it was.
+  int row = top;
+  for (auto it = anomalies_.rbegin(); it != anomalies_.rend() && row + 1 < bottom; ++it, row += 2) {
+    attr_t attributes = within_mark(*it, ts_) ? anomaly_attributes() : A_NORMAL;
+    attron(attributes);
+    put(row, 0, width, format("%-8s %-16s %-11s %9s  expected %s-%s", clock_text(it->ts).c_str(),
+                              it->detector.c_str(), it->metric.c_str(), metric_text(it->metric, it->value).c_str(),
+                              metric_text(it->metric, it->expected_low).c_str(),
+                              metric_text(it->metric, it->expected_high).c_str()));
+    attroff(attributes);
+    put(row + 1, 9, width, anomaly_subject(*it));
+  }
+  if (row == top) put(top, 0, width, "no anomaly yet");
+}
+
+void TopScreen::draw_latest_anomaly(int row, int width) {
+  if (anomalies_.empty()) {
+    put(row, 0, width, "no anomaly yet (a: recent anomalies)");
+    return;
+  }
+  const auto& latest = anomalies_.back();
+  attr_t attributes = within_mark(latest, ts_) ? anomaly_attributes() : A_NORMAL;
+  attron(attributes);
+  put(row, 0, width, "anomaly " + clock_text(latest.ts) + " " + describe_anomaly(latest));
+  attroff(attributes);
+}
+
 void TopScreen::draw_help(int top, int bottom) {
-  static const char* kLines[] = {
+  const std::string lines[] = {
       "q        quit",
-      "s        next sort key (TX/s, RX/s, total, pid, retrans); t / r: by TX/s / RX/s",
+      "s        next sort key (TX/s, RX/s, total, pid, retrans); t, r: by TX/s, RX/s",
       "/        filter by command name (Enter: keep, Esc: clear)",
       "Enter f  flows of the selected process; c: recent connections; Esc: back",
+      "a        recent anomalies, newest first; Esc: back",
       "Up/Down  select (j/k too)",
       "p Space  pause the display (collection goes on)",
       "h ?      this help",
       "",
-      "Bytes are payload counted at the socket layer, per process; RTT is the largest srtt of",
-      "its TCP flows. The footer shows what the tracer itself costs.",
+      "Bytes are payload counted at the socket layer, per process; RTT is the largest",
+      "srtt of its TCP flows. The footer shows what the tracer itself costs.",
+      "A row marked ! (bold, red) had an anomaly, on it or one of its flows, in the",
+      format("last %.0f s; the line above the footer shows the latest anomaly.", kAnomalyMarkS),
   };
   int row = top;
-  for (const char* line : kLines)
-    if (row < bottom) mvaddstr(row++, 2, line);
+  for (const auto& line : lines)
+    if (row < bottom) put(row++, 2, COLS, line);
 }
 
 void TopScreen::draw_footer(int row, int width) {

@@ -1,6 +1,7 @@
-// The interactive `top` screen (ncurses): processes, a flows view for the selected process, recent
-// connections, sort, filter, pause, help. The terminal is restored by the destructor, so every
-// exit path (q, SIGINT, SIGTERM, an error unwinding) leaves it as it was.
+// The interactive `top` screen (ncurses): processes (rows with a recent anomaly highlighted), a
+// flows view for the selected process, recent connections, recent anomalies, sort, filter, pause,
+// help. The terminal is restored by the destructor, so every exit path (q, SIGINT, SIGTERM, an
+// error unwinding) leaves it as it was.
 #pragma once
 
 #include <deque>
@@ -26,13 +27,15 @@ class TopScreen {
   bool handle_keys();
 
  private:
-  enum class View { kProcesses, kFlows, kConnections, kHelp };
+  enum class View { kProcesses, kFlows, kConnections, kAnomalies, kHelp };
   TopScreen() = default;
   void draw();
   void draw_header(int width);
   void draw_processes(int top, int bottom, int width);
   void draw_flows(int top, int bottom, int width);
   void draw_connections(int top, int bottom, int width);
+  void draw_anomalies(int top, int bottom, int width);
+  void draw_latest_anomaly(int row, int width);
   void draw_help(int top, int bottom);
   void draw_footer(int row, int width);
   std::vector<ProcessRow> visible_rows() const;
@@ -44,6 +47,8 @@ class TopScreen {
   std::vector<DeviceRate> devices_;
   std::vector<ProgramCost> programs_;
   std::deque<model::ConnEvent> conns_;
+  bool detecting_ = false;
+  std::deque<RecentAnomaly> anomalies_;
   uint64_t lost_ = 0;
   double ts_ = 0, interval_s_ = 0, agent_cpu_share_ = 0;
   uint64_t agent_rss_ = 0;

@@ -10,6 +10,7 @@ import time
 BUILD = os.environ.get("NT_BUILD_DIR") or os.path.join(os.path.dirname(__file__), "..", "..", "build")
 NEUTRACER = os.path.join(BUILD, "src", "neutracer")
 TRAFFIC = os.path.join(BUILD, "tests", "helpers", "nt-traffic")
+PACED = os.path.join(os.path.dirname(__file__), "paced.py")
 
 _names = itertools.count()
 
@@ -121,6 +122,12 @@ class Agent:
             t["tx_bytes"] += p["tx_bytes"]
             t["rx_bytes"] += p["rx_bytes"]
         return totals
+
+
+def paced(ns, *args):
+    """tests/helpers/paced.py in a namespace: the process and what it says first ({"port"} or {"pid"})."""
+    proc = subprocess.Popen(ns.argv(["/usr/bin/python3", PACED, *args]), stdout=subprocess.PIPE, text=True)
+    return proc, json.loads(proc.stdout.readline())
 
 
 def start_receiver(proto, family, addr, nbytes, ns=None, conns=1):

@@ -1,7 +1,10 @@
 """Issue 5, acceptance 1-2: `top --batch` prints the workload's rows; the interactive view sorts,
-shows flows, filters and quits under tmux at 80x24, and leaves the terminal as it found it."""
+shows flows, filters and quits under tmux at 80x24, and leaves the terminal as it found it.
+Issue 8: a real burst is marked on its process's row, named after the batch table, shown above the
+interactive footer and listed by the `a` view."""
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -9,9 +12,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
-from ntlib import NEUTRACER, TRAFFIC, NetNs, sender_argv, wait_for  # noqa: E402
+from ntlib import NEUTRACER, TRAFFIC, NetNs, paced, sender_argv, wait_for  # noqa: E402
 
 NBYTES = 3_000_017  # shown as 2.9M
+# As in test_anomalies.py: a 10 s warm-up, then the sender's rate jumps 50x 12 s in.
+DETECT = ("--interval", "250", "--detect-warmup", "40")
 
 
 class Lingering:
@@ -33,6 +38,23 @@ class Lingering:
         for proc in (self.send, self.serve):
             proc.kill()
             proc.wait()
+
+
+class Burst:
+    """A paced sender at 100 KB/s to a sink, 50 times faster for 2 s from 12 s in; `seconds` in all."""
+
+    def __init__(self, ns, seconds=15):
+        self.sink, port = paced(ns, "serve")
+        self.send, said = paced(ns, "send", "--addr", "127.0.0.1", "--port", str(port["port"]), "--rate", "100000",
+                                "--seconds", str(seconds), "--burst-at", "12", "--burst-factor", "50")
+        self.pid = said["pid"]
+
+    def close(self):
+        for proc in (self.send, self.sink):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            proc.stdout.close()
 
 
 def rows(frame):
@@ -89,6 +111,63 @@ class Top(unittest.TestCase):
         with_flow = [f[work.sender] for f in frames if work.sender in f and f[work.sender][7] == "1"]
         self.assertTrue(with_flow)
         self.assertNotEqual(with_flow[0][9], "-")
+
+    def test_batch_marks_the_row_and_names_the_anomaly(self):
+        with NetNs() as ns:
+            top = subprocess.Popen([NEUTRACER, "top", "--batch", *DETECT, "--netns", str(ns.inode)],
+                                   stdout=subprocess.PIPE, text=True)
+            top.stdout.readline()  # the first frame: tracing has started
+            burst = Burst(ns)
+            try:
+                burst.send.wait(timeout=60)
+            finally:
+                top.terminate()
+                out, _ = top.communicate(timeout=20)
+                burst.close()
+        self.assertEqual(top.returncode, 0)
+        frames = out.split("neutracer top")[1:]
+        naming = [i for i, frame in enumerate(frames)
+                  if any(line.startswith("anomaly: ") and f"(pid {burst.pid})" in line for line in frame.splitlines())]
+        self.assertTrue(naming, out[-4000:])
+        raised = frames[naming[0]]
+        self.assertIn(f"anomaly: burst tx_rate python3 (pid {burst.pid}) ", raised)
+        # Marked from the frame that names it, not before; the marker comes after the columns.
+        marked = [i for i, frame in enumerate(frames) if rows(frame).get(burst.pid, [""])[-1] == "!"]
+        self.assertEqual(marked[0], naming[0], raised)
+        self.assertEqual(len(rows(raised)[burst.pid]), 11)
+
+    def test_interactive_highlights_and_lists_the_anomaly(self):
+        with NetNs() as ns:
+            tmux = Tmux(f"sh -c '{NEUTRACER} top {' '.join(DETECT)} --netns {ns.inode}; sleep 60'")
+            burst = None
+            try:
+                tmux.wait_for("no anomaly yet")
+                burst = Burst(ns, seconds=30)  # still sending (its row shown) well after the burst
+                tmux.wait_for("anomalies in 30s", timeout=30)
+                screen = tmux.screen().splitlines()
+                self.assertEqual(len(screen), 24)
+                self.assertTrue(all(len(line) <= 80 for line in screen))
+                # Above the two footer lines: the latest anomaly, one of the burst's.
+                self.assertRegex(screen[21], r"^anomaly \d\d:\d\d:\d\d (burst|large_transfer) ")
+                sender = next(line for line in screen if line.split()[:1] == [str(burst.pid)])
+                self.assertEqual(sender[79:], "!")
+                tmux.keys("a")
+                tmux.wait_for("recent anomalies, newest first")
+                listed = tmux.screen().splitlines()
+                self.assertTrue(all(len(line) <= 80 for line in listed))
+                # Two lines each: time, detector, metric, value and expected range; then whose.
+                self.assertTrue(any(re.match(r"\d\d:\d\d:\d\d burst +tx_rate +[0-9.]+M/s  expected ", line) and
+                                    next_line.strip() == f"python3 (pid {burst.pid})"
+                                    for line, next_line in zip(listed, listed[1:])), "\n".join(listed))
+                tmux.keys("Escape")
+                tmux.wait_for("COMMAND")
+                tmux.keys("h")
+                tmux.wait_for("recent anomalies, newest first; Esc: back")
+                tmux.keys("q")
+            finally:
+                tmux.close()
+                if burst:
+                    burst.close()
 
     def test_interactive_keys_and_terminal_restored(self):
         with NetNs() as ns, tempfile.TemporaryDirectory() as tmp:

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "output/json_lines.h"
+#include "output/live_view.h"
 #include "output/table.h"
 
 namespace {
@@ -43,6 +44,64 @@ TEST(Table, RowsByTotalBytesWithUnprintableBytesMasked) {
             "     PID COMM                  NETNS           TX           RX   TX_CALLS   RX_CALLS\n"
             "       7 trainer          4026531840          0 B      5.0 MiB          0          9\n"
             "      42 bad?\"name        4026531840      2.9 KiB         10 B          4          1\n");
+}
+
+// Anomalies as the Recorder keeps them (oldest first), around the batch frame at kNow.
+constexpr double kNow = 1700000000.0;
+
+nt::output::RecentAnomaly anomaly(double ts, const std::string& kind, nt::model::ProcessKey process,
+                                  const std::string& subject, const std::string& metric, const std::string& detector,
+                                  double value, double low, double high) {
+  return {ts, kind, process, kind == "device" ? "" : "trainer", subject, metric, detector, value, low, high};
+}
+
+TEST(TopBatch, MarksRowsWithARecentAnomalyAtTheEndAndListsTheIntervalsNewOnes) {
+  auto table = two_processes();
+  std::deque<nt::output::RecentAnomaly> anomalies = {
+      // Older than the mark: pid 7's row stays unmarked.
+      anomaly(kNow - nt::output::kAnomalyMarkS - 1, "process", {7, 4026531840u, 5}, "", "rx_rate", "burst", 9e6, 0, 1e5),
+      // Recent but on a device: no process row is marked.
+      anomaly(kNow - 10, "device", {}, "eth0", "tx_rate", "burst", 2e7, 1e5, 2e5),
+      // Raised this interval: the first marks pid 42; the second was pid 7's earlier process (another start time).
+      anomaly(kNow, "process", {42, 4026531840u, 123456789}, "", "tx_rate", "burst", 5000459, 99804.8, 100184.1),
+      anomaly(kNow, "flow", {7, 4026531840u, 4}, "tcp 10.0.0.1:40000 > 10.0.0.2:29500", "rate", "stall", 0, 2.5e6,
+              2.6e6),
+  };
+  nt::output::LiveView view;
+  view.ts = kNow;
+  view.interval_s = 2.0;
+  view.processes = &table;
+  view.anomalies = &anomalies;
+  view.new_anomalies = 2;
+  EXPECT_EQ(nt::output::render_batch(view, nt::output::SortKey::kPid, ""),
+            "neutracer top  ts=1700000000.000  interval=2.00s  sort=pid\n"
+            "     PID USER     COMMAND                TX/s       RX/s        TX        RX FLOWS RETRANS   RTT_US\n"
+            "       7 ?        trainer                0B/s     2.5M/s        0B      5.0M     0       0        -\n"
+            "      42 ?        bad?\"name            1.0K/s       0B/s      2.9K       10B     0       0        - !\n"
+            "anomaly: burst tx_rate trainer (pid 42) 4.8M/s, expected <= 97.8K/s\n"
+            "anomaly: stall rate trainer (pid 7) tcp 10.0.0.1:40000 > 10.0.0.2:29500 0B/s, expected >= 2.4M/s\n");
+}
+
+TEST(TopBatch, WithoutDetectionNothingIsMarkedOrListed) {
+  auto table = two_processes();
+  nt::output::LiveView view;
+  view.ts = kNow;
+  view.interval_s = 2.0;
+  view.processes = &table;
+  auto batch = nt::output::render_batch(view, nt::output::SortKey::kPid, "");
+  EXPECT_EQ(batch.find('!'), std::string::npos);
+  EXPECT_EQ(batch.find("anomaly"), std::string::npos);
+}
+
+TEST(TopAnomaly, EachMetricInItsUnit) {
+  EXPECT_EQ(nt::output::describe_anomaly(anomaly(kNow, "flow", {7, 1, 5}, "tcp [::1]:1 > [::1]:2", "srtt_us",
+                                                 "rtt_inflation", 25000, 80, 120)),
+            "rtt_inflation srtt_us trainer (pid 7) tcp [::1]:1 > [::1]:2 25ms, expected <= 120us");
+  EXPECT_EQ(nt::output::describe_anomaly(anomaly(kNow, "process", {7, 1, 5}, "", "conn_opens", "connection_storm",
+                                                 300, 0, 2.2)),
+            "connection_storm conn_opens trainer (pid 7) 300/s, expected <= 2/s");
+  EXPECT_EQ(nt::output::describe_anomaly(anomaly(kNow, "device", {}, "veth\x01", "rx_rate", "burst", 3e6, 1e3, 2e3)),
+            "burst rx_rate dev veth? 2.9M/s, expected <= 2.0K/s");
 }
 
 }  // namespace
