@@ -171,6 +171,8 @@ static __always_inline void describe(struct nt_sock_record *r, __u64 cookie, con
 	r->netns = owner->netns;
 	r->srtt_us = owner->srtt_us;
 	r->retransmits = owner->retransmits;
+	r->spurious_retransmits = 0; /* read live only; user space keeps the largest seen */
+	r->pad2 = 0;
 	r->per_peer = owner->per_peer;
 	r->pad = 0;
 	__builtin_memcpy(&r->ends, &owner->ends, sizeof(r->ends));
@@ -426,8 +428,10 @@ static __always_inline void write_live_socket(struct seq_file *seq, struct sock 
 	r.rx_calls = owner->rx_calls;
 	if (r.ends.protocol == IPPROTO_TCP) {
 		tp = bpf_skc_to_tcp_sock(sk);
-		if (tp)
+		if (tp) {
 			r.srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+			r.spurious_retransmits = BPF_CORE_READ(tp, dsack_dups);
+		}
 	}
 	if (owner->generation != generation)
 		return;

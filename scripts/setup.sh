@@ -42,6 +42,11 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
 fi
 
+# bpftrace's tracepoints (the benchmark's comparison) need tracefs; some hosts boot without it.
+if [[ -d /sys/kernel/tracing && ! -e /sys/kernel/tracing/events ]]; then
+  mount -t tracefs tracefs /sys/kernel/tracing
+fi
+
 if [[ ${1:-} == --no-build ]]; then
   exit 0
 fi

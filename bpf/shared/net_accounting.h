@@ -10,7 +10,7 @@
 #define NT_COMM_LEN 16
 
 /* Bumped whenever a struct below changes; the loader checks it after load. */
-#define NT_NET_ABI_VERSION 4
+#define NT_NET_ABI_VERSION 5
 
 /* A process is its thread group leader's pid plus its start time (pids wrap), seen in one
  * network namespace (tracepoints see every namespace, and the same pid can use several). */
@@ -104,6 +104,8 @@ struct nt_sock_record {
 	__u32 generation;
 	__u32 srtt_us;
 	__u32 retransmits;
+	__u32 spurious_retransmits; /* TCP segments the receiver reported twice (DSACK): not lost */
+	__u32 pad2;
 	__u8 per_peer; /* no flow of its own: the per-peer table has them */
 	__u8 final;    /* the socket was released: no more segments */
 	__u16 pad;

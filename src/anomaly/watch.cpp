@@ -1,5 +1,9 @@
 #include "anomaly/watch.h"
 
+#include <algorithm>
+#include <deque>
+#include <optional>
+
 namespace nt::anomaly {
 namespace {
 
@@ -58,6 +62,7 @@ struct Watch::Series {
     int zero_run = 0;
     bool steady = false;     // calibrated, and its expected range stays above zero
     bool storming = false;   // the absolute storm rule is in an episode
+    bool losing = false;     // the loss rule is in an episode
     bool episode_reported = false;  // the detector's current episode has been reported
     bool traffic_seen = false;      // a traffic series has moved since it was created
   };
@@ -68,6 +73,7 @@ struct Watch::Series {
   std::map<std::string, Metric> metrics;
   std::map<std::string, double> cumulative;  // last counters, for per-interval rates
   std::map<std::string, double> values;      // this interval's points
+  std::deque<std::pair<double, double>> loss_window;  // flows: (retransmitted, sent) segments per interval
   bool seen = false;
   bool ending = false;  // exited or closed: forgotten after this interval
   int absent = 0;
@@ -118,7 +124,10 @@ void Watch::add(const Json& record) {
     o.rx_rate = record.value("rx_rate", 0.0);
     if (record.value("proto", "") == "tcp" && record.contains("srtt_us") && record["srtt_us"].is_number())
       o.srtt_us = record["srtt_us"].get<double>();
-    o.retransmits = record.value("retrans", 0.0);
+    // Segments the receiver reported twice (DSACK) were not lost: reordering or an early timer
+    // resent them. Only the rest say the path drops.
+    o.retransmits = std::max(0.0, record.value("retrans", 0.0) - record.value("spurious_retrans", 0.0));
+    o.sent_segments = std::max(record.value("tx_bytes", 0.0) / kFullSegmentBytes, record.value("tx_calls", 0.0));
     o.ending = record.value("closed", false);
   } else {
     o.key = "process " + owner;
@@ -163,11 +172,13 @@ std::vector<Json> Watch::close_interval(double ts) {
     series->seen = false;
     series->values.clear();
   }
-  // Counters since the previous interval, per second; nothing on a series' first interval.
-  auto rate_of = [&](Series& s, const std::string& name, double cumulative) {
+  // Counters since the previous interval, per second (never below zero: a retransmit found
+  // spurious later is taken back); nothing on a series' first interval.
+  auto rate_of = [&](Series& s, const std::string& name, double cumulative) -> std::optional<double> {
     auto previous = s.cumulative.find(name);
-    bool known = previous != s.cumulative.end();
-    double rate = known && interval_s > 0 ? (cumulative - previous->second) / interval_s : -1;
+    std::optional<double> rate;
+    if (previous != s.cumulative.end() && interval_s > 0)
+      rate = std::max(0.0, (cumulative - previous->second) / interval_s);
     s.cumulative[name] = cumulative;
     return rate;
   };
@@ -184,15 +195,20 @@ std::vector<Json> Watch::close_interval(double ts) {
     if (o.type == "process") {
       s->values["tx_rate"] = o.tx_rate;
       s->values["rx_rate"] = o.rx_rate;
-      if (double calls = rate_of(*s, "calls", o.calls); calls >= 0) s->values["calls"] = calls;
+      if (auto calls = rate_of(*s, "calls", o.calls)) s->values["calls"] = *calls;
     } else if (o.type == "flow") {
       s->values["rate"] = o.tx_rate + o.rx_rate;
       if (o.srtt_us >= 0) s->values["srtt_us"] = o.srtt_us;
-      if (double retransmits = rate_of(*s, "retransmits", o.retransmits); retransmits >= 0)
-        s->values["retransmits"] = retransmits;
+      auto retransmits = rate_of(*s, "retransmits", o.retransmits);
+      auto sent = rate_of(*s, "sent_segments", o.sent_segments);
+      if (retransmits) {
+        s->values["retransmits"] = *retransmits;
+        s->loss_window.emplace_back(*retransmits * interval_s, sent.value_or(0) * interval_s);
+        if (s->loss_window.size() > static_cast<size_t>(options_.loss_window)) s->loss_window.pop_front();
+      }
     } else {
-      if (double tx = rate_of(*s, "tx_rate", o.tx_bytes); tx >= 0) s->values["tx_rate"] = tx;
-      if (double rx = rate_of(*s, "rx_rate", o.rx_bytes); rx >= 0) s->values["rx_rate"] = rx;
+      if (auto tx = rate_of(*s, "tx_rate", o.tx_bytes)) s->values["tx_rate"] = *tx;
+      if (auto rx = rate_of(*s, "rx_rate", o.rx_bytes)) s->values["rx_rate"] = *rx;
     }
   }
   pending_.clear();
@@ -283,10 +299,37 @@ void Watch::point(Series& series, const std::string& metric, double value, doubl
     if (storm) m.storming = true;
     if (value < options_.storm_opens_per_s / 2) m.storming = false;
   }
+  if (metric == "retransmits") {
+    // Sustained loss is judged by its share of the segments sent, an absolute measure: a flow
+    // that always lost 1% is losing, whatever its history. One report per episode (it ends when
+    // the share falls below half the threshold).
+    // The detector's own report of a jump opens the same episode.
+    bool loss = losing(series);
+    if (loss && !m.losing && !raised) {
+      report("retransmit_spike", verdict, 1.0);
+      m.episode_reported = true;
+    }
+    m.losing = loss || raised || (m.losing && losing_share(series) >= options_.loss_share / 2);
+  }
   if (raised) {
     m.episode_reported = true;
     report(upward_detector(series.kind, metric), verdict, verdict.score);
   }
+}
+
+double Watch::losing_share(const Series& series) const {
+  double retransmitted = 0, sent = 0;
+  for (const auto& [r, s] : series.loss_window) {
+    retransmitted += r;
+    sent += s;
+  }
+  return sent > 0 ? retransmitted / sent : 0;
+}
+
+bool Watch::losing(const Series& series) const {
+  double retransmitted = 0;
+  for (const auto& entry : series.loss_window) retransmitted += entry.first;
+  return retransmitted >= options_.loss_min_segments && losing_share(series) >= options_.loss_share;
 }
 
 // A series that went quiet is stalled unless everything it talks to went quiet with it (a job that

@@ -4,7 +4,7 @@
 //
 // Series, one point per interval:
 //   process: tx_rate, rx_rate, calls (socket calls/s), conn_opens (TCP opens/s);
-//   flow:    rate (bytes/s both ways), srtt_us, retransmits (/s);
+//   flow:    rate (bytes/s both ways), srtt_us, retransmits (/s, less those the receiver had: DSACK);
 //   device:  tx_rate, rx_rate.
 // Each is watched by an nt_detect Detector (log scale; docs/detect.md), silent for a warm-up, and
 // its alerts are named by what they mean on that metric: burst, large_transfer, connection_storm,
@@ -35,6 +35,11 @@ struct WatchOptions {
   int stall_intervals = 2;
   int retire_after = 60;
   double storm_opens_per_s = 200;  // opens/s that are a storm whatever the process did before
+  // A flow loses packets when, over the last `loss_window` intervals, at least `loss_min_segments`
+  // of its sent segments, and `loss_share` of them, were retransmitted (DSACKed ones left out).
+  int loss_window = 4;
+  double loss_min_segments = 8;
+  double loss_share = 0.005;
 };
 
 class Watch {
@@ -61,6 +66,7 @@ class Watch {
     std::string local, remote;  // a flow's ends (loopback ends qualified by namespace)
     uint64_t pid = 0, start_time = 0, netns = 0;
     double tx_rate = 0, rx_rate = 0, calls = 0, srtt_us = -1, retransmits = 0, tx_bytes = 0, rx_bytes = 0;
+    double sent_segments = 0;  // flows: at least one per send call, at most a full segment's bytes each
     bool ending = false, open = false;
     nlohmann::ordered_json labels() const;
   };
@@ -68,6 +74,8 @@ class Watch {
   void point(Series& series, const std::string& metric, double value, double ts,
              std::vector<nlohmann::ordered_json>& out);
   bool stall_confirmed(const Series& series) const;
+  bool losing(const Series& series) const;
+  double losing_share(const Series& series) const;
 
   // This interval's flows by their ends, and by process, for the stall rule.
   std::map<std::pair<std::string, std::string>, const Series*> flows_by_ends_;

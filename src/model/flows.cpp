@@ -3,7 +3,7 @@
 namespace nt::model {
 
 FlowTraffic& FlowTable::update(const FlowKey& key, const TrafficCounters& total, uint32_t srtt_us,
-                               uint32_t retransmits, uint64_t now_ns) {
+                               uint32_t retransmits, uint32_t spurious_retransmits, uint64_t now_ns) {
   auto [it, inserted] = flows_.try_emplace(key);
   FlowTraffic& flow = it->second;
   if (inserted) flow.key = key;
@@ -11,6 +11,7 @@ FlowTraffic& FlowTable::update(const FlowKey& key, const TrafficCounters& total,
   flow.total = total;
   flow.srtt_us = srtt_us;
   flow.retransmits = retransmits;
+  flow.spurious_retransmits = spurious_retransmits;
   return flow;
 }
 

@@ -27,6 +27,7 @@ struct FlowTraffic {
   TrafficCounters at_interval_start;
   uint32_t srtt_us = 0;
   uint32_t retransmits = 0;
+  uint32_t spurious_retransmits = 0;  // of those, segments the receiver already had (DSACK)
   uint64_t last_change_ns = 0;  // monotonic time the counters were last seen to move
   bool retired = false;  // closed or idle: reported once more, then forgotten
 };
@@ -35,7 +36,7 @@ struct FlowTraffic {
 class FlowTable {
  public:
   FlowTraffic& update(const FlowKey& key, const TrafficCounters& total, uint32_t srtt_us, uint32_t retransmits,
-                      uint64_t now_ns);
+                      uint32_t spurious_retransmits, uint64_t now_ns);
   // Closes the interval: retired flows are dropped, the others' totals become the baseline.
   void start_interval();
   const std::map<FlowKey, FlowTraffic>& flows() const { return flows_; }

@@ -75,7 +75,8 @@ nlohmann::ordered_json flow_record(const model::FlowTraffic& flow, const std::st
                  {"tx_calls", flow.total.tx_calls}, {"rx_calls", flow.total.rx_calls},
                  {"tx_rate", interval_s > 0 ? static_cast<double>(delta.tx_bytes) / interval_s : 0.0},
                  {"rx_rate", interval_s > 0 ? static_cast<double>(delta.rx_bytes) / interval_s : 0.0},
-                 {"retrans", flow.retransmits}, {"srtt_us", flow.srtt_us}, {"closed", flow.retired}});
+                 {"retrans", flow.retransmits}, {"spurious_retrans", flow.spurious_retransmits},
+                 {"srtt_us", flow.srtt_us}, {"closed", flow.retired}});
   return record;
 }
 

@@ -24,7 +24,7 @@ namespace {
 static_assert(sizeof(nt_proc_key) == 16);
 static_assert(sizeof(nt_endpoints) == 40);
 static_assert(sizeof(nt_sock_owner) == 192);
-static_assert(sizeof(nt_sock_record) == 128);
+static_assert(sizeof(nt_sock_record) == 136);
 static_assert(sizeof(nt_net_event) == 88);
 static_assert(sizeof(nt_unseen) == 40);
 static_assert(sizeof(nt_device_key) == 8);
@@ -295,6 +295,7 @@ SocketReading NetCollector::reading_of(const nt_sock_record& r) {
   reading.counters = {r.tx_bytes, r.rx_bytes, r.tx_calls, r.rx_calls};
   reading.srtt_us = r.srtt_us;
   reading.retransmits = r.retransmits;
+  reading.spurious_retransmits = r.spurious_retransmits;
   return reading;
 }
 
@@ -309,10 +310,10 @@ void NetCollector::drain_peer_flows(model::FlowTable& table, uint64_t idle_ns, u
     uint8_t family = k.ends.family == 10 ? 6 : 4;
     model::FlowKey key{{k.tgid, k.netns, k.start_ns}, k.ends.protocol, endpoint(family, k.ends.saddr, k.ends.sport),
                        endpoint(family, k.ends.daddr, k.ends.dport)};
-    auto* flow = &table.update(key, {v.tx_bytes, v.rx_bytes, v.tx_calls, v.rx_calls}, v.srtt_us, v.retransmits, now);
+    auto* flow = &table.update(key, {v.tx_bytes, v.rx_bytes, v.tx_calls, v.rx_calls}, v.srtt_us, v.retransmits, 0, now);
     // Read and delete in one step, so that a call counted in between is not lost.
     if (now - flow->last_change_ns > idle_ns && bpf_map_lookup_and_delete_elem(fd, &k, &v) == 0) {
-      flow = &table.update(key, {v.tx_bytes, v.rx_bytes, v.tx_calls, v.rx_calls}, v.srtt_us, v.retransmits, now);
+      flow = &table.update(key, {v.tx_bytes, v.rx_bytes, v.tx_calls, v.rx_calls}, v.srtt_us, v.retransmits, 0, now);
       flow->retired = true;
     }
   }

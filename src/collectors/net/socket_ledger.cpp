@@ -32,6 +32,7 @@ void SocketLedger::add_segment(const SocketReading& segment) {
   add(flow.counters, segment.counters);
   if (segment.srtt_us) flow.srtt_us = segment.srtt_us;
   flow.retransmits = std::max(flow.retransmits, segment.retransmits);
+  flow.spurious_retransmits = std::max(flow.spurious_retransmits, segment.spurious_retransmits);
   flow.final = true;
 }
 
@@ -49,6 +50,7 @@ void SocketLedger::publish(const std::vector<SocketReading>& live, model::Proces
     add(flow.counters, reading.counters);
     flow.srtt_us = std::max(flow.srtt_us, reading.srtt_us);
     flow.retransmits = std::max(flow.retransmits, reading.retransmits);
+    flow.spurious_retransmits = std::max(flow.spurious_retransmits, reading.spurious_retransmits);
   }
   segments_since_publish_.clear();
 
@@ -82,6 +84,7 @@ void SocketLedger::publish(const std::vector<SocketReading>& live, model::Proces
       add(flow.counters, running->second.counters);
       flow.srtt_us = running->second.srtt_us ? running->second.srtt_us : flow.srtt_us;
       flow.retransmits = std::max(flow.retransmits, running->second.retransmits);
+      flow.spurious_retransmits = std::max(flow.spurious_retransmits, running->second.spurious_retransmits);
     }
     const bool ended = running == live_flows.end() && closed != closed_flows_.end() && closed->second.final;
     auto held = flows.flows().find(key);
@@ -97,7 +100,11 @@ void SocketLedger::publish(const std::vector<SocketReading>& live, model::Proces
       continue;
     }
     auto total = held == flows.flows().end() ? flow.counters : at_least(held->second.total, flow.counters);
-    auto& published = flows.update(key, total, flow.srtt_us, flow.retransmits, now_ns);
+    if (held != flows.flows().end()) {  // a final segment does not read the socket's DSACK count
+      flow.retransmits = std::max(flow.retransmits, held->second.retransmits);
+      flow.spurious_retransmits = std::max(flow.spurious_retransmits, held->second.spurious_retransmits);
+    }
+    auto& published = flows.update(key, total, flow.srtt_us, flow.retransmits, flow.spurious_retransmits, now_ns);
     if (ended) {
       published.retired = true;
       closed_flows_.erase(closed);

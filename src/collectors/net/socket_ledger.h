@@ -31,6 +31,7 @@ struct SocketReading {
   model::TrafficCounters counters;
   uint32_t srtt_us = 0;
   uint32_t retransmits = 0;
+  uint32_t spurious_retransmits = 0;
 };
 
 class SocketLedger {
@@ -55,6 +56,7 @@ class SocketLedger {
     model::TrafficCounters counters;
     uint32_t srtt_us = 0;
     uint32_t retransmits = 0;
+    uint32_t spurious_retransmits = 0;
     bool final = false;
   };
   size_t max_flows_;
