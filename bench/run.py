@@ -409,9 +409,9 @@ def floor_cost(seconds):
     return total_ns / total_events if total_events else 0.0, run
 
 
-def flows_item(count, seconds):
+def flows_item(count, seconds, agent_args=()):
     """Agent CPU and RSS with `count` concurrent flows (connected UDP sockets, one datagram/s each)."""
-    record = NeuTracer("record", ["record"])
+    record = NeuTracer("record", ["record", *agent_args])
     record.start()
     generator = spawn([PYTHON, os.path.join(REPO, "bench", "flows.py"), "--flows", str(count),
                                   "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
@@ -425,9 +425,11 @@ def flows_item(count, seconds):
     for r in seen["records"]:
         if r["type"] == "flow" and r["pid"] == generator.pid:
             flows[(r["proto"], r["sport"], r["dport"])] = r
+    summary = next((r for r in seen["records"] if r["type"] == "summary"), {})
     return {"flows": count, "sockets": ready["sockets"], "datagrams": report["datagrams"],
             "cpu_per_s": cpu / elapsed, "peak_rss": seen["peak_rss"], "flow_records": len(flows),
-            "loss": next((r["loss"] for r in seen["records"] if r["type"] == "summary"), {})}
+            "loss": summary.get("loss", {}), "anomaly_series": summary.get("anomaly_series_peak", 0),
+            "args": " ".join(agent_args)}
 
 
 def tcp_port_owners():
@@ -622,6 +624,8 @@ def main():
         print("item 4: floor and flows", file=sys.stderr)
         floor, floor_run = floor_cost(p["iperf_s"])
         flows = flows_item(p["flows"], p["flows_s"])
+        # The same without the anomaly detectors: what their series cost.
+        flows_undetected = flows_item(p["flows"], p["flows_s"], ["--no-detect"])
         print("item 6: accuracy", file=sys.stderr)
         accuracy = accuracy_item(p["iperf_s"], p["ddp_steps"])
     finally:
@@ -656,10 +660,17 @@ def main():
                          "ddp": (ddp_runs, ddp_observers[1:])}, floor)
     lines += ["", f"### {flows['flows']} concurrent senders (bench/flows.py: connected UDP sockets, one datagram/s "
               f"each, to one sink that reads with recvfrom: {2 * flows['flows']} flows in all), {p['flows_s']} s", "",
-              "| senders | datagrams | agent CPU s/s | agent peak RSS MiB | flows reported | flow_map_full |",
-              "|---|---|---|---|---|---|",
-              f"| {flows['flows']} | {flows['datagrams']} | {flows['cpu_per_s']:.4f} | "
-              f"{flows['peak_rss'] / 2**20:.1f} | {flows['flow_records']} | {flows['loss'].get('flow_map_full', 0)} |"]
+              "| agent | senders | datagrams | agent CPU s/s | agent peak RSS MiB | flows reported | flow_map_full | "
+              "anomaly series |",
+              "|---|---|---|---|---|---|---|---|"]
+    for run in (flows, flows_undetected):
+        lines += [f"| record {run['args']} | {run['flows']} | {run['datagrams']} | {run['cpu_per_s']:.4f} | "
+                  f"{run['peak_rss'] / 2**20:.1f} | {run['flow_records']} | {run['loss'].get('flow_map_full', 0)} | "
+                  f"{run['anomaly_series']} |"]
+    if flows["anomaly_series"]:
+        added = (flows["cpu_per_s"] - flows_undetected["cpu_per_s"]) / flows["anomaly_series"] * 1000
+        lines += ["", f"Anomaly detection: {added * 1000:.2f} ms of agent CPU per second per 1,000 series "
+                  "(the difference of the two runs over the detected run's series)."]
     it, dd = accuracy["iperf3"], accuracy["ddp"]
     lines += ["", "## 6. Accuracy: bytes charged to the right process", "",
               "The same runs watched by NeuTracer (`record`) and by the seed's hooks (bpftrace on "

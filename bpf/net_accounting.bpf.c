@@ -438,6 +438,17 @@ static __always_inline void write_live_socket(struct seq_file *seq, struct sock 
 	bpf_seq_write(seq, &r, sizeof(r));
 }
 
+/* The socket behind an open file, if the file is one (task_file iterators). */
+static __always_inline struct sock *sock_of_file(struct file *file)
+{
+	struct socket *sock;
+
+	if (!file)
+		return NULL;
+	sock = bpf_sock_from_file(file);
+	return sock ? sock->sk : NULL;
+}
+
 /* Live sockets, walked in the owner map itself: each socket once. */
 SEC("iter/bpf_sk_storage_map")
 int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
@@ -457,17 +468,9 @@ int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
 SEC("iter/task_file")
 int dump_sockets_by_file(struct bpf_iter__task_file *ctx)
 {
-	struct file *file = ctx->file;
+	struct sock *sk = sock_of_file(ctx->file);
 	struct nt_sock_owner *owner;
-	struct socket *sock;
-	struct sock *sk;
 
-	if (!file)
-		return 0;
-	sock = bpf_sock_from_file(file);
-	if (!sock)
-		return 0;
-	sk = sock->sk;
 	if (!sk)
 		return 0;
 	owner = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
@@ -666,19 +669,11 @@ SEC("iter/task_file")
 int find_preexisting(struct bpf_iter__task_file *ctx)
 {
 	struct task_struct *task = ctx->task;
-	struct file *file = ctx->file;
+	struct sock *sk = sock_of_file(ctx->file);
 	struct nt_sock_owner *owner;
-	struct socket *sock;
-	struct sock *sk;
 	__u16 family;
 
-	if (!task || !file)
-		return 0;
-	sock = bpf_sock_from_file(file);
-	if (!sock)
-		return 0;
-	sk = sock->sk;
-	if (!sk)
+	if (!task || !sk)
 		return 0;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)

@@ -188,6 +188,7 @@ class Recorder {
     if (detecting()) {
       record["anomalies"] = watch_.raised_by_detector();
       record["anomaly_series"] = watch_.series();
+      record["anomaly_series_peak"] = watch_.peak_series();
       record["anomaly_series_not_watched"] = watch_.series_not_watched();
     }
     if (webhook_) {

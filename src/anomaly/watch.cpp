@@ -212,6 +212,7 @@ std::vector<Json> Watch::close_interval(double ts) {
     }
   }
   pending_.clear();
+  peak_series_ = std::max(peak_series_, series_.size());  // before this interval's leavers go
 
   flows_by_ends_.clear();
   flows_of_process_.clear();

@@ -56,6 +56,7 @@ class Watch {
 
   const std::map<std::string, uint64_t>& raised_by_detector() const { return raised_; }
   size_t series() const;
+  size_t peak_series() const { return peak_series_; }
   uint64_t series_not_watched() const { return not_watched_; }
 
  private:
@@ -87,6 +88,7 @@ class Watch {
   std::vector<Observation> pending_;
   std::map<std::string, uint64_t> raised_;
   uint64_t not_watched_ = 0;
+  size_t peak_series_ = 0;
   size_t flow_series_ = 0;
   int64_t interval_ = 0;
   double last_ts_ = 0;

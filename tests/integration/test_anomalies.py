@@ -51,7 +51,9 @@ def anomalies(agent):
     return [r for r in agent.records if r["type"] == "anomaly"]
 
 
-class Anomalies(unittest.TestCase):
+class WatchedRun(unittest.TestCase):
+    """Helpers: the senders a test started are stopped; recordings are replayed."""
+
     def tearDown(self):
         while SENDERS:
             sender = SENDERS.pop()
@@ -76,6 +78,10 @@ class Anomalies(unittest.TestCase):
         self.assertLessEqual(delay, within_intervals, found[0])
         self.assertGreaterEqual(delay, 0, found[0])
         return delay
+
+
+class Anomalies(WatchedRun):
+    """Acceptance 1-4 and 6, and the webhook."""
 
     def test_stall_when_traffic_is_blackholed(self):
         with NetNs() as a, NetNs() as b:
@@ -208,6 +214,10 @@ class Anomalies(unittest.TestCase):
             print(f"loss detected {(on_lossy[0]['ts'] - fault_at) / INTERVAL_S:.1f} intervals after the fault",
                   file=sys.stderr)
             self.assert_replay_reproduces(agent)
+
+
+class SteadyTraining(WatchedRun):
+    """Acceptance 5 (about 9 minutes; ctest integration.anomalies_ddp)."""
 
     def test_steady_ddp_training_raises_nothing(self):
         seconds = float(os.environ.get("NT_DDP_SECONDS", "120"))  # three runs of 2 minutes each
