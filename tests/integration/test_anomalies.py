@@ -13,10 +13,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
-from ntlib import NEUTRACER, Agent, NetNs, connect_veth  # noqa: E402
+from ntlib import NEUTRACER, Agent, NetNs, connect_veth, paced  # noqa: E402
 
 PYTHON = "/usr/bin/python3"
-PACED = os.path.join(os.path.dirname(__file__), "..", "helpers", "paced.py")
 DDP = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "ddp_demo.py")
 INTERVAL_S = 0.25
 SETTINGS = ("--detect-warmup", "40")  # 10 s: longer than a DDP job takes to start training
@@ -27,19 +26,17 @@ def watching_agent():
 
 
 def start_server(ns):
-    server = subprocess.Popen(ns.argv([PYTHON, PACED, "serve"]), stdout=subprocess.PIPE, text=True)
-    return server, json.loads(server.stdout.readline())["port"]
+    server, said = paced(ns, "serve")
+    return server, said["port"]
 
 
 SENDERS = []
 
 
 def start_sender(ns, port, *extra, addr="127.0.0.1"):
-    sender = subprocess.Popen(ns.argv([PYTHON, PACED, "send", "--addr", addr, "--port", str(port), *extra]),
-                              stdout=subprocess.PIPE, text=True)
+    sender, said = paced(ns, "send", "--addr", addr, "--port", str(port), *extra)
     SENDERS.append(sender)
-    pid = json.loads(sender.stdout.readline())["pid"]
-    return sender, pid
+    return sender, said["pid"]
 
 
 def faults(sender):
