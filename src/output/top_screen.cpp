@@ -159,7 +159,7 @@ void TopScreen::draw() {
 
 void TopScreen::draw_header(int width) {
   std::string title =
-      format("NeuTracer top  %s  every %.1fs  sort: %s", clock_text(ts_).c_str(), interval_s_, sort_name(sort_));
+      format("NeuTracer top  %s  every %.3gs  sort: %s", clock_text(ts_).c_str(), interval_s_, sort_name(sort_));
   auto recent = std::count_if(anomalies_.begin(), anomalies_.end(),
                               [this](const RecentAnomaly& a) { return within_mark(a, ts_); });
   if (recent) title += format("  %ld anomal%s in %.0fs", static_cast<long>(recent), recent == 1 ? "y" : "ies",
