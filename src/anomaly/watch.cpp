@@ -73,7 +73,8 @@ struct Watch::Series {
   std::map<std::string, Metric> metrics;
   std::map<std::string, double> cumulative;  // last counters, for per-interval rates
   std::map<std::string, double> values;      // this interval's points
-  std::deque<std::pair<double, double>> loss_window;  // flows: (retransmitted, sent) segments per interval
+  std::deque<std::pair<double, double>> loss_window;
+  double sending = 0;  // flows: bytes/s this end sent in the interval  // flows: (retransmitted, sent) segments per interval
   bool seen = false;
   bool ending = false;  // exited or closed: forgotten after this interval
   int absent = 0;
@@ -171,6 +172,7 @@ std::vector<Json> Watch::close_interval(double ts) {
   for (auto& [key, series] : series_) {
     series->seen = false;
     series->values.clear();
+    series->sending = 0;
   }
   // Counters since the previous interval, per second (never below zero: a retransmit found
   // spurious later is taken back); nothing on a series' first interval.
@@ -198,6 +200,7 @@ std::vector<Json> Watch::close_interval(double ts) {
       if (auto calls = rate_of(*s, "calls", o.calls)) s->values["calls"] = *calls;
     } else if (o.type == "flow") {
       s->values["rate"] = o.tx_rate + o.rx_rate;
+      s->sending = o.tx_rate;
       if (o.srtt_us >= 0) s->values["srtt_us"] = o.srtt_us;
       auto retransmits = rate_of(*s, "retransmits", o.retransmits);
       auto sent = rate_of(*s, "sent_segments", o.sent_segments);
@@ -333,8 +336,8 @@ bool Watch::losing(const Series& series) const {
   return retransmitted >= options_.loss_min_segments && losing_share(series) >= options_.loss_share;
 }
 
-// A series that went quiet is stalled unless everything it talks to went quiet with it (a job that
-// stopped as a whole, or ended and is exiting). Data stuck in retransmission on either end is a stall
+// A series that went quiet is stalled when an end it talks to still sends to it (a job that
+// stopped as a whole, or ended and is exiting, sends nothing). Data stuck in retransmission on either end is a stall
 // in any case, and so is a quiet process whose peers are unknown. A quiet interface is not a stall:
 // it is what a finished job leaves behind.
 bool Watch::stall_confirmed(const Series& series) const {
@@ -355,7 +358,9 @@ bool Watch::stall_confirmed(const Series& series) const {
     auto peer = flows_by_ends_.find({flow->remote, flow->local});
     if (peer == flows_by_ends_.end()) continue;
     any_peer = true;
-    if (has(peer->second, "rate") || has(peer->second, "retransmits")) return true;
+    // The other end still sends to this one: what it sends does not arrive, or is not answered.
+    // (Its traffic the other way, e.g. our own last words in a job's teardown, proves nothing.)
+    if (peer->second->sending > 0 || has(peer->second, "retransmits")) return true;
   }
   return !any_peer;
 }

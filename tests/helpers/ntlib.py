@@ -93,8 +93,17 @@ class Agent:
         return self
 
     def _lines(self):
+        records = []
         with open(self.out.name) as f:
-            return [json.loads(line) for line in f if line.strip()]
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as e:  # name the line: the agent must never write one
+                    raise AssertionError(f"agent output line {number} is not JSON ({e}): {line!r}; agent exit "
+                                         f"{self.proc.returncode}, stderr {getattr(self, 'stderr', '')!r}") from None
+        return records
 
     def stop(self):
         if self.proc.poll() is None:

@@ -1,21 +1,32 @@
 #include "collectors/identity/proc_identity.h"
 
+#include <fcntl.h>
 #include <pwd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <fstream>
-#include <iterator>
 #include <map>
 #include <sstream>
+
+#include "common/unique_fd.h"
 
 namespace nt::collectors {
 namespace {
 
+// Plain read(2): a process that exits while its /proc files are read makes read fail with ESRCH,
+// which must be an error value here (a streambuf iterator throws it through, and the agent aborted
+// under 5,000 short-lived processes).
 Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{"cannot read " + path};
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return errno_error("cannot read " + path, errno);
+  std::string text;
+  char chunk[4096];
+  ssize_t n;
+  while ((n = read(fd.get(), chunk, sizeof(chunk))) > 0) text.append(chunk, static_cast<size_t>(n));
+  if (n < 0) return errno_error("cannot read " + path, errno);
+  return text;
 }
 
 std::optional<int> to_int(const std::string& text) {
