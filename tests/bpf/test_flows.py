@@ -106,9 +106,13 @@ class Flows(unittest.TestCase):
                 release(sender)
                 finish_receiver(receiver)
             summary = agent.summary()
-            self.assertEqual(summary["loss"]["flow_map_full"], extra)
-            self.assertEqual(summary["loss"]["flow_bytes_not_held"], extra * message)
-            self.assertEqual(len(final_flows(agent, sender.pid)), size)
+            # Every flow is either held and reported or refused and counted. All 48 usually arrive in
+            # one interval (16 refused); a straggler that comes after the first ones closed finds
+            # room again, so the split may move by one or two, never the sum.
+            refused = summary["loss"]["flow_map_full"]
+            self.assertTrue(extra - 3 <= refused <= extra, refused)
+            self.assertEqual(summary["loss"]["flow_bytes_not_held"], refused * message)
+            self.assertEqual(len(final_flows(agent, sender.pid)) + refused, size + extra)
             totals = {p["pid"]: p["tx_bytes"] for p in summary["processes"]}
             self.assertEqual(totals, {sender.pid: (size + extra) * message})
 
