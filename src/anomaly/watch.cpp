@@ -73,8 +73,8 @@ struct Watch::Series {
   std::map<std::string, Metric> metrics;
   std::map<std::string, double> cumulative;  // last counters, for per-interval rates
   std::map<std::string, double> values;      // this interval's points
-  std::deque<std::pair<double, double>> loss_window;
-  double sending = 0;  // flows: bytes/s this end sent in the interval  // flows: (retransmitted, sent) segments per interval
+  std::deque<std::pair<double, double>> loss_window;  // flows: (retransmitted, sent) segments per interval
+  double sending = 0;                                 // flows: bytes/s this end sent in the interval
   bool seen = false;
   bool ending = false;  // exited or closed: forgotten after this interval
   int absent = 0;
@@ -337,9 +337,9 @@ bool Watch::losing(const Series& series) const {
 }
 
 // A series that went quiet is stalled when an end it talks to still sends to it (a job that
-// stopped as a whole, or ended and is exiting, sends nothing). Data stuck in retransmission on either end is a stall
-// in any case, and so is a quiet process whose peers are unknown. A quiet interface is not a stall:
-// it is what a finished job leaves behind.
+// stopped as a whole, or ended and is exiting, sends nothing). Data stuck in retransmission on
+// either end is a stall in any case, and so is a quiet process whose peers are unknown. A quiet
+// interface is not a stall: it is what a finished job leaves behind.
 bool Watch::stall_confirmed(const Series& series) const {
   if (series.kind == "device") return false;
   auto has = [](const Series* s, const char* metric) {
