@@ -10,7 +10,9 @@ import json
 import os
 import statistics
 import socket
+import sys
 import time
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -25,12 +27,24 @@ def free_port():
 
 
 WARMUP_STEPS = 10
+# A collective that waits longer than this fails the rank instead of hanging it (gloo waits 30 min).
+COLLECTIVE_TIMEOUT = timedelta(seconds=120)
+
+
+def leave(code=0):
+    """Ends a rank without Python's teardown. torch 1.13 can deadlock there (seen here about 1 run
+    in 5): the DDP reducer, freed at interpreter exit, joins the gloo worker thread while that
+    thread waits for the interpreter lock to free a tensor. Everything the rank had to say is
+    flushed and its process group destroyed first."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def train(rank, world_size, port, seconds, fixed_steps=None):
     if port is not None:
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    dist.init_process_group("gloo", rank=rank, world_size=world_size, timeout=COLLECTIVE_TIMEOUT)
     torch.manual_seed(rank)
     model = DistributedDataParallel(torch.nn.Sequential(
         torch.nn.Linear(512, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 10)))
@@ -54,7 +68,7 @@ def train(rank, world_size, port, seconds, fixed_steps=None):
                            "median_step_ms": 1000 * statistics.median(durations)})
         os.write(1, (line + "\n").encode())  # one write: the ranks share stdout
         dist.destroy_process_group()
-        return
+        leave()
     deadline, steps = time.monotonic() + seconds, 0
     while True:
         # Every rank takes the same number of steps: rank 0 decides when to stop.
@@ -67,6 +81,7 @@ def train(rank, world_size, port, seconds, fixed_steps=None):
     if rank == 0:
         print(f"ddp_demo: {steps} steps in {seconds:.0f} s on {world_size} ranks", flush=True)
     dist.destroy_process_group()
+    leave()
 
 
 if __name__ == "__main__":

@@ -221,7 +221,9 @@ class SteadyTraining(WatchedRun):
         for run in range(3):
             with self.subTest(run=run):
                 with watching_agent() as agent:
-                    subprocess.run([PYTHON, DDP, "--seconds", str(seconds)], check=True, stdout=subprocess.DEVNULL)
+                    # Start-up takes about 5 s; a job that hangs fails the test instead of its time limit.
+                    subprocess.run([PYTHON, DDP, "--seconds", str(seconds)], check=True, stdout=subprocess.DEVNULL,
+                                   timeout=seconds + 120)
                 start = next(r["ts"] for r in agent.records if r["type"] == "start")
                 after_warmup = [a for a in anomalies(agent) if a["ts"] > start + 40 * INTERVAL_S]
                 print(f"DDP run {run}: {len(after_warmup)} anomalies after warm-up", file=sys.stderr)
