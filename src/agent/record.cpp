@@ -141,7 +141,15 @@ class Recorder {
       if (auto ok = identify_new_processes(ts, changed_jobs); !ok) return ok;
       for (const auto& [key, flow] : flows_.flows()) {
         if (flow.total == flow.at_interval_start && !flow.retired) continue;
-        if (auto ok = write_watched(output::flow_record(flow, comm_of(key.process), ts, interval_s)); !ok) return ok;
+        const std::string comm = comm_of(key.process);
+        if (detecting()) {
+          const uint64_t adding = monotonic_ns();
+          watch_.add(anomaly::observe_flow(flow, comm, interval_s));
+          watch_ns_ += monotonic_ns() - adding;
+        }
+        line_.clear();
+        output::flow_line(line_, flow, comm, ts, interval_s);
+        if (auto ok = sink_.write_line(line_); !ok) return ok;
       }
       for (const auto& name : jobs_.add_interval(flows_)) changed_jobs.insert(name);
       for (const auto& name : changed_jobs)
@@ -271,12 +279,12 @@ class Recorder {
                                               watch_.series()}));
   }
 
-  // Process, flow, device and connection records also feed the detectors (and only they do, so
+  // Process, device and connection records also feed the detectors (and only they do, so
   // that `neutracer replay` of the file sees what they saw).
   Status write_watched(const nlohmann::ordered_json& record) {
     if (detecting()) {
       const uint64_t adding = monotonic_ns();
-      watch_.add(record);
+      if (auto observation = anomaly::observe(record)) watch_.add(std::move(*observation));
       watch_ns_ += monotonic_ns() - adding;
     }
     return sink_.write(record);
@@ -318,6 +326,7 @@ class Recorder {
   double cpu_before_ = output::self_cpu_seconds();
   uint64_t interval_start_ns_ = monotonic_ns();
   uint64_t watch_ns_ = 0;  // spent in the anomaly watch: what detection costs the agent
+  std::string line_;       // a flow's record, reused: its buffer grows once
   uint64_t device_read_failures_ = 0;
   uint64_t reported_drops_ = 0;
   Status write_status_;

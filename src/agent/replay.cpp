@@ -29,7 +29,7 @@ Result<int> run_replay(const std::string& input, const std::string& output) {
     } else if (!watch) {
       return Error{input + ":" + std::to_string(number) + ": no start record before it (not a neutracer recording)"};
     } else if (type == "process" || type == "flow" || type == "device" || type == "conn") {
-      watch->add(record);
+      if (auto observation = anomaly::observe(record)) watch->add(std::move(*observation));
     } else if (type == "loss") {  // the last record of every interval
       for (const auto& anomaly : watch->close_interval(record.value("ts", 0.0)))
         if (auto ok = sink.value().write(anomaly); !ok) return ok.error();

@@ -20,11 +20,44 @@ detect::Config detector_config(const WatchOptions& options) {
   return config;
 }
 
-std::string endpoint(const Json& record, const char* addr, const char* port) {
-  std::string a = record.value(addr, "");
-  if (a.find(':') != std::string::npos) a = "[" + a + "]";
-  return a + ":" + std::to_string(record.value(port, 0));
+// Alerts below these are noise, not incidents: a retransmit or two per interval (loopback under
+// load has them), a sub-millisecond RTT, a few connections a second, and anything short of twice
+// the top of the expected range (paced traffic has ranges a few percent wide).
+constexpr double kMinRetransmitsPerInterval = 3;
+constexpr double kMinInflatedRttUs = 1000;
+constexpr double kMinStormOpensPerS = 20;
+constexpr double kMinFactorOverExpected = 2;
+constexpr double kMinRetransmittedShare = 0.002;  // of the flow's bytes in the interval
+constexpr double kFullSegmentBytes = 1448;
+
+std::string endpoint(const std::string& addr, uint64_t port) {
+  return (addr.find(':') != std::string::npos ? "[" + addr + "]" : addr) + ":" + std::to_string(port);
 }
+
+// Loopback addresses repeat in every namespace: there they name an end only with the namespace.
+std::string qualified_end(const std::string& addr, uint64_t port, uint64_t netns) {
+  bool loopback = addr.rfind("127.", 0) == 0 || addr == "::1";
+  return (loopback ? std::to_string(netns) + " " : std::string()) + endpoint(addr, port);
+}
+
+std::string owner_key(uint64_t pid, uint64_t start_time, uint64_t netns) {
+  return std::to_string(pid) + " " + std::to_string(start_time) + " " + std::to_string(netns);
+}
+
+// A flow's names and numbers, read from its record or from the model alike.
+void observe_flow_fields(Observation& o, const std::string& proto, const std::string& saddr, uint64_t sport,
+                         const std::string& daddr, uint64_t dport) {
+  o.flow = proto + " " + endpoint(saddr, sport) + " > " + endpoint(daddr, dport);
+  o.key = "flow " + owner_key(o.pid, o.start_time, o.netns) + " " + o.flow;
+  o.local = qualified_end(saddr, sport, o.netns);
+  o.remote = qualified_end(daddr, dport, o.netns);
+}
+
+// Segments the receiver reported twice (DSACK) were not lost: reordering or an early timer
+// resent them. Only the rest say the path drops.
+double lost_retransmits(double retransmits, double spurious) { return std::max(0.0, retransmits - spurious); }
+
+double sent_segments(double tx_bytes, double tx_calls) { return std::max(tx_bytes / kFullSegmentBytes, tx_calls); }
 
 // What an upward alert means on each metric; downward changes to zero are stalls (a rule below),
 // other downward changes are not reported (a job winding down is not an incident).
@@ -42,15 +75,6 @@ bool is_rate(const std::string& metric) {
 
 bool is_traffic(const std::string& metric) { return is_rate(metric) || metric == "calls"; }
 
-// Alerts below these are noise, not incidents: a retransmit or two per interval (loopback under
-// load has them), a sub-millisecond RTT, a few connections a second, and anything short of twice
-// the top of the expected range (paced traffic has ranges a few percent wide).
-constexpr double kMinRetransmitsPerInterval = 3;
-constexpr double kMinInflatedRttUs = 1000;
-constexpr double kMinStormOpensPerS = 20;
-constexpr double kMinFactorOverExpected = 2;
-constexpr double kMinRetransmittedShare = 0.002;  // of the flow's bytes in the interval
-constexpr double kFullSegmentBytes = 1448;
 
 }  // namespace
 
@@ -85,61 +109,72 @@ Watch::~Watch() = default;
 
 size_t Watch::series() const { return series_.size(); }
 
-Json Watch::Observation::labels() const {
+Json Observation::labels() const {
   if (type == "device") return {{"netns", netns}, {"ifname", ifname}};
   Json labels = {{"pid", pid}, {"start_time", start_time}, {"comm", comm}, {"netns", netns}};
   if (type == "flow") labels["flow"] = flow;
   return labels;
 }
 
-void Watch::add(const Json& record) {
+std::optional<Observation> observe(const Json& record) {
   Observation o;
   o.type = record.value("type", "");
-  if (o.type != "process" && o.type != "conn" && o.type != "flow" && o.type != "device") return;
+  if (o.type != "process" && o.type != "conn" && o.type != "flow" && o.type != "device") return std::nullopt;
   o.netns = record.value("netns", uint64_t{0});
   if (o.type == "device") {
     o.ifname = record.value("ifname", "");
     o.key = "device " + std::to_string(o.netns) + " " + o.ifname;
     o.tx_bytes = record.value("tx_bytes", 0.0);
     o.rx_bytes = record.value("rx_bytes", 0.0);
-    pending_.push_back(std::move(o));
-    return;
+    return o;
   }
   o.pid = record.value("pid", uint64_t{0});
   o.start_time = record.value("start_time", uint64_t{0});
   o.comm = record.value("comm", "");
-  const std::string owner = std::to_string(o.pid) + " " + std::to_string(o.start_time) + " " + std::to_string(o.netns);
   if (o.type == "flow") {
-    o.flow = record.value("proto", "") + " " + endpoint(record, "saddr", "sport") + " > " +
-             endpoint(record, "daddr", "dport");
-    o.key = "flow " + owner + " " + o.flow;
-    // Loopback addresses repeat in every namespace: there they name an end only with the namespace.
-    auto end = [&](const char* addr, const char* port) {
-      std::string a = record.value(addr, "");
-      bool loopback = a.rfind("127.", 0) == 0 || a == "::1";
-      return (loopback ? std::to_string(o.netns) + " " : std::string()) + endpoint(record, addr, port);
-    };
-    o.local = end("saddr", "sport");
-    o.remote = end("daddr", "dport");
+    const std::string proto = record.value("proto", "");
+    observe_flow_fields(o, proto, record.value("saddr", ""), record.value("sport", uint64_t{0}),
+                        record.value("daddr", ""), record.value("dport", uint64_t{0}));
     o.tx_rate = record.value("tx_rate", 0.0);
     o.rx_rate = record.value("rx_rate", 0.0);
-    if (record.value("proto", "") == "tcp" && record.contains("srtt_us") && record["srtt_us"].is_number())
+    if (proto == "tcp" && record.contains("srtt_us") && record["srtt_us"].is_number())
       o.srtt_us = record["srtt_us"].get<double>();
-    // Segments the receiver reported twice (DSACK) were not lost: reordering or an early timer
-    // resent them. Only the rest say the path drops.
-    o.retransmits = std::max(0.0, record.value("retrans", 0.0) - record.value("spurious_retrans", 0.0));
-    o.sent_segments = std::max(record.value("tx_bytes", 0.0) / kFullSegmentBytes, record.value("tx_calls", 0.0));
+    o.retransmits = lost_retransmits(record.value("retrans", 0.0), record.value("spurious_retrans", 0.0));
+    o.sent_segments = sent_segments(record.value("tx_bytes", 0.0), record.value("tx_calls", 0.0));
     o.ending = record.value("closed", false);
   } else {
-    o.key = "process " + owner;
+    o.key = "process " + owner_key(o.pid, o.start_time, o.netns);
     o.tx_rate = record.value("tx_rate", 0.0);
     o.rx_rate = record.value("rx_rate", 0.0);
     o.calls = record.value("tx_calls", 0.0) + record.value("rx_calls", 0.0);
     o.ending = record.value("exited", false);
     o.open = o.type == "conn" && record.value("event", "") == "open";
   }
-  pending_.push_back(std::move(o));
+  return o;
 }
+
+Observation observe_flow(const model::FlowTraffic& flow, const std::string& comm, double interval_s) {
+  const auto& k = flow.key;
+  auto delta = flow.total - flow.at_interval_start;
+  Observation o;
+  o.type = "flow";
+  o.netns = k.process.netns;
+  o.pid = k.process.tgid;
+  o.start_time = k.process.start_ns;
+  o.comm = comm;
+  const std::string proto = model::protocol_name(k.protocol);
+  observe_flow_fields(o, proto, model::format_address(k.local), k.local.port, model::format_address(k.remote),
+                      k.remote.port);
+  o.tx_rate = model::per_second(delta.tx_bytes, interval_s);
+  o.rx_rate = model::per_second(delta.rx_bytes, interval_s);
+  if (proto == "tcp") o.srtt_us = flow.srtt_us;
+  o.retransmits = lost_retransmits(flow.retransmits, flow.spurious_retransmits);
+  o.sent_segments = sent_segments(static_cast<double>(flow.total.tx_bytes), static_cast<double>(flow.total.tx_calls));
+  o.ending = flow.retired;
+  return o;
+}
+
+void Watch::add(Observation observation) { pending_.push_back(std::move(observation)); }
 
 Watch::Series* Watch::series_for(const Observation& o) {
   auto it = series_.find(o.key);
@@ -153,8 +188,7 @@ Watch::Series* Watch::series_for(const Observation& o) {
   series->kind = o.type == "conn" ? "process" : o.type;
   series->labels = o.labels();
   if (flow) {
-    series->owner = "process " + std::to_string(o.pid) + " " + std::to_string(o.start_time) + " " +
-                    std::to_string(o.netns);
+    series->owner = "process " + owner_key(o.pid, o.start_time, o.netns);
     series->local = o.local;
     series->remote = o.remote;
   } else {

@@ -19,12 +19,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "detector.h"
+#include "model/flows.h"
 
 namespace nt::anomaly {
 
@@ -42,6 +44,25 @@ struct WatchOptions {
   double loss_share = 0.005;
 };
 
+// What one record says to the watch, taken out of it at once (records are not kept).
+struct Observation {
+  std::string type, key, comm, flow, ifname;
+  std::string local, remote;  // a flow's ends (loopback ends qualified by namespace)
+  uint64_t pid = 0, start_time = 0, netns = 0;
+  double tx_rate = 0, rx_rate = 0, calls = 0, srtt_us = -1, retransmits = 0, tx_bytes = 0, rx_bytes = 0;
+  double sent_segments = 0;  // flows: at least one per send call, at most a full segment's bytes each
+  bool ending = false, open = false;
+  nlohmann::ordered_json labels() const;
+  bool operator==(const Observation&) const = default;
+};
+
+// A record's observation; none for records the watch does not read (process, flow, device and
+// conn records are read).
+std::optional<Observation> observe(const nlohmann::ordered_json& record);
+// A flow's, from the model: what observe() gives for the flow's record (flow_line), without
+// writing and reading it (tests/unit/anomaly holds the two to that).
+Observation observe_flow(const model::FlowTraffic& flow, const std::string& comm, double interval_s);
+
 class Watch {
  public:
   explicit Watch(const WatchOptions& options);
@@ -49,8 +70,8 @@ class Watch {
   Watch(const Watch&) = delete;
   Watch& operator=(const Watch&) = delete;
 
-  // A record written during the interval (process, flow, device and conn records are read).
-  void add(const nlohmann::ordered_json& record);
+  // What a record written during the interval said.
+  void add(Observation observation);
   // The interval ends (its loss record, at `ts`): the anomaly records it raised.
   std::vector<nlohmann::ordered_json> close_interval(double ts);
 
@@ -61,16 +82,6 @@ class Watch {
 
  private:
   struct Series;
-  // What one record says, taken out of it at once (records are not kept).
-  struct Observation {
-    std::string type, key, comm, flow, ifname;
-    std::string local, remote;  // a flow's ends (loopback ends qualified by namespace)
-    uint64_t pid = 0, start_time = 0, netns = 0;
-    double tx_rate = 0, rx_rate = 0, calls = 0, srtt_us = -1, retransmits = 0, tx_bytes = 0, rx_bytes = 0;
-    double sent_segments = 0;  // flows: at least one per send call, at most a full segment's bytes each
-    bool ending = false, open = false;
-    nlohmann::ordered_json labels() const;
-  };
   Series* series_for(const Observation& observation);
   void point(Series& series, const std::string& metric, double value, double ts,
              std::vector<nlohmann::ordered_json>& out);

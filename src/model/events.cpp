@@ -25,4 +25,14 @@ std::string format_address(const Endpoint& endpoint) {
   return text;
 }
 
+std::string protocol_name(uint8_t protocol) {
+  switch (protocol) {
+    case 6: return "tcp";
+    case 17: return "udp";
+    case 1: return "icmp";
+    case 58: return "icmpv6";
+    default: return std::to_string(protocol);
+  }
+}
+
 }  // namespace nt::model

@@ -93,5 +93,7 @@ struct UnseenBytes {
 std::string format_address(const Endpoint& endpoint);
 // 4 or 6 as shown by format_address.
 int shown_family(const Endpoint& endpoint);
+// "tcp", "udp", "icmp", "icmpv6", or the number.
+std::string protocol_name(uint8_t protocol);
 
 }  // namespace nt::model

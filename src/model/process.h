@@ -29,6 +29,11 @@ struct TrafficCounters {
   }
 };
 
+// A count over an interval, per second (0 for an interval of no length).
+inline double per_second(uint64_t count, double interval_s) {
+  return interval_s > 0 ? static_cast<double>(count) / interval_s : 0.0;
+}
+
 // Cumulative TCP connection counts of a process, from the connection records.
 struct ConnectionCounters {
   uint64_t opened = 0;

@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <utility>
 
+#include "output/json_text.h"
+
 namespace nt::output {
 namespace {
 
@@ -21,16 +23,6 @@ nlohmann::ordered_json losses_json(const model::LossCounters& losses) {
 
 const char* direction_name(model::Direction d) { return d == model::Direction::kTx ? "tx" : "rx"; }
 
-std::string protocol_name(uint8_t protocol) {
-  switch (protocol) {
-    case 6: return "tcp";
-    case 17: return "udp";
-    case 1: return "icmp";
-    case 58: return "icmpv6";
-    default: return std::to_string(protocol);
-  }
-}
-
 nlohmann::ordered_json counters_fields(const model::DeviceCounters& c) {
   return {{"tx_bytes", c.tx_bytes}, {"rx_bytes", c.rx_bytes}, {"tx_packets", c.tx_packets}, {"rx_packets", c.rx_packets}};
 }
@@ -44,7 +36,7 @@ nlohmann::ordered_json socket_event_record(const model::SocketEvent& e, double w
   record.update({{"ts_ns", e.ts_ns}, {"pid", e.pid}, {"tid", e.tid}, {"start_time", e.start_ns}, {"comm", e.comm},
                  {"netns", e.netns}, {"bytes", e.bytes}, {"dir", direction_name(e.direction)},
                  {"family", model::shown_family(e.local.family ? e.local : e.remote)},
-                 {"proto", protocol_name(e.protocol)}, {"saddr", model::format_address(e.local)},
+                 {"proto", model::protocol_name(e.protocol)}, {"saddr", model::format_address(e.local)},
                  {"sport", e.local.port}, {"daddr", model::format_address(e.remote)}, {"dport", e.remote.port}});
   return record;
 }
@@ -55,29 +47,32 @@ nlohmann::ordered_json packet_event_record(const model::PacketEvent& e, double w
                  {"start_time", e.start_ns}, {"comm", e.comm}, {"len", e.len}, {"dir", direction_name(e.direction)},
                  {"ethertype", e.ethertype}});
   if (e.source.family) {
-    record.update({{"family", model::shown_family(e.source)}, {"proto", protocol_name(e.protocol)},
+    record.update({{"family", model::shown_family(e.source)}, {"proto", model::protocol_name(e.protocol)},
                    {"saddr", model::format_address(e.source)}, {"sport", e.source.port},
                    {"daddr", model::format_address(e.destination)}, {"dport", e.destination.port}});
   }
   return record;
 }
 
-nlohmann::ordered_json flow_record(const model::FlowTraffic& flow, const std::string& comm, double ts,
-                                   double interval_s) {
+void flow_line(std::string& out, const model::FlowTraffic& flow, const std::string& comm, double ts,
+               double interval_s) {
   const auto& k = flow.key;
   auto delta = flow.total - flow.at_interval_start;
-  auto record = header("flow", ts);
-  record.update({{"pid", k.process.tgid}, {"start_time", k.process.start_ns}, {"comm", comm},
-                 {"netns", k.process.netns}, {"proto", protocol_name(k.protocol)},
-                 {"family", model::shown_family(k.local)}, {"saddr", model::format_address(k.local)},
-                 {"sport", k.local.port}, {"daddr", model::format_address(k.remote)}, {"dport", k.remote.port},
-                 {"tx_bytes", flow.total.tx_bytes}, {"rx_bytes", flow.total.rx_bytes},
-                 {"tx_calls", flow.total.tx_calls}, {"rx_calls", flow.total.rx_calls},
-                 {"tx_rate", interval_s > 0 ? static_cast<double>(delta.tx_bytes) / interval_s : 0.0},
-                 {"rx_rate", interval_s > 0 ? static_cast<double>(delta.rx_bytes) / interval_s : 0.0},
-                 {"retrans", flow.retransmits}, {"spurious_retrans", flow.spurious_retransmits},
-                 {"srtt_us", flow.srtt_us}, {"closed", flow.retired}});
-  return record;
+  JsonObjectText record(out);
+  record.text_field("type", "flow").unsigned_field("v", kSchemaVersion).real_field("ts", ts);
+  record.unsigned_field("pid", k.process.tgid).unsigned_field("start_time", k.process.start_ns);
+  record.text_field("comm", comm).unsigned_field("netns", k.process.netns);
+  record.text_field("proto", model::protocol_name(k.protocol))
+      .unsigned_field("family", static_cast<uint64_t>(model::shown_family(k.local)));
+  record.text_field("saddr", model::format_address(k.local)).unsigned_field("sport", k.local.port);
+  record.text_field("daddr", model::format_address(k.remote)).unsigned_field("dport", k.remote.port);
+  record.unsigned_field("tx_bytes", flow.total.tx_bytes).unsigned_field("rx_bytes", flow.total.rx_bytes);
+  record.unsigned_field("tx_calls", flow.total.tx_calls).unsigned_field("rx_calls", flow.total.rx_calls);
+  record.real_field("tx_rate", model::per_second(delta.tx_bytes, interval_s))
+      .real_field("rx_rate", model::per_second(delta.rx_bytes, interval_s));
+  record.unsigned_field("retrans", flow.retransmits).unsigned_field("spurious_retrans", flow.spurious_retransmits);
+  record.unsigned_field("srtt_us", flow.srtt_us).bool_field("closed", flow.retired);
+  record.close();
 }
 
 nlohmann::ordered_json conn_record(const model::ConnEvent& e, double wall_offset_s) {
@@ -164,8 +159,8 @@ nlohmann::ordered_json process_record(const model::ProcessTraffic& process, doub
   auto delta = process.total - process.at_interval_start;
   nlohmann::ordered_json record = {{"type", "process"}, {"v", kSchemaVersion}, {"ts", ts}};
   record.update(counters_json(process));
-  record["tx_rate"] = interval_s > 0 ? static_cast<double>(delta.tx_bytes) / interval_s : 0.0;
-  record["rx_rate"] = interval_s > 0 ? static_cast<double>(delta.rx_bytes) / interval_s : 0.0;
+  record["tx_rate"] = model::per_second(delta.tx_bytes, interval_s);
+  record["rx_rate"] = model::per_second(delta.rx_bytes, interval_s);
   return record;
 }
 
@@ -214,9 +209,12 @@ JsonLinesSink::~JsonLinesSink() {
 
 Status JsonLinesSink::write(const nlohmann::ordered_json& record) {
   if (!file_) return {};
-  std::string line = to_line(record);
-  line.push_back('\n');
-  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size())
+  return write_line(to_line(record));
+}
+
+Status JsonLinesSink::write_line(std::string_view line) {
+  if (!file_) return {};
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fputc('\n', file_) == EOF)
     return errno_error("writing to " + path_, errno);
   return {};
 }

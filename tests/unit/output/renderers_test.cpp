@@ -1,7 +1,10 @@
 // Renderers render into strings; each test compares the whole output.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "output/json_lines.h"
+#include "output/json_text.h"
 #include "output/live_view.h"
 #include "output/table.h"
 
@@ -23,6 +26,69 @@ TEST(JsonLines, ProcessRecordIsValidJsonWithRatesOverTheInterval) {
   EXPECT_EQ(nt::output::to_line(nt::output::process_record(process, 1700000000.5, 2.0)),
             R"({"type":"process","v":1,"ts":1700000000.5,"pid":42,"start_time":123456789,"comm":"bad)" "\xEF\xBF\xBD" R"(\"name",)"
             R"("netns":4026531840,"tx_bytes":3000,"rx_bytes":10,"tx_calls":4,"rx_calls":1,"tx_rate":1000.0,"rx_rate":0.0})");
+}
+
+TEST(JsonLines, FlowLineIsTheWholeRecord) {
+  nt::model::FlowTraffic flow;
+  flow.key = {{42, 4026531840u, 123456789}, 6, {6, {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 40000},
+              {6, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 2}, 29500}};
+  flow.at_interval_start = {1000, 10, 2, 1};
+  flow.total = {4000, 10, 5, 1};
+  flow.srtt_us = 250;
+  flow.retransmits = 3;
+  flow.spurious_retransmits = 1;
+  flow.retired = true;
+  std::string line = "left alone:";
+  nt::output::flow_line(line, flow, std::string("bad\xff\"name"), 1700000000.5, 2.0);
+  EXPECT_EQ(line, R"(left alone:{"type":"flow","v":1,"ts":1700000000.5,"pid":42,"start_time":123456789,"comm":"bad)"
+                  "\xEF\xBF\xBD" R"(\"name","netns":4026531840,"proto":"tcp","family":6,"saddr":"2001:db8::1",)"
+                  R"("sport":40000,"daddr":"10.0.0.2","dport":29500,"tx_bytes":4000,"rx_bytes":10,"tx_calls":5,)"
+                  R"("rx_calls":1,"tx_rate":1500.0,"rx_rate":0.0,"retrans":3,"spurious_retrans":1,"srtt_us":250,)"
+                  R"("closed":true})");
+}
+
+// What nlohmann::json writes for the same string: every byte alone, and random byte strings.
+TEST(JsonText, StringsAreEscapedAsNlohmannEscapesThem) {
+  auto dumped = [](const std::string& text) {
+    return nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  auto written = [](const std::string& text) {
+    std::string out;
+    nt::output::JsonObjectText(out).text_field("k", text).close();
+    return out;
+  };
+  std::vector<std::string> texts;
+  for (int byte = 0; byte < 256; ++byte) texts.push_back(std::string(1, static_cast<char>(byte)) + "x");
+  uint64_t state = 12345;
+  for (int i = 0; i < 2000; ++i) {
+    std::string text;
+    for (int n = 0; n < 16; ++n) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      text.push_back(static_cast<char>(state >> 56));
+    }
+    texts.push_back(text);
+  }
+  texts.push_back("\xE2\x82\xAC plain \xF0\x9F\x98");  // valid, then a cut sequence
+  for (const auto& text : texts) EXPECT_EQ(written(text), "{\"k\":" + dumped(text) + "}");
+}
+
+TEST(JsonText, NumbersReadBackExactlyAndRealsStayReal) {
+  std::string out;
+  nt::output::JsonObjectText(out)
+      .real_field("a", 0.0)
+      .real_field("b", 5)
+      .real_field("c", 0.1)
+      .real_field("d", 1e20)
+      .real_field("e", 1.0 / 3)
+      .real_field("f", std::nan(""))
+      .unsigned_field("g", UINT64_MAX)
+      .bool_field("h", false)
+      .close();
+  EXPECT_EQ(out, R"({"a":0.0,"b":5.0,"c":0.1,"d":1e+20,"e":0.3333333333333333,"f":null,"g":18446744073709551615,"h":false})");
+  auto back = nlohmann::json::parse(out);
+  EXPECT_TRUE(back["b"].is_number_float());
+  EXPECT_EQ(back["e"].get<double>(), 1.0 / 3);
+  EXPECT_EQ(back["d"].get<double>(), 1e20);
 }
 
 TEST(JsonLines, SummaryListsEveryProcessAndEveryLossCounter) {
