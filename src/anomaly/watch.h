@@ -1,6 +1,6 @@
 // Live anomaly detection over what `record` writes: each interval's records go in, anomaly records
-// come out. The watch reads nothing but those records (and its options), so replaying a recorded
-// file (`neutracer replay FILE`) gives exactly the anomalies the live run gave.
+// come out. The watch reads nothing but what those records say (and its options), so replaying a
+// recorded file (`neutracer replay FILE`) gives exactly the anomalies the live run gave.
 //
 // Series, one point per interval:
 //   process: tx_rate, rx_rate, calls (socket calls/s), conn_opens (TCP opens/s);
