@@ -2,6 +2,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
@@ -42,6 +43,26 @@ class BadInput(unittest.TestCase):
 
     def test_unwritable_output(self):
         self.assert_one_line_failure([NEUTRACER, "record", "-o", "/nonexistent/dir/out.jsonl"], "cannot write")
+
+    def test_bad_replay_files(self):
+        start = '{"type":"start","v":1,"ts":1,"mode":"record","interval_ms":250,"detect":{"warmup_intervals":2}}'
+        cases = {
+            "not JSON": ([start, "{oops"], "not a JSON object"),
+            "no start": (['{"type":"loss","ts":2}'], "no start record"),
+            "no detection": (['{"type":"start","v":1,"ts":1}'], "without anomaly detection"),
+            "pid of text": ([start, '{"type":"flow","ts":1,"pid":"abc","proto":"tcp"}', '{"type":"loss","ts":2}'],
+                            ":2: a field of the wrong type"),
+            "detect not an object": (['{"type":"start","detect":5}'], ":1: a field of the wrong type"),
+            "ts of text": ([start, '{"type":"loss","ts":"later"}'], ":2: a field of the wrong type"),
+        }
+        with tempfile.TemporaryDirectory() as folder:
+            for name, (lines, expect) in cases.items():
+                with self.subTest(name):
+                    path = os.path.join(folder, "recording.jsonl")
+                    with open(path, "w") as f:
+                        f.write("\n".join(lines) + "\n")
+                    self.assert_one_line_failure([NEUTRACER, "replay", path], expect)
+            self.assert_one_line_failure([NEUTRACER, "replay", os.path.join(folder, "absent.jsonl")], "cannot read")
 
     def test_bad_filters(self):
         cases = [(["--cgroup", "/nonexistent-cgroup"], "cannot open cgroup"),
