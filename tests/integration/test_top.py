@@ -19,6 +19,18 @@ NBYTES = 3_000_017  # shown as 2.9M
 DETECT = ("--interval", "250", "--detect-warmup", "40")
 
 
+def written_line(path):
+    """A line the shell writes to `path`: the file exists as soon as the redirection opens it, so
+    wait until the line is whole."""
+    def line():
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            text = f.read()
+        return text if text.endswith("\n") else None
+    return wait_for(line, what=f"a whole line in {path}")
+
+
 class Lingering:
     """A sender and a receiver that move NBYTES, then stay alive so that top keeps their rows."""
 
@@ -200,8 +212,7 @@ class Top(unittest.TestCase):
                 tmux.keys("q")
                 tmux.wait_for("EXITED rc=0")
                 self.assertNotIn("NeuTracer top", tmux.screen())
-                wait_for(lambda: os.path.exists(f"{tmp}/after"), what="stty after")
-                self.assertEqual(open(f"{tmp}/before").read(), open(f"{tmp}/after").read())
+                self.assertEqual(written_line(f"{tmp}/before"), written_line(f"{tmp}/after"))
             finally:
                 tmux.close()
                 if work:
@@ -219,8 +230,7 @@ class Top(unittest.TestCase):
                                          text=True).stdout.split()[0])
                 os.kill(pid, 15)
                 tmux.wait_for("EXITED rc=0")
-                wait_for(lambda: os.path.exists(f"{tmp}/after"), what="stty after")
-                self.assertEqual(open(f"{tmp}/before").read(), open(f"{tmp}/after").read())
+                self.assertEqual(written_line(f"{tmp}/before"), written_line(f"{tmp}/after"))
             finally:
                 tmux.close()
 
