@@ -75,7 +75,6 @@ bool is_rate(const std::string& metric) {
 
 bool is_traffic(const std::string& metric) { return is_rate(metric) || metric == "calls"; }
 
-
 }  // namespace
 
 struct Watch::Series {
