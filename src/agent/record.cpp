@@ -142,13 +142,10 @@ class Recorder {
       for (const auto& [key, flow] : flows_.flows()) {
         if (flow.total == flow.at_interval_start && !flow.retired) continue;
         const std::string comm = comm_of(key.process);
-        if (detecting()) {
-          const uint64_t adding = monotonic_ns();
-          watch_.add(anomaly::observe_flow(flow, comm, interval_s));
-          watch_ns_ += monotonic_ns() - adding;
-        }
+        const model::FlowShown shown = model::shown(flow, interval_s);
+        feed_watch([&] { return std::optional(anomaly::observe_flow(flow, shown, comm)); });
         line_.clear();
-        output::flow_line(line_, flow, comm, ts, interval_s);
+        output::flow_line(line_, flow, shown, comm, ts);
         if (auto ok = sink_.write_line(line_); !ok) return ok;
       }
       for (const auto& name : jobs_.add_interval(flows_)) changed_jobs.insert(name);
@@ -282,12 +279,17 @@ class Recorder {
   // Process, device and connection records also feed the detectors (and only they do, so
   // that `neutracer replay` of the file sees what they saw).
   Status write_watched(const nlohmann::ordered_json& record) {
-    if (detecting()) {
-      const uint64_t adding = monotonic_ns();
-      if (auto observation = anomaly::observe(record)) watch_.add(std::move(*observation));
-      watch_ns_ += monotonic_ns() - adding;
-    }
+    feed_watch([&] { return anomaly::observe(record); });
     return sink_.write(record);
+  }
+
+  // What a record says goes to the detectors, and the time it took to what detection costs.
+  template <class Observe>
+  void feed_watch(Observe observe) {
+    if (!detecting()) return;
+    const uint64_t adding = monotonic_ns();
+    if (std::optional<anomaly::Observation> observation = observe()) watch_.add(std::move(*observation));
+    watch_ns_ += monotonic_ns() - adding;
   }
 
   // trace: drops are said on stderr as they happen, not only in the summary.

@@ -152,21 +152,18 @@ std::optional<Observation> observe(const Json& record) {
   return o;
 }
 
-Observation observe_flow(const model::FlowTraffic& flow, const std::string& comm, double interval_s) {
+Observation observe_flow(const model::FlowTraffic& flow, const model::FlowShown& shown, const std::string& comm) {
   const auto& k = flow.key;
-  auto delta = flow.total - flow.at_interval_start;
   Observation o;
   o.type = "flow";
   o.netns = k.process.netns;
   o.pid = k.process.tgid;
   o.start_time = k.process.start_ns;
   o.comm = comm;
-  const std::string proto = model::protocol_name(k.protocol);
-  observe_flow_fields(o, proto, model::format_address(k.local), k.local.port, model::format_address(k.remote),
-                      k.remote.port);
-  o.tx_rate = model::per_second(delta.tx_bytes, interval_s);
-  o.rx_rate = model::per_second(delta.rx_bytes, interval_s);
-  if (proto == "tcp") o.srtt_us = flow.srtt_us;
+  observe_flow_fields(o, shown.proto, shown.saddr, k.local.port, shown.daddr, k.remote.port);
+  o.tx_rate = shown.tx_rate;
+  o.rx_rate = shown.rx_rate;
+  if (shown.proto == "tcp") o.srtt_us = flow.srtt_us;
   o.retransmits = lost_retransmits(flow.retransmits, flow.spurious_retransmits);
   o.sent_segments = sent_segments(static_cast<double>(flow.total.tx_bytes), static_cast<double>(flow.total.tx_calls));
   o.ending = flow.retired;

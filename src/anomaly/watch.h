@@ -61,7 +61,7 @@ struct Observation {
 std::optional<Observation> observe(const nlohmann::ordered_json& record);
 // A flow's, from the model: what observe() gives for the flow's record (flow_line), without
 // writing and reading it (tests/unit/anomaly holds the two to that).
-Observation observe_flow(const model::FlowTraffic& flow, const std::string& comm, double interval_s);
+Observation observe_flow(const model::FlowTraffic& flow, const model::FlowShown& shown, const std::string& comm);
 
 class Watch {
  public:

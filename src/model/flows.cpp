@@ -15,6 +15,12 @@ FlowTraffic& FlowTable::update(const FlowKey& key, const TrafficCounters& total,
   return flow;
 }
 
+FlowShown shown(const FlowTraffic& flow, double interval_s) {
+  auto delta = flow.total - flow.at_interval_start;
+  return {protocol_name(flow.key.protocol), format_address(flow.key.local), format_address(flow.key.remote),
+          per_second(delta.tx_bytes, interval_s), per_second(delta.rx_bytes, interval_s)};
+}
+
 void FlowTable::start_interval() {
   for (auto it = flows_.begin(); it != flows_.end();) {
     if (it->second.retired) {

@@ -32,6 +32,13 @@ struct FlowTraffic {
   bool retired = false;  // closed or idle: reported once more, then forgotten
 };
 
+// What a flow's record and the anomaly watch both show of it over an interval, worked out once.
+struct FlowShown {
+  std::string proto, saddr, daddr;  // protocol_name, format_address
+  double tx_rate = 0, rx_rate = 0;  // bytes/s over the interval
+};
+FlowShown shown(const FlowTraffic& flow, double interval_s);
+
 // The flows that are still active; retired flows leave after the interval that reports them.
 class FlowTable {
  public:

@@ -54,22 +54,19 @@ nlohmann::ordered_json packet_event_record(const model::PacketEvent& e, double w
   return record;
 }
 
-void flow_line(std::string& out, const model::FlowTraffic& flow, const std::string& comm, double ts,
-               double interval_s) {
+void flow_line(std::string& out, const model::FlowTraffic& flow, const model::FlowShown& shown,
+               const std::string& comm, double ts) {
   const auto& k = flow.key;
-  auto delta = flow.total - flow.at_interval_start;
   JsonObjectText record(out);
   record.text_field("type", "flow").unsigned_field("v", kSchemaVersion).real_field("ts", ts);
   record.unsigned_field("pid", k.process.tgid).unsigned_field("start_time", k.process.start_ns);
   record.text_field("comm", comm).unsigned_field("netns", k.process.netns);
-  record.text_field("proto", model::protocol_name(k.protocol))
-      .unsigned_field("family", static_cast<uint64_t>(model::shown_family(k.local)));
-  record.text_field("saddr", model::format_address(k.local)).unsigned_field("sport", k.local.port);
-  record.text_field("daddr", model::format_address(k.remote)).unsigned_field("dport", k.remote.port);
+  record.text_field("proto", shown.proto).unsigned_field("family", static_cast<uint64_t>(model::shown_family(k.local)));
+  record.text_field("saddr", shown.saddr).unsigned_field("sport", k.local.port);
+  record.text_field("daddr", shown.daddr).unsigned_field("dport", k.remote.port);
   record.unsigned_field("tx_bytes", flow.total.tx_bytes).unsigned_field("rx_bytes", flow.total.rx_bytes);
   record.unsigned_field("tx_calls", flow.total.tx_calls).unsigned_field("rx_calls", flow.total.rx_calls);
-  record.real_field("tx_rate", model::per_second(delta.tx_bytes, interval_s))
-      .real_field("rx_rate", model::per_second(delta.rx_bytes, interval_s));
+  record.real_field("tx_rate", shown.tx_rate).real_field("rx_rate", shown.rx_rate);
   record.unsigned_field("retrans", flow.retransmits).unsigned_field("spurious_retrans", flow.spurious_retransmits);
   record.unsigned_field("srtt_us", flow.srtt_us).bool_field("closed", flow.retired);
   record.close();

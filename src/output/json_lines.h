@@ -51,8 +51,8 @@ nlohmann::ordered_json unseen_record(const model::UnseenBytes& unseen, double ts
 
 // One active flow's interval: cumulative bytes, rates over the interval, TCP health. Written as
 // text straight into `out` (appended; no newline): at 10,000 flows it is most of what the agent writes.
-void flow_line(std::string& out, const model::FlowTraffic& flow, const std::string& comm, double ts,
-               double interval_s);
+void flow_line(std::string& out, const model::FlowTraffic& flow, const model::FlowShown& shown,
+               const std::string& comm, double ts);
 // A TCP connection end opening or closing.
 nlohmann::ordered_json conn_record(const model::ConnEvent& event, double wall_offset_s);
 

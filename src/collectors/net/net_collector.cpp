@@ -65,9 +65,8 @@ std::vector<std::pair<Key, Value>> entries_of(int fd, uint64_t& read_failures) {
   uint64_t in_token = 0, out_token = 0;  // hash maps resume at a bucket: a 32-bit token
   for (bool started = false;;) {
     auto count = static_cast<uint32_t>(keys.size());
-    int err = bpf_map_lookup_batch(fd, started ? &in_token : nullptr, &out_token, keys.data(), values.data(),
-                                   &count, nullptr);
-    const int error = err ? errno : 0;
+    const int error = bpf_map_lookup_batch(fd, started ? &in_token : nullptr, &out_token, keys.data(),
+                                           values.data(), &count, nullptr) ? errno : 0;
     for (uint32_t i = 0; i < count && (error == 0 || error == ENOENT); ++i) entries.emplace_back(keys[i], values[i]);
     if (error == ENOENT) return entries;  // the last batch
     if (error == ENOSPC && keys.size() < (1u << 20)) {  // one bucket holds more than a batch

@@ -27,7 +27,7 @@ nt::model::Endpoint v6(std::array<uint8_t, 16> addr, uint16_t port) {
 
 nt::anomaly::Observation read_back(const nt::model::FlowTraffic& flow, const std::string& comm, double interval_s) {
   std::string line;
-  nt::output::flow_line(line, flow, comm, 1764505000.123456, interval_s);
+  nt::output::flow_line(line, flow, nt::model::shown(flow, interval_s), comm, 1764505000.123456);
   auto observation = nt::anomaly::observe(nlohmann::ordered_json::parse(line));
   EXPECT_TRUE(observation.has_value()) << line;
   return observation.value_or(nt::anomaly::Observation{});
@@ -61,7 +61,7 @@ TEST(ObserveFlow, AgreesWithItsRecordReadBack) {
         flow.spurious_retransmits = static_cast<uint32_t>(random() % 60);  // sometimes more than retransmits
         flow.retired = random() % 2;
         const std::string comm = checked % 2 ? "python3" : "pt_main \"thread\\";
-        auto live = nt::anomaly::observe_flow(flow, comm, interval_s);
+        auto live = nt::anomaly::observe_flow(flow, nt::model::shown(flow, interval_s), comm);
         EXPECT_EQ(live, read_back(flow, comm, interval_s)) << live.key;
         ++checked;
       }
@@ -73,7 +73,7 @@ TEST(ObserveFlow, AgreesWithItsRecordReadBack) {
 TEST(ObserveFlow, LoopbackEndsAreQualifiedByNamespace) {
   nt::model::FlowTraffic flow;
   flow.key = {{42, 4026531840u, 9}, 6, v4(127, 0, 0, 1, 40000), v4(192, 0, 2, 2, 5201)};
-  auto o = nt::anomaly::observe_flow(flow, "iperf3", 1.0);
+  auto o = nt::anomaly::observe_flow(flow, nt::model::shown(flow, 1.0), "iperf3");
   EXPECT_EQ(o.flow, "tcp 127.0.0.1:40000 > 192.0.2.2:5201");
   EXPECT_EQ(o.key, "flow 42 9 4026531840 tcp 127.0.0.1:40000 > 192.0.2.2:5201");
   EXPECT_EQ(o.local, "4026531840 127.0.0.1:40000");

@@ -39,7 +39,7 @@ TEST(JsonLines, FlowLineIsTheWholeRecord) {
   flow.spurious_retransmits = 1;
   flow.retired = true;
   std::string line = "left alone:";
-  nt::output::flow_line(line, flow, std::string("bad\xff\"name"), 1700000000.5, 2.0);
+  nt::output::flow_line(line, flow, nt::model::shown(flow, 2.0), std::string("bad\xff\"name"), 1700000000.5);
   EXPECT_EQ(line, R"(left alone:{"type":"flow","v":1,"ts":1700000000.5,"pid":42,"start_time":123456789,"comm":"bad)"
                   "\xEF\xBF\xBD" R"(\"name","netns":4026531840,"proto":"tcp","family":6,"saddr":"2001:db8::1",)"
                   R"("sport":40000,"daddr":"10.0.0.2","dport":29500,"tx_bytes":4000,"rx_bytes":10,"tx_calls":5,)"
