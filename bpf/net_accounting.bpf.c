@@ -34,6 +34,7 @@
 #define CONN_RING_SIZE (256 * 1024)
 #define SEGMENT_RING_SIZE (4 * 1024 * 1024) /* bursts of closing sockets: 32k segments */
 #define SEND_SHUTDOWN 2
+#define E2BIG 7
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -396,6 +397,33 @@ int BPF_PROG(count_recv, struct sock *sk, int ret, int flags)
 	return account(sk, ret, flags, false);
 }
 
+/* Kernels before 6.3 have no sock:sock_send_length / sock_recv_length. The same calls pass through
+ * the inet protocol family's sendmsg and recvmsg (what sock_sendmsg and sock_recvmsg call for every
+ * AF_INET and AF_INET6 socket), in the caller's context, with the same return value. */
+SEC("fexit/inet_sendmsg")
+int BPF_PROG(count_send_inet, struct socket *sock, struct msghdr *msg, size_t size, int ret)
+{
+	return account(sock->sk, ret, 0, true);
+}
+
+SEC("fexit/inet6_sendmsg")
+int BPF_PROG(count_send_inet6, struct socket *sock, struct msghdr *msg, size_t size, int ret)
+{
+	return account(sock->sk, ret, 0, true);
+}
+
+SEC("fexit/inet_recvmsg")
+int BPF_PROG(count_recv_inet, struct socket *sock, struct msghdr *msg, size_t size, int flags, int ret)
+{
+	return account(sock->sk, ret, flags, false);
+}
+
+SEC("fexit/inet6_recvmsg")
+int BPF_PROG(count_recv_inet6, struct socket *sock, struct msghdr *msg, size_t size, int flags, int ret)
+{
+	return account(sock->sk, ret, flags, false);
+}
+
 /* The last descriptor of a socket closed: its counters leave in a final segment. Runs in the
  * closing process's context, after the last call that could count on the socket. */
 SEC("cgroup/sock_release")
@@ -436,6 +464,45 @@ static __always_inline void write_live_socket(struct seq_file *seq, struct sock 
 	if (owner->generation != generation)
 		return;
 	bpf_seq_write(seq, &r, sizeof(r));
+}
+
+/* A full TCP socket, or NULL (request and time-wait sockets carry no storage). */
+static __always_inline struct tcp_sock *tcp_sock_of(struct sock_common *common)
+{
+	if (!common)
+		return NULL;
+	return bpf_skc_to_tcp_sock(common);
+}
+
+/* The same, from the TCP and UDP socket tables of the iterator's network namespace: user space
+ * creates these in every namespace that holds sockets. Kernels that refuse socket storage on
+ * sockets found through files accept it on these, whose sockets are trusted. */
+SEC("iter/tcp")
+int dump_tcp_sockets(struct bpf_iter__tcp *ctx)
+{
+	struct tcp_sock *tp = tcp_sock_of(ctx->sk_common);
+	struct nt_sock_owner *owner;
+
+	if (!tp)
+		return 0;
+	owner = bpf_sk_storage_get(&sock_owners, tp, 0, 0);
+	if (owner)
+		write_live_socket(ctx->meta->seq, (struct sock *)tp, owner);
+	return 0;
+}
+
+SEC("iter/udp")
+int dump_udp_sockets(struct bpf_iter__udp *ctx)
+{
+	struct udp_sock *udp = ctx->udp_sk;
+	struct nt_sock_owner *owner;
+
+	if (!udp)
+		return 0;
+	owner = bpf_sk_storage_get(&sock_owners, udp, 0, 0);
+	if (owner)
+		write_live_socket(ctx->meta->seq, (struct sock *)udp, owner);
+	return 0;
 }
 
 /* The socket behind an open file, if the file is one (task_file iterators). */
@@ -617,21 +684,34 @@ int BPF_PROG(on_tcp_state, const struct sock *sk, const int oldstate, const int 
 
 /* Retransmits, resets and full receive queues: counted on the socket's stamp, since
  * these run from timers and softirq. */
+static __always_inline void count_retransmit_on(const struct sock *sk)
+{
+	struct nt_sock_owner *owner = bpf_sk_storage_get(&sock_owners, (struct sock *)sk, 0, 0);
+
+	if (owner && owner->tgid)
+		__sync_fetch_and_add(&owner->retransmits, 1);
+}
+
+/* Newer kernels fire this for failed retransmits too, and say so in a third argument. */
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(count_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
 {
-	struct nt_sock_owner *owner;
-
-	if (err)
-		return 0;
-	owner = bpf_sk_storage_get(&sock_owners, (struct sock *)sk, 0, 0);
-	if (owner && owner->tgid)
-		__sync_fetch_and_add(&owner->retransmits, 1);
+	if (!err)
+		count_retransmit_on(sk);
 	return 0;
 }
 
+/* Older ones (6.12 and before) only for those sent, with two. */
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(count_retransmit_sent, const struct sock *sk, const struct sk_buff *skb)
+{
+	count_retransmit_on(sk);
+	return 0;
+}
+
+/* A reason argument came in 6.10; it is not read, so one program fits both. */
 SEC("tp_btf/tcp_send_reset")
-int BPF_PROG(count_reset_sent, const struct sock *sk, const struct sk_buff *skb, int reason)
+int BPF_PROG(count_reset_sent, const struct sock *sk, const struct sk_buff *skb)
 {
 	struct nt_sock_owner *owner;
 
@@ -665,43 +745,121 @@ int BPF_PROG(count_rcvqueue_full, struct sock *sk, struct sk_buff *skb)
 
 /* At start: sockets created before the agent get their owner from the first task found holding
  * them, and TCP connections established before it an open record marked pre-existing. */
-SEC("iter/task_file")
-int find_preexisting(struct bpf_iter__task_file *ctx)
-{
-	struct task_struct *task = ctx->task;
-	struct sock *sk = sock_of_file(ctx->file);
-	struct nt_sock_owner *owner;
-	__u16 family;
+struct socket_holder {
+	__u32 tgid;
+	__u32 tid;
+	__u64 start_ns;
+	char comm[NT_COMM_LEN];
+};
 
-	if (!task || !sk)
-		return 0;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+static __always_inline void holder_of(struct socket_holder *holder, struct task_struct *task)
+{
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+
+	holder->tgid = BPF_CORE_READ(task, tgid);
+	holder->tid = BPF_CORE_READ(task, pid);
+	holder->start_ns = BPF_CORE_READ(leader, start_boottime);
+	bpf_probe_read_kernel(holder->comm, sizeof(holder->comm), &leader->comm);
+}
+
+static __always_inline void adopt_preexisting(struct sock *sk, const struct socket_holder *holder)
+{
+	struct nt_sock_owner *owner;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
 	if (family != AF_INET && family != AF_INET6)
-		return 0;
+		return;
 	/* Every socket gets its owner (listeners too: what they accept inherits it); established TCP
 	 * connections are also announced. */
 	owner = bpf_sk_storage_get(&sock_owners, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!owner) {
 		count_loss(NT_LOSS_SOCK_STAMP_FAILED, 1);
-		return 0;
+		return;
 	}
 	if (!owner->tgid) {
-		struct task_struct *leader = BPF_CORE_READ(task, group_leader);
-
-		owner->tgid = BPF_CORE_READ(task, tgid);
-		owner->tid = BPF_CORE_READ(task, pid);
-		owner->start_ns = BPF_CORE_READ(leader, start_boottime);
+		owner->tgid = holder->tgid;
+		owner->tid = holder->tid;
+		owner->start_ns = holder->start_ns;
 		owner->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 		owner->origin = NT_STAMP_ITER;
 		owner->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-		bpf_probe_read_kernel(owner->comm, sizeof(owner->comm), &leader->comm);
+		__builtin_memcpy(owner->comm, holder->comm, sizeof(owner->comm));
 	}
 	if (owner->announced || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP ||
 	    BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_ESTABLISHED)
-		return 0;
+		return;
 	owner->preexisting = 1;
 	owner->announced = 1;
 	emit_conn(sk, owner, NT_CONN_OPEN, 0, 0);
+}
+
+/* In one pass, where the kernel allows socket storage on a socket found through a file. */
+SEC("iter/task_file")
+int find_preexisting(struct bpf_iter__task_file *ctx)
+{
+	struct sock *sk = sock_of_file(ctx->file);
+	struct task_struct *task = ctx->task;
+	struct socket_holder holder;
+
+	if (!task || !sk)
+		return 0;
+	holder_of(&holder, task);
+	adopt_preexisting(sk, &holder);
+	return 0;
+}
+
+/* In two, where it does not: the holders by socket address first, then the sockets themselves from
+ * each namespace's TCP and UDP tables, where the kernel trusts them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 262144);
+	__type(key, __u64);
+	__type(value, struct socket_holder);
+} socket_holders SEC(".maps");
+
+SEC("iter/task_file")
+int note_socket_holders(struct bpf_iter__task_file *ctx)
+{
+	struct sock *sk = sock_of_file(ctx->file);
+	struct task_struct *task = ctx->task;
+	struct socket_holder holder;
+	__u64 address = (__u64)sk;
+
+	if (!task || !sk)
+		return 0;
+	holder_of(&holder, task);
+	if (bpf_map_update_elem(&socket_holders, &address, &holder, BPF_NOEXIST) == -E2BIG)
+		count_loss(NT_LOSS_SOCK_STAMP_FAILED, 1);
+	return 0;
+}
+
+static __always_inline void adopt_held(struct sock *sk)
+{
+	__u64 address = (__u64)sk;
+	struct socket_holder *holder = bpf_map_lookup_elem(&socket_holders, &address);
+
+	if (holder)
+		adopt_preexisting(sk, holder);
+}
+
+SEC("iter/tcp")
+int find_preexisting_tcp(struct bpf_iter__tcp *ctx)
+{
+	struct tcp_sock *tp = tcp_sock_of(ctx->sk_common);
+
+	if (tp)
+		adopt_held((struct sock *)tp);
+	return 0;
+}
+
+SEC("iter/udp")
+int find_preexisting_udp(struct bpf_iter__udp *ctx)
+{
+	struct udp_sock *udp = ctx->udp_sk;
+
+	if (udp)
+		adopt_held((struct sock *)udp);
 	return 0;
 }
 

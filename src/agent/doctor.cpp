@@ -23,30 +23,24 @@ struct Check {
 
 void print(const Check& check) {
   const char* verdict = check.ok ? "ok" : (check.required ? "MISSING" : "absent");
-  std::printf("%-8s %-28s %s\n", verdict, check.feature, check.detail.c_str());
-}
-
-// fentry/fexit would be the cheapest kernel hooks; some kernels refuse them (EPERM at load).
-Check probe_fentry() {
-  auto loads = bpf::probe_tracing_load(BPF_TRACE_FENTRY, "tcp_sendmsg");
-  return {"fentry/fexit", loads.ok(),
-          loads ? "loads (not needed: NeuTracer uses tracepoints)" : loads.error().message + " (not needed)", false};
-}
-
-// Live sockets are read through the socket storage iterator where the kernel allows it, else
-// through every process's open files (dearer with many processes, same numbers).
-Check probe_socket_storage_iterator() {
-  auto loads = bpf::probe_tracing_load(BPF_TRACE_ITER, "bpf_iter_bpf_sk_storage_map");
-  return {"socket storage iterator", loads.ok(),
-          loads ? "iter/bpf_sk_storage_map loads" : loads.error().message + " (iter/task_file is used instead)",
-          false};
+  std::printf("%-8s %-22s %s\n", verdict, check.feature, check.detail.c_str());
 }
 
 Check probe_kprobes() {
   bool present = access("/sys/bus/event_source/devices/kprobe/type", R_OK) == 0;
-  return {"kprobes", present,
-          present ? "kprobe PMU present (not needed)" : "kernel without CONFIG_KPROBES (not needed: tracepoints only)",
-          false};
+  return {"kprobes", present, present ? "kprobe PMU present" : "kernel without CONFIG_KPROBES", false};
+}
+
+Check probe_fentry() {
+  auto loads = bpf::probe_tracing_load(BPF_TRACE_FENTRY, "inet_sendmsg");
+  return {"fentry/fexit", loads.ok(), loads ? "loads" : loads.error().message, false};
+}
+
+// A feature as the real programs found it: in use and how, or missing and why.
+void print_feature(const bpf::FeatureState& f) {
+  std::string detail = f.available ? f.via + ": " + f.needs : "needs " + f.needs;
+  if (!f.reason.empty()) detail += f.available ? " (refused first: " + f.reason + ")" : " (refused: " + f.reason + ")";
+  print({f.name.c_str(), f.available, detail, f.required});
 }
 
 }  // namespace
@@ -72,15 +66,17 @@ int run_doctor() {
     std::printf("record: cannot run here\n");
     return 1;
   }
-  // The real programs are the probe: tp_btf sock tracepoints, socket storage, cgroup hooks.
-  auto collector = collectors::NetCollector::start({});
-  print({"record (net accounting)", collector.ok(),
-         collector ? "tp_btf sock_send/recv_length, socket storage, cgroup sock_create/connect, sock_ops"
-                   : collector.error().message,
-         true});
   print(probe_kprobes());
   print(probe_fentry());
-  print(probe_socket_storage_iterator());
+  // The real programs are the probe: every feature of every collector, packet mode included.
+  collectors::NetConfig everything;
+  everything.packets = true;
+  auto collector = collectors::NetCollector::start(everything);
+  if (!collector) {
+    print({"net", false, collector.error().message, true});
+  } else {
+    for (const auto& feature : collector.value()->features()) print_feature(feature);
+  }
   return collector.ok() && cgroup_check.ok ? 0 : 1;
 }
 

@@ -192,6 +192,7 @@ class Recorder {
   Status emit_summary(double duration_s, std::optional<int> exit_status) {
     auto record = output::summary_record(table_, losses(), collector_.program_stats(), unix_seconds(), duration_s,
                                          exit_status);
+    record["features"] = output::features_json(collector_.features());
     if (options_.trace) record["ringbuf_dropped_per_cpu"] = collector_.per_cpu_loss(model::LossReason::kRingbufFull);
     if (detecting()) {
       record["anomalies"] = watch_.raised_by_detector();
@@ -273,7 +274,7 @@ class Recorder {
                                               output::self_cpu_seconds(), output::self_rss_bytes(),
                                               options_.metrics_top,
                                               detecting() ? &watch_.raised_by_detector() : nullptr,
-                                              watch_.series()}));
+                                              watch_.series(), &features_}));
   }
 
   // Process, device and connection records also feed the detectors (and only they do, so
@@ -331,10 +332,18 @@ class Recorder {
   std::string line_;       // a flow's record, reused: its buffer grows once
   uint64_t device_read_failures_ = 0;
   uint64_t reported_drops_ = 0;
+  const std::vector<bpf::FeatureState> features_ = collector_.features();
   Status write_status_;
 };
 
 }  // namespace
+
+void report_missing_features(const std::vector<bpf::FeatureState>& features) {
+  for (const auto& f : features)
+    if (!f.available)
+      std::fprintf(stderr, "neutracer: %s unavailable (needs %s; %s); running without it\n", f.name.c_str(),
+                   f.needs.c_str(), f.reason.c_str());
+}
 
 Result<pid_t> resolve_tgid(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -433,6 +442,7 @@ Result<int> run_record(const RecordOptions& options) {
 
   auto collector = collectors::NetCollector::start(config);
   if (!collector) return collector.error();
+  report_missing_features(collector.value()->features());
   for (pid_t tgid : tgids)
     if (auto ok = collector.value()->trace_tgid(tgid); !ok) return ok.error();
 
@@ -486,6 +496,7 @@ Result<int> run_record(const RecordOptions& options) {
   const uint64_t end_ns =
       options.duration_s > 0 ? start_ns + static_cast<uint64_t>(options.duration_s * 1e9) : UINT64_MAX;
   auto start = output::start_record({unix_seconds(), options.interval_ms, options.trace ? "trace" : "record"});
+  start["features"] = output::features_json(collector.value()->features());
   if (options.detect && !options.trace) start["detect"] = {{"warmup_intervals", options.detect_warmup}};
   if (metrics) {
     start["metrics"] = "http://" + metrics->address() + "/metrics";

@@ -7,12 +7,39 @@
 
 namespace nt::bpf {
 namespace {
-int print_all(enum libbpf_print_level, const char* format, va_list args) {
-  return std::vfprintf(stderr, format, args);
+bool verbose_log = false;
+std::string* capture_into = nullptr;
+
+int print(enum libbpf_print_level, const char* format, va_list args) {
+  if (capture_into) {
+    // A verifier log comes as one message of any length.
+    va_list measure, copy;
+    va_copy(measure, args);
+    int length = std::vsnprintf(nullptr, 0, format, measure);
+    va_end(measure);
+    if (length > 0) {
+      std::string text(static_cast<size_t>(length) + 1, '\0');
+      va_copy(copy, args);
+      std::vsnprintf(text.data(), text.size(), format, copy);
+      va_end(copy);
+      text.pop_back();
+      capture_into->append(text);
+    }
+  }
+  return verbose_log ? std::vfprintf(stderr, format, args) : 0;
 }
-int print_nothing(enum libbpf_print_level, const char*, va_list) { return 0; }
 }  // namespace
 
-void route_libbpf_log(bool verbose) { libbpf_set_print(verbose ? print_all : print_nothing); }
+void route_libbpf_log(bool verbose) {
+  verbose_log = verbose;
+  libbpf_set_print(print);
+}
+
+LibbpfLogCapture::LibbpfLogCapture(std::string& log) {
+  capture_into = &log;
+  libbpf_set_print(print);
+}
+
+LibbpfLogCapture::~LibbpfLogCapture() { capture_into = nullptr; }
 
 }  // namespace nt::bpf

@@ -184,6 +184,18 @@ nlohmann::ordered_json summary_record(const model::ProcessTable& table, const mo
   return record;
 }
 
+nlohmann::ordered_json features_json(const std::vector<bpf::FeatureState>& features) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const auto& f : features) {
+    nlohmann::ordered_json feature = {{"available", f.available}};
+    if (f.available) feature["via"] = f.via;
+    if (!f.available) feature["needs"] = f.needs;
+    if (!f.reason.empty()) feature["reason"] = f.reason;
+    out[f.name] = std::move(feature);
+  }
+  return out;
+}
+
 std::string to_line(const nlohmann::ordered_json& record) {
   return record.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "bpf_runtime/features.h"
 #include "bpf_runtime/prog_stats.h"
 #include "common/result.h"
 #include "model/events.h"
@@ -36,6 +37,10 @@ nlohmann::ordered_json loss_record(const model::LossCounters& losses, double ts)
 nlohmann::ordered_json summary_record(const model::ProcessTable& table, const model::LossCounters& losses,
                                       const std::vector<bpf::ProgramStats>& programs, double ts, double duration_s,
                                       std::optional<int> exit_status);
+
+// Each collector feature: {"net.tcp_health": {"available": true, "via": "tp"}}, with "needs" and
+// "reason" for one the kernel refused (and "reason" for the alternatives refused before "via").
+nlohmann::ordered_json features_json(const std::vector<bpf::FeatureState>& features);
 
 // trace: one socket call / one packet. `wall_offset_s` turns CLOCK_MONOTONIC into Unix time.
 nlohmann::ordered_json socket_event_record(const model::SocketEvent& event, double wall_offset_s);

@@ -124,6 +124,14 @@ std::vector<MetricFamily> render_metrics(const MetricsView& view) {
     families.push_back(std::move(time));
     families.push_back(std::move(misses));
   }
+  if (view.features) {
+    MetricFamily family{"neutracer_feature_available",
+                        "Whether a collector feature runs (1) or the kernel refused it (0); see `neutracer doctor`",
+                        MetricType::Gauge, {}};
+    for (const auto& f : *view.features)
+      family.metric.push_back(metric({{"feature", f.name}, {"via", f.via}}, f.available ? 1 : 0, MetricType::Gauge));
+    families.push_back(std::move(family));
+  }
   families.push_back({"neutracer_agent_cpu_seconds_total", "CPU time of the agent itself", MetricType::Counter,
                       {metric({}, view.agent_cpu_seconds, MetricType::Counter)}});
   families.push_back({"neutracer_agent_resident_memory_bytes", "Resident memory of the agent itself",

@@ -15,6 +15,7 @@
 #include <map>
 #include <string>
 
+#include "bpf_runtime/features.h"
 #include "bpf_runtime/prog_stats.h"
 #include "common/result.h"
 #include "model/events.h"
@@ -33,6 +34,7 @@ struct MetricsView {
   size_t series_limit = 0;
   const std::map<std::string, uint64_t>* anomalies = nullptr;  // raised so far, by detector
   size_t anomaly_series = 0;                                  // series the detectors watch
+  const std::vector<bpf::FeatureState>* features = nullptr;
 };
 
 std::vector<prometheus::MetricFamily> render_metrics(const MetricsView& view);

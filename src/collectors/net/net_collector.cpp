@@ -36,13 +36,6 @@ static_assert(sizeof(nt_conn_event) == 136);
 static_assert(static_cast<size_t>(NT_LOSS__COUNT) == static_cast<size_t>(model::LossReason::kMapReadFailed),
               "kernel loss reasons come first in model::LossReason, in the same order");
 
-struct ProgramAttachment {
-  bpf_program* program;
-  bpf_link** link;
-  const char* needs;  // the kernel feature, for the error line
-  bool on_cgroup;
-};
-
 model::Endpoint endpoint(uint8_t family, const uint8_t* addr, uint16_t port) {
   model::Endpoint e;
   e.family = family;
@@ -133,137 +126,176 @@ bool process_alive(const model::ProcessKey& key) {
   return start && *start == key.start_ns / ns_per_tick * ns_per_tick;
 }
 
+std::vector<bpf::Feature> net_accounting_features() {
+  // Owners are stamped at creation and inherited across fork; the filter follows children.
+  const std::vector<std::string> stamps = {"fold_on_release", "stamp_on_create", "follow_fork", "forget_exited"};
+  auto with_stamps = [&](std::vector<std::string> programs) {
+    programs.insert(programs.end(), stamps.begin(), stamps.end());
+    return programs;
+  };
+  const std::vector<std::string> tcp_events = {"count_reset_sent", "count_reset_received", "count_rcvqueue_full"};
+  auto with_tcp_events = [&](std::string retransmit) {
+    std::vector<std::string> programs = tcp_events;
+    programs.insert(programs.begin(), std::move(retransmit));
+    return programs;
+  };
+  return {
+      {"accounting",
+       true,
+       {{"tp", "tp_btf sock:sock_send_length and sock_recv_length (6.3+)", with_stamps({"count_send", "count_recv"})},
+        {"fexit", "fexit on inet_sendmsg, inet6_sendmsg, inet_recvmsg and inet6_recvmsg",
+         with_stamps({"count_send_inet", "count_send_inet6", "count_recv_inet", "count_recv_inet6"})}}},
+      {"live_sockets",
+       false,
+       {{"storage_iter", "iter/bpf_sk_storage_map", {"dump_sockets"}},
+        {"netns_iters", "iter/tcp and iter/udp with socket storage, in each network namespace",
+         {"dump_tcp_sockets", "dump_udp_sockets"}},
+        {"task_file", "iter/task_file with socket storage", {"dump_sockets_by_file"}}}},
+      {"connect_stamps",
+       false,
+       {{"cgroup", "cgroup connect4 and connect6", {"stamp_on_connect4", "stamp_on_connect6"}}}},
+      {"listen_stamps", false, {{"sock_ops", "sock_ops with bpf_get_current_comm", {"stamp_on_listen"}}}},
+      {"tcp_lifecycle", false, {{"tp", "tp_btf sock:inet_sock_set_state", {"on_tcp_state"}}}},
+      {"tcp_health",
+       false,
+       {{"tp", "tp_btf tcp:tcp_retransmit_skb (with err), tcp_send_reset, tcp_receive_reset, sock_rcvqueue_full",
+         with_tcp_events("count_retransmit")},
+        {"tp_sent", "tp_btf tcp:tcp_retransmit_skb (sent only), tcp_send_reset, tcp_receive_reset, sock_rcvqueue_full",
+         with_tcp_events("count_retransmit_sent")}}},
+      {"udp_peers",
+       false,
+       {{"cgroup", "cgroup sendmsg4, sendmsg6, recvmsg4 and recvmsg6",
+         {"peer_on_sendmsg4", "peer_on_sendmsg6", "peer_on_recvmsg4", "peer_on_recvmsg6"}}}},
+      {"preexisting",
+       false,
+       {{"task_file", "iter/task_file with socket storage", {"find_preexisting"}},
+        {"holders", "iter/task_file, then iter/tcp and iter/udp in each network namespace",
+         {"note_socket_holders", "find_preexisting_tcp", "find_preexisting_udp"}}}},
+  };
+}
+
 Result<std::unique_ptr<NetCollector>> NetCollector::start(const NetConfig& config) {
   if (auto ready = bpf::check_bpf_prerequisites(); !ready) return ready.error();
-  std::unique_ptr<NetCollector> collector(new NetCollector(config));
+  auto walker = NetnsWalker::open();
+  if (!walker) return walker.error();
+  std::unique_ptr<NetCollector> collector(new NetCollector(config, std::move(walker).value()));
   if (auto loaded = collector->load(config); !loaded) return loaded.error();
   if (auto attached = collector->attach_all(); !attached) return attached.error();
   return collector;
 }
 
 Status NetCollector::load(const NetConfig& config) {
-  skel_ = net_accounting__open();
-  if (!skel_) return errno_error("opening the net_accounting BPF object", errno);
-  auto* rodata = skel_->rodata;
-  rodata->filter_tgids = config.filter.by_tgid;
-  rodata->follow_children = config.filter.follow_children;
-  if (!config.filter.comm.empty()) {
-    rodata->filter_comm = true;
-    std::strncpy(const_cast<char*>(rodata->traced_comm), config.filter.comm.c_str(), NT_COMM_LEN - 1);
-  }
-  rodata->filter_cgroup = config.filter.cgroup_fd >= 0;
-  rodata->traced_netns = config.filter.netns;
-  rodata->emit_events = config.ringbuf_bytes > 0;
-  if (int err = bpf_map__set_max_entries(skel_->maps.flows, config.max_flows); err)
-    return errno_error("sizing the flow table", err);
-  if (config.ringbuf_bytes > 0) {
-    rodata->events_ring_size = ring_size(config.ringbuf_bytes);
-    if (int err = bpf_map__set_max_entries(skel_->maps.events, ring_size(config.ringbuf_bytes)); err)
-      return errno_error("sizing the event ring buffer", err);
-  }
-  // One of the two live-socket readers is loaded: the storage iterator where the kernel allows it.
-  sockets_by_file_ = !bpf::probe_tracing_load(BPF_TRACE_ITER, "bpf_iter_bpf_sk_storage_map").ok();
-  bpf_program__set_autoload(skel_->progs.dump_sockets, !sockets_by_file_);
-  bpf_program__set_autoload(skel_->progs.dump_sockets_by_file, sockets_by_file_);
-  if (int err = net_accounting__load(skel_); err)
-    return errno_error("loading net_accounting BPF programs (run neutracer -v for the verifier log)", err);
-  if (skel_->rodata->abi_version != NT_NET_ABI_VERSION)
-    return Error{"net_accounting BPF object has ABI " + std::to_string(skel_->rodata->abi_version) +
+  auto configure = [&config](net_accounting& skel) -> Status {
+    auto* rodata = skel.rodata;
+    rodata->filter_tgids = config.filter.by_tgid;
+    rodata->follow_children = config.filter.follow_children;
+    if (!config.filter.comm.empty()) {
+      rodata->filter_comm = true;
+      std::strncpy(const_cast<char*>(rodata->traced_comm), config.filter.comm.c_str(), NT_COMM_LEN - 1);
+    }
+    rodata->filter_cgroup = config.filter.cgroup_fd >= 0;
+    rodata->traced_netns = config.filter.netns;
+    rodata->emit_events = config.ringbuf_bytes > 0;
+    if (int err = bpf_map__set_max_entries(skel.maps.flows, config.max_flows); err)
+      return errno_error("sizing the flow table", -err);
+    if (config.ringbuf_bytes > 0) {
+      rodata->events_ring_size = ring_size(config.ringbuf_bytes);
+      if (int err = bpf_map__set_max_entries(skel.maps.events, ring_size(config.ringbuf_bytes)); err)
+        return errno_error("sizing the event ring buffer", -err);
+    }
+    return {};
+  };
+  auto accounting = bpf::FeatureObject<net_accounting>::load(
+      "net", net_accounting_features(), {net_accounting__open, net_accounting__load, net_accounting__destroy},
+      configure);
+  if (!accounting) return accounting.error();
+  accounting_ = std::move(accounting).value();
+  if (skel().rodata->abi_version != NT_NET_ABI_VERSION)
+    return Error{"net_accounting BPF object has ABI " + std::to_string(skel().rodata->abi_version) +
                  ", this agent expects " + std::to_string(NT_NET_ABI_VERSION)};
   if (config.filter.cgroup_fd >= 0) {
     uint32_t slot = 0;
-    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.traced_cgroup), &slot, &config.filter.cgroup_fd, BPF_ANY))
+    if (bpf_map_update_elem(bpf_map__fd(skel().maps.traced_cgroup), &slot, &config.filter.cgroup_fd, BPF_ANY))
       return errno_error("setting the cgroup filter", errno);
   }
   if (!config.packets) return {};
 
-  packets_ = net_packets__open();
-  if (!packets_) return errno_error("opening the net_packets BPF object", errno);
-  packets_->rodata->traced_netns = config.filter.netns;
-  packets_->rodata->emit_events = config.packet_ringbuf_bytes > 0;
-  if (config.packet_ringbuf_bytes > 0) {
-    packets_->rodata->packet_ring_size = ring_size(config.packet_ringbuf_bytes);
-    if (int err = bpf_map__set_max_entries(packets_->maps.packet_events, ring_size(config.packet_ringbuf_bytes)); err)
-      return errno_error("sizing the packet ring buffer", err);
-  }
-  // One owner table and one loss table for both objects.
-  if (int err = bpf_map__reuse_fd(packets_->maps.sock_owners, bpf_map__fd(skel_->maps.sock_owners)); err)
-    return errno_error("sharing the socket owner map", err);
-  if (int err = bpf_map__reuse_fd(packets_->maps.loss_counters, bpf_map__fd(skel_->maps.loss_counters)); err)
-    return errno_error("sharing the loss counters", err);
-  if (int err = net_packets__load(packets_); err)
-    return errno_error("loading net_packets BPF programs (run neutracer -v for the verifier log)", err);
+  auto configure_packets = [&config, this](net_packets& packets) -> Status {
+    packets.rodata->traced_netns = config.filter.netns;
+    packets.rodata->emit_events = config.packet_ringbuf_bytes > 0;
+    if (config.packet_ringbuf_bytes > 0) {
+      packets.rodata->packet_ring_size = ring_size(config.packet_ringbuf_bytes);
+      if (int err = bpf_map__set_max_entries(packets.maps.packet_events, ring_size(config.packet_ringbuf_bytes)); err)
+        return errno_error("sizing the packet ring buffer", -err);
+    }
+    // One owner table and one loss table for both objects.
+    if (int err = bpf_map__reuse_fd(packets.maps.sock_owners, bpf_map__fd(skel().maps.sock_owners)); err)
+      return errno_error("sharing the socket owner map", -err);
+    if (int err = bpf_map__reuse_fd(packets.maps.loss_counters, bpf_map__fd(skel().maps.loss_counters)); err)
+      return errno_error("sharing the loss counters", -err);
+    return {};
+  };
+  std::vector<bpf::Feature> packet_mode = {
+      {"packets",
+       false,
+       {{"tp", "tp_btf net:net_dev_queue and net:netif_receive_skb", {"packet_tx", "packet_rx"}}}}};
+  auto packets = bpf::FeatureObject<net_packets>::load(
+      "net", packet_mode, {net_packets__open, net_packets__load, net_packets__destroy}, configure_packets);
+  if (!packets) return packets.error();
+  if (packets.value()->has("packets"))
+    packets_ = std::move(packets).value();
+  else
+    packet_features_ = packets.value()->states();
   return {};
 }
 
-NetCollector::~NetCollector() {
-  net_packets__destroy(packets_);
-  net_accounting__destroy(skel_);
-}
+NetCollector::~NetCollector() = default;
 
 Status NetCollector::attach_all() {
   auto cgroup_root = bpf::find_cgroup2_mount();
   if (!cgroup_root) return Error{"socket owner stamping needs cgroup v2: " + cgroup_root.error().message};
   cgroup_fd_.reset(open(cgroup_root.value().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!cgroup_fd_.valid()) return errno_error("opening cgroup2 root " + cgroup_root.value(), errno);
-
-  auto& p = skel_->progs;
-  auto& l = skel_->links;
-  std::vector<ProgramAttachment> attachments = {
-      {p.count_send, &l.count_send, "tp_btf sock:sock_send_length (kernel >= 6.3 with BTF)", false},
-      {p.fold_on_release, &l.fold_on_release, "cgroup sock_release on the cgroup2 root", true},
-      {p.count_recv, &l.count_recv, "tp_btf sock:sock_recv_length (kernel >= 6.3 with BTF)", false},
-      {p.on_tcp_state, &l.on_tcp_state, "tp_btf sock:inet_sock_set_state", false},
-      {p.count_retransmit, &l.count_retransmit, "tp_btf tcp:tcp_retransmit_skb", false},
-      {p.count_reset_sent, &l.count_reset_sent, "tp_btf tcp:tcp_send_reset", false},
-      {p.count_reset_received, &l.count_reset_received, "tp_btf tcp:tcp_receive_reset", false},
-      {p.count_rcvqueue_full, &l.count_rcvqueue_full, "tp_btf sock:sock_rcvqueue_full", false},
-      {p.follow_fork, &l.follow_fork, "tp_btf sched:sched_process_fork", false},
-      {p.forget_exited, &l.forget_exited, "tp_btf sched:sched_process_exit", false},
-      {p.stamp_on_create, &l.stamp_on_create, "cgroup sock_create on the cgroup2 root", true},
-      {p.stamp_on_connect4, &l.stamp_on_connect4, "cgroup connect4 on the cgroup2 root", true},
-      {p.stamp_on_connect6, &l.stamp_on_connect6, "cgroup connect6 on the cgroup2 root", true},
-      {p.stamp_on_listen, &l.stamp_on_listen, "sock_ops on the cgroup2 root", true},
-      {p.peer_on_sendmsg4, &l.peer_on_sendmsg4, "cgroup sendmsg4 on the cgroup2 root", true},
-      {p.peer_on_sendmsg6, &l.peer_on_sendmsg6, "cgroup sendmsg6 on the cgroup2 root", true},
-      {p.peer_on_recvmsg4, &l.peer_on_recvmsg4, "cgroup recvmsg4 on the cgroup2 root", true},
-      {p.peer_on_recvmsg6, &l.peer_on_recvmsg6, "cgroup recvmsg6 on the cgroup2 root", true},
-  };
+  if (auto attached = accounting_->attach(cgroup_fd_.get()); !attached) return attached;
   if (packets_) {
-    attachments.push_back({packets_->progs.packet_tx, &packets_->links.packet_tx, "tp_btf net:net_dev_queue", false});
-    attachments.push_back(
-        {packets_->progs.packet_rx, &packets_->links.packet_rx, "tp_btf net:netif_receive_skb", false});
-  }
-  for (const auto& a : attachments) {
-    *a.link = a.on_cgroup ? bpf_program__attach_cgroup(a.program, cgroup_fd_.get()) : bpf_program__attach(a.program);
-    if (!*a.link) {
-      int err = errno;
-      return errno_error(std::string("attaching BPF program ") + bpf_program__name(a.program) + " (needs " +
-                             a.needs + "; kprobes and fentry are not used)",
-                         err);
+    if (auto attached = packets_->attach(cgroup_fd_.get()); !attached) return attached;
+    if (!packets_->has("packets")) {
+      packet_features_ = packets_->states();
+      packets_.reset();
     }
   }
-  if (sockets_by_file_) {
-    l.dump_sockets_by_file = bpf_program__attach_iter(p.dump_sockets_by_file, nullptr);
-    if (!l.dump_sockets_by_file) return errno_error("attaching the task_file iterator (needs iter/task_file)", errno);
-  } else {
+  attach_live_socket_reader();
+  return events_.add(bpf_map__fd(skel().maps.sock_segments), [this](const void* data, size_t) {
+    ledger_.add_segment(reading_of(*static_cast<const nt_sock_record*>(data)));
+  });
+}
+
+void NetCollector::attach_live_socket_reader() {
+  auto& p = skel().progs;
+  auto& l = skel().links;
+  const std::string via = accounting_->via("live_sockets");
+  if (via == "storage_iter") {
     union bpf_iter_link_info over_owners = {};
-    over_owners.map.map_fd = static_cast<uint32_t>(bpf_map__fd(skel_->maps.sock_owners));
+    over_owners.map.map_fd = static_cast<uint32_t>(bpf_map__fd(skel().maps.sock_owners));
     DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, iter_opts, .link_info = &over_owners,
                         .link_info_len = sizeof(over_owners));
     l.dump_sockets = bpf_program__attach_iter(p.dump_sockets, &iter_opts);
-    if (!l.dump_sockets)
-      return errno_error("attaching the socket storage iterator (needs iter/bpf_sk_storage_map)", errno);
+  } else if (via == "netns_iters") {
+    l.dump_tcp_sockets = bpf_program__attach_iter(p.dump_tcp_sockets, nullptr);
+    l.dump_udp_sockets = l.dump_tcp_sockets ? bpf_program__attach_iter(p.dump_udp_sockets, nullptr) : nullptr;
+  } else if (via == "task_file") {
+    l.dump_sockets_by_file = bpf_program__attach_iter(p.dump_sockets_by_file, nullptr);
+  } else {
+    return;
   }
-  return events_.add(bpf_map__fd(skel_->maps.sock_segments), [this](const void* data, size_t) {
-    ledger_.add_segment(reading_of(*static_cast<const nt_sock_record*>(data)));
-  });
+  if (!l.dump_sockets && !l.dump_udp_sockets && !l.dump_sockets_by_file)
+    accounting_->drop("live_sockets", errno_error("attaching the " + via + " iterator", errno).message);
 }
 
 Status NetCollector::trace_tgid(pid_t tgid) {
   uint32_t key = static_cast<uint32_t>(tgid);
   uint8_t one = 1;
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.traced_tgids), &key, &one, BPF_ANY) != 0)
+  if (bpf_map_update_elem(bpf_map__fd(skel().maps.traced_tgids), &key, &one, BPF_ANY) != 0)
     return errno_error("adding pid " + std::to_string(tgid) + " to the kernel filter", errno);
   return {};
 }
@@ -284,24 +316,38 @@ void NetCollector::drain(model::ProcessTable& processes, model::FlowTable& flows
   drain_peer_flows(flows, idle_ns, now);
 }
 
-std::vector<SocketReading> NetCollector::read_live_sockets() {
-  std::vector<SocketReading> live;
-  bpf_link* reader = sockets_by_file_ ? skel_->links.dump_sockets_by_file : skel_->links.dump_sockets;
-  UniqueFd iter(bpf_iter_create(bpf_link__fd(reader)));
+void NetCollector::run_iterator(bpf_link* link, std::vector<char>& out) {
+  UniqueFd iter(bpf_iter_create(bpf_link__fd(link)));
   if (!iter.valid()) {
     ++map_read_failures_;
-    return live;
+    return;
   }
-  std::vector<char> buffer;
   char chunk[16384];
   ssize_t n;
-  while ((n = read(iter.get(), chunk, sizeof(chunk))) > 0) buffer.insert(buffer.end(), chunk, chunk + n);
+  while ((n = read(iter.get(), chunk, sizeof(chunk))) > 0) out.insert(out.end(), chunk, chunk + n);
   if (n < 0) ++map_read_failures_;
-  std::unordered_set<uint64_t> cookies;  // through open files, a shared socket comes once per holder
+}
+
+std::vector<SocketReading> NetCollector::read_live_sockets() {
+  std::vector<SocketReading> live;
+  const auto& l = skel().links;
+  std::vector<char> buffer;
+  if (l.dump_sockets) {
+    run_iterator(l.dump_sockets, buffer);
+  } else if (l.dump_sockets_by_file) {
+    run_iterator(l.dump_sockets_by_file, buffer);
+  } else if (l.dump_tcp_sockets && l.dump_udp_sockets) {
+    walker_.for_each(netns_filter_, [&] {
+      run_iterator(l.dump_tcp_sockets, buffer);
+      run_iterator(l.dump_udp_sockets, buffer);
+    }, map_read_failures_);
+  }
+  // Through open files a shared socket comes once per holder; a table walk may repeat one.
+  std::unordered_set<uint64_t> cookies;
   for (size_t at = 0; at + sizeof(nt_sock_record) <= buffer.size(); at += sizeof(nt_sock_record)) {
     nt_sock_record record;
     std::memcpy(&record, buffer.data() + at, sizeof(record));
-    if (sockets_by_file_ && !cookies.insert(record.cookie).second) continue;
+    if (!cookies.insert(record.cookie).second) continue;
     live.push_back(reading_of(record));
   }
   return live;
@@ -327,7 +373,7 @@ SocketReading NetCollector::reading_of(const nt_sock_record& r) {
 }
 
 void NetCollector::drain_peer_flows(model::FlowTable& table, uint64_t idle_ns, uint64_t now) {
-  int fd = bpf_map__fd(skel_->maps.flows);
+  int fd = bpf_map__fd(skel().maps.flows);
   for (auto [k, v] : entries_of<nt_flow_key, nt_flow_stats>(fd, map_read_failures_)) {
     uint8_t family = k.ends.family == 10 ? 6 : 4;
     model::FlowKey key{{k.tgid, k.netns, k.start_ns}, k.ends.protocol, endpoint(family, k.ends.saddr, k.ends.sport),
@@ -342,28 +388,45 @@ void NetCollector::drain_peer_flows(model::FlowTable& table, uint64_t idle_ns, u
 }
 
 Status NetCollector::announce_preexisting() {
-  bpf_link* link = bpf_program__attach_iter(skel_->progs.find_preexisting, nullptr);
-  if (!link) return errno_error("attaching the task_file iterator (needs iter/task_file)", errno);
-  int iter_fd = bpf_iter_create(bpf_link__fd(link));
+  const std::string via = accounting_->via("preexisting");
+  auto& p = skel().progs;
+  auto run_once = [this](bpf_program* program, const char* what) -> Status {
+    bpf_link* link = bpf_program__attach_iter(program, nullptr);
+    if (!link) return errno_error(std::string("attaching the ") + what + " iterator", errno);
+    std::vector<char> ignored;
+    run_iterator(link, ignored);
+    bpf_link__destroy(link);
+    return {};
+  };
   Status status;
-  if (iter_fd < 0) {
-    status = errno_error("creating the task_file iterator", errno);
-  } else {
-    char buffer[4096];
-    ssize_t n;
-    while ((n = read(iter_fd, buffer, sizeof(buffer))) > 0) {
-    }
-    if (n < 0) status = errno_error("running the task_file iterator", errno);
-    close(iter_fd);
+  if (via == "task_file") {
+    status = run_once(p.find_preexisting, "task_file");
+  } else if (via == "holders") {
+    status = run_once(p.note_socket_holders, "task_file");
+    bpf_link* tcp = status ? bpf_program__attach_iter(p.find_preexisting_tcp, nullptr) : nullptr;
+    bpf_link* udp = tcp ? bpf_program__attach_iter(p.find_preexisting_udp, nullptr) : nullptr;
+    if (status && !udp) status = errno_error("attaching the tcp and udp iterators", errno);
+    if (status)
+      walker_.for_each(netns_filter_, [&] {
+        std::vector<char> ignored;
+        run_iterator(tcp, ignored);
+        run_iterator(udp, ignored);
+      }, map_read_failures_);
+    bpf_link__destroy(udp);
+    bpf_link__destroy(tcp);
+    // The holders were needed once: their entries go.
+    const int holders = bpf_map__fd(skel().maps.socket_holders);
+    uint64_t address;
+    while (bpf_map_get_next_key(holders, nullptr, &address) == 0) bpf_map_delete_elem(holders, &address);
   }
-  bpf_link__destroy(link);
-  return status;
+  if (!status) accounting_->drop("preexisting", status.error().message);
+  return {};
 }
 
 std::vector<model::UnseenBytes> NetCollector::unseen_bytes() {
   std::vector<model::UnseenBytes> out;
   for_each_entry<nt_proc_key, nt_unseen>(
-      bpf_map__fd(skel_->maps.unseen_bytes), map_read_failures_, [&](const nt_proc_key& k, const nt_unseen& v) {
+      bpf_map__fd(skel().maps.unseen_bytes), map_read_failures_, [&](const nt_proc_key& k, const nt_unseen& v) {
         // A socket stamped by a cgroup hook and never read or written through the socket layer
         // (a splice-only receiver) has no start time: take it from /proc while the owner lives.
         uint64_t start_ns = k.start_ns ? k.start_ns : process_start_ns(k.tgid).value_or(0);
@@ -376,7 +439,7 @@ std::vector<model::DeviceStats> NetCollector::packet_device_counters() {
   std::vector<model::DeviceStats> out;
   if (!packets_) return out;
   for_each_entry<nt_device_key, nt_device_counters>(
-      bpf_map__fd(packets_->maps.device_counters), map_read_failures_,
+      bpf_map__fd(packets()->maps.device_counters), map_read_failures_,
       [&](const nt_device_key& k, const nt_device_counters& c) {
         out.push_back({{k.netns, k.ifindex}, "", {c.tx_bytes, c.rx_bytes, c.tx_packets, c.rx_packets}, 0});
       });
@@ -387,7 +450,7 @@ std::vector<model::PacketOwnerCounters> NetCollector::packet_owner_counters() {
   std::vector<model::PacketOwnerCounters> out;
   if (!packets_) return out;
   for_each_entry<nt_packet_owner_key, nt_packet_owner_counters>(
-      bpf_map__fd(packets_->maps.packet_owners), map_read_failures_,
+      bpf_map__fd(packets()->maps.packet_owners), map_read_failures_,
       [&](const nt_packet_owner_key& k, const nt_packet_owner_counters& v) {
         const auto& c = v.counters;
         out.push_back({{k.netns, k.ifindex}, k.tgid, k.start_ns, comm_of(v.comm),
@@ -399,7 +462,7 @@ std::vector<model::PacketOwnerCounters> NetCollector::packet_owner_counters() {
 Status NetCollector::on_events(std::function<void(const model::SocketEvent&)> socket_handler,
                                std::function<void(const model::PacketEvent&)> packet_handler,
                                std::function<void(const model::ConnEvent&)> conn_handler) {
-  auto status = events_.add(bpf_map__fd(skel_->maps.conn_events), [handler = std::move(conn_handler)](
+  auto status = events_.add(bpf_map__fd(skel().maps.conn_events), [handler = std::move(conn_handler)](
                                                                         const void* data, size_t) {
     const auto* e = static_cast<const nt_conn_event*>(data);
     uint8_t family = e->family == 10 ? 6 : 4;
@@ -427,8 +490,8 @@ Status NetCollector::on_events(std::function<void(const model::SocketEvent&)> so
     handler(event);
   });
   if (!status) return status;
-  if (skel_->rodata->emit_events) {
-    status = events_.add(bpf_map__fd(skel_->maps.events), [handler = std::move(socket_handler)](const void* data,
+  if (skel().rodata->emit_events) {
+    status = events_.add(bpf_map__fd(skel().maps.events), [handler = std::move(socket_handler)](const void* data,
                                                                                                    size_t) {
       const auto* e = static_cast<const nt_net_event*>(data);
       uint8_t family = e->family == 10 ? 6 : 4;
@@ -439,8 +502,8 @@ Status NetCollector::on_events(std::function<void(const model::SocketEvent&)> so
     });
     if (!status) return status;
   }
-  if (packets_ && packets_->rodata->emit_events) {
-    status = events_.add(bpf_map__fd(packets_->maps.packet_events), [handler = std::move(packet_handler)](
+  if (packets_ && packets()->rodata->emit_events) {
+    status = events_.add(bpf_map__fd(packets()->maps.packet_events), [handler = std::move(packet_handler)](
                                                                             const void* data, size_t) {
       const auto* e = static_cast<const nt_packet_event*>(data);
       uint8_t family = e->ethertype == 0x86dd ? 6 : (e->ethertype == 0x0800 ? 4 : 0);
@@ -462,7 +525,7 @@ Status NetCollector::poll_events(int timeout_ms) { return events_.poll(timeout_m
 
 model::LossCounters NetCollector::losses() const {
   model::LossCounters losses{};
-  int fd = bpf_map__fd(skel_->maps.loss_counters);
+  int fd = bpf_map__fd(skel().maps.loss_counters);
   for (uint32_t slot = 0; slot < NT_LOSS__COUNT; ++slot) {
     auto value = bpf::sum_percpu_slot(fd, slot);
     if (value)
@@ -477,7 +540,7 @@ model::LossCounters NetCollector::losses() const {
 }
 
 std::vector<uint64_t> NetCollector::per_cpu_loss(model::LossReason reason) const {
-  auto values = bpf::read_percpu_slot(bpf_map__fd(skel_->maps.loss_counters), static_cast<uint32_t>(reason));
+  auto values = bpf::read_percpu_slot(bpf_map__fd(skel().maps.loss_counters), static_cast<uint32_t>(reason));
   if (!values) {
     ++map_read_failures_;
     return {};
@@ -486,14 +549,24 @@ std::vector<uint64_t> NetCollector::per_cpu_loss(model::LossReason reason) const
 }
 
 std::vector<bpf::ProgramStats> NetCollector::program_stats() const {
-  auto stats = bpf::read_program_stats(skel_->obj);
+  auto stats = bpf::read_program_stats(skel().obj);  // the loaded programs only
   if (packets_) {
-    auto more = bpf::read_program_stats(packets_->obj);
+    auto more = bpf::read_program_stats(packets()->obj);
     stats.insert(stats.end(), more.begin(), more.end());
   }
   return stats;
 }
 
-int NetCollector::sock_owner_map_fd() const { return bpf_map__fd(skel_->maps.sock_owners); }
+int NetCollector::sock_owner_map_fd() const { return bpf_map__fd(skel().maps.sock_owners); }
+
+std::vector<bpf::FeatureState> NetCollector::features() const {
+  auto states = accounting_->states();
+  if (packets_) {
+    states.insert(states.end(), packets_->states().begin(), packets_->states().end());
+  } else {
+    states.insert(states.end(), packet_features_.begin(), packet_features_.end());
+  }
+  return states;
+}
 
 }  // namespace nt::collectors

@@ -11,9 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "bpf_runtime/features.h"
 #include "bpf_runtime/prog_stats.h"
 #include "bpf_runtime/ring_buffer.h"
 #include "common/result.h"
+#include "collectors/net/netns_walk.h"
 #include "collectors/net/socket_ledger.h"
 #include "common/unique_fd.h"
 #include "model/events.h"
@@ -44,9 +46,13 @@ struct NetConfig {
   uint32_t packet_ringbuf_bytes = 0;  // > 0: stream packet events
 };
 
+// The programs of bpf/net_accounting.bpf.c by feature, each with the hooks that can provide it.
+std::vector<bpf::Feature> net_accounting_features();
+
 class NetCollector {
  public:
-  // open -> configure -> load -> attach. The error names the program and the kernel feature.
+  // open -> configure -> load -> attach, with every feature the kernel accepts. The error names
+  // the required feature and why the kernel refused it.
   static Result<std::unique_ptr<NetCollector>> start(const NetConfig& config);
   ~NetCollector();
   NetCollector(const NetCollector&) = delete;
@@ -76,22 +82,32 @@ class NetCollector {
   std::vector<uint64_t> per_cpu_loss(model::LossReason reason) const;
   std::vector<bpf::ProgramStats> program_stats() const;
   int sock_owner_map_fd() const;
+  // Every feature of this run: in use (and how), or missing (and why).
+  std::vector<bpf::FeatureState> features() const;
 
  private:
-  explicit NetCollector(const NetConfig& config) : ledger_(config.max_flows) {}
+  explicit NetCollector(const NetConfig& config, NetnsWalker walker)
+      : netns_filter_(config.filter.netns), walker_(std::move(walker)), ledger_(config.max_flows) {}
   Status load(const NetConfig& config);
   Status attach_all();
+  void attach_live_socket_reader();
   std::vector<SocketReading> read_live_sockets();
+  // Runs an attached iterator once; what it wrote is appended to `out`.
+  void run_iterator(bpf_link* link, std::vector<char>& out);
   static SocketReading reading_of(const nt_sock_record& record);
   void drain_peer_flows(model::FlowTable& table, uint64_t idle_ns, uint64_t now);
 
-  // Owned: destroyed (programs, maps, links) in the destructor. Raw pointers because the
-  // skeletons' destroy functions live in the generated headers, which embed the BPF objects and
-  // so are included by net_collector.cpp alone.
-  net_accounting* skel_ = nullptr;
-  bool sockets_by_file_ = false;  // live sockets read through open files (no socket storage iterator)
-  net_packets* packets_ = nullptr;
+  net_accounting& skel() { return accounting_->skel(); }
+  const net_accounting& skel() const { return accounting_->skel(); }
+  net_packets* packets() const { return packets_ ? &packets_->skel() : nullptr; }
+
+  // Declared before the objects: the cgroup outlives the links attached to it.
   UniqueFd cgroup_fd_;
+  std::unique_ptr<bpf::FeatureObject<net_accounting>> accounting_;
+  std::unique_ptr<bpf::FeatureObject<net_packets>> packets_;
+  std::vector<bpf::FeatureState> packet_features_;  // packet mode's, when asked for and refused
+  uint32_t netns_filter_;
+  NetnsWalker walker_;
   bpf::RingBuffer events_;  // socket segments always; socket, packet and connection events as configured
   SocketLedger ledger_;
   mutable uint64_t map_read_failures_ = 0;
