@@ -62,7 +62,7 @@ std::string load_failure_reason(const std::string& log, int error) {
   std::string program;
   for (const auto& line : lines) {
     auto at = line.find("prog '");
-    if (at == std::string::npos) continue;
+    if (at == std::string::npos || line.find("failed") == std::string::npos) continue;  // not "skipped loading"
     auto end = line.find('\'', at + 6);
     if (end != std::string::npos) {
       program = line.substr(at + 6, end - at - 6);
@@ -130,7 +130,7 @@ Result<Selection> choose_alternatives(const std::string& collector, const std::v
         chosen[i] = static_cast<int>(k);
         break;
       }
-      if (refusals.refuses(features[i].name, alternative.id)) reason += " (NEUTRACER_REFUSE)";
+      if (refusals.refuses(collector + "." + features[i].name, alternative.id)) reason += " (NEUTRACER_REFUSE)";
       reasons += (reasons.empty() ? "" : "; ") + alternative.id + ": " + reason;
     }
     states[i].reason = reasons;
@@ -161,7 +161,7 @@ Status apply_selection(bpf_object* object, const std::string& collector, const s
           listed = true;
           if (selection[i] == static_cast<int>(k)) {
             load = true;
-            refused = refused || refusals.refuses(features[i].name, alternative.id);
+            refused = refused || refusals.refuses(collector + "." + features[i].name, alternative.id);
           }
         }
       }

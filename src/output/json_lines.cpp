@@ -188,6 +188,7 @@ nlohmann::ordered_json features_json(const std::vector<bpf::FeatureState>& featu
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   for (const auto& f : features) {
     nlohmann::ordered_json feature = {{"available", f.available}};
+    if (f.required) feature["required"] = true;
     if (f.available) feature["via"] = f.via;
     if (!f.available) feature["needs"] = f.needs;
     if (!f.reason.empty()) feature["reason"] = f.reason;

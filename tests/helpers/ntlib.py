@@ -1,4 +1,6 @@
 """Test helpers: the real agent, real namespaces, real traffic. Every wait polls with a deadline."""
+import atexit
+import ctypes
 import itertools
 import json
 import os
@@ -13,6 +15,48 @@ TRAFFIC = os.path.join(BUILD, "tests", "helpers", "nt-traffic")
 PACED = os.path.join(os.path.dirname(__file__), "paced.py")
 
 _names = itertools.count()
+
+# Every process a test starts (subprocess.run and Popen alike, here and in the tests) runs in a
+# process group of its own, dies with the test process (PR_SET_PDEATHSIG), and has its group killed
+# when the test process exits for any reason Python sees. A helper left running by a failed test
+# would hold ctest's output pipe open, and ctest waits for that pipe, not for the test.
+_libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+_started = []
+
+
+def _die_with_parent():
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class _HelperPopen(subprocess.Popen):
+    def __init__(self, args, **kwargs):
+        kwargs.setdefault("start_new_session", True)
+        if kwargs.get("preexec_fn") is None:
+            kwargs["preexec_fn"] = _die_with_parent
+        super().__init__(args, **kwargs)
+        _started.append(self)
+
+
+def kill_helpers():
+    """Kills the process group of every process started so far that still runs."""
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+
+
+def _exit_on_sigterm(signum, _frame):
+    raise SystemExit(128 + signum)  # through Python, so that the cleanup above runs
+
+
+subprocess.Popen = _HelperPopen
+atexit.register(kill_helpers)
+signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
 def wait_for(predicate, timeout=10.0, what="condition"):
@@ -75,8 +119,9 @@ def connect_veth(ns_a, ns_b, v4=("192.0.2.1", "192.0.2.2"), v6=("2001:db8::1", "
 class Agent:
     """`neutracer record` running for the duration of a with-block; records parsed at the end."""
 
-    def __init__(self, *args, interval_ms=200, mode="record"):
+    def __init__(self, *args, interval_ms=200, mode="record", env=None):
         self.args = list(args)
+        self.env = {**os.environ, **(env or {})}
         self.mode = mode
         self.interval_ms = interval_ms
         self.records = []
@@ -86,7 +131,7 @@ class Agent:
         self.out = tempfile.NamedTemporaryFile(prefix="nt-record-", suffix=".jsonl", delete=False)
         self.proc = subprocess.Popen(
             [NEUTRACER, self.mode, "--interval", str(self.interval_ms), "-o", self.out.name] + self.args,
-            stderr=subprocess.PIPE, text=True)
+            stderr=subprocess.PIPE, text=True, env=self.env)
         wait_for(lambda: self._lines() or self.proc.poll() is not None, what="the agent's start record")
         if self.proc.poll() is not None:
             raise RuntimeError(f"agent exited early: {self.proc.stderr.read()}")
