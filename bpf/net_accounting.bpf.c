@@ -1011,13 +1011,15 @@ int BPF_PROG(follow_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
-/* A traced pid that exits leaves the filter, so that a reused pid is not traced by mistake. */
+/* A traced pid that exits leaves the filter, so that a reused pid is not traced by mistake. Only
+ * the task is read: newer kernels add a group_dead argument. The last thread out finds the group's live
+ * count at zero (do_exit drops it before this tracepoint). */
 SEC("tp_btf/sched_process_exit")
-int BPF_PROG(forget_exited, struct task_struct *task, bool group_dead)
+int BPF_PROG(forget_exited, struct task_struct *task)
 {
 	__u32 tgid = task->tgid;
 
-	if (filter_tgids && group_dead)
+	if (filter_tgids && BPF_CORE_READ(task, signal, live.counter) == 0)
 		bpf_map_delete_elem(&traced_tgids, &tgid);
 	return 0;
 }

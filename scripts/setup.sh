@@ -17,6 +17,8 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libbenchmark-dev python3 iproute2 nftables iperf3 procps util-linux tmux prometheus
   bpftrace nethogs
+  # the kernel matrix: Debian's kernels under QEMU (scripts/vmtest.sh)
+  qemu-system-x86 busybox-static kmod xz-utils zstd
   # the demo workload: PyTorch DistributedDataParallel with gloo
   python3-torch python3-numpy
 )

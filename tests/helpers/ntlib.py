@@ -141,6 +141,8 @@ class Agent:
         records = []
         with open(self.out.name) as f:
             for number, line in enumerate(f, 1):
+                if not line.endswith("\n") and self.proc.poll() is None:
+                    break  # still being written
                 if not line.strip():
                     continue
                 try:

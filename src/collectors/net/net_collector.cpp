@@ -154,7 +154,7 @@ std::vector<bpf::Feature> net_accounting_features() {
       {"connect_stamps",
        false,
        {{"cgroup", "cgroup connect4 and connect6", {"stamp_on_connect4", "stamp_on_connect6"}}}},
-      {"listen_stamps", false, {{"sock_ops", "sock_ops with bpf_get_current_comm", {"stamp_on_listen"}}}},
+      {"listen_stamps", false, {{"sock_ops", "sock_ops with bpf_get_current_pid_tgid and bpf_get_current_comm", {"stamp_on_listen"}}}},
       {"tcp_lifecycle", false, {{"tp", "tp_btf sock:inet_sock_set_state", {"on_tcp_state"}}}},
       {"tcp_health",
        false,
