@@ -466,6 +466,28 @@ static __always_inline void write_live_socket(struct seq_file *seq, struct sock 
 	bpf_seq_write(seq, &r, sizeof(r));
 }
 
+/* A live socket's record, if it has an owner. Inlined into each iterator, so that the verifier
+ * sees the socket as the iterator gave it (trusted or not). */
+static __always_inline void write_if_owned(struct seq_file *seq, struct sock *sk)
+{
+	struct nt_sock_owner *owner = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
+
+	if (owner)
+		write_live_socket(seq, sk, owner);
+}
+
+/* Live sockets, walked in the owner map itself: each socket once, every namespace. */
+SEC("iter/bpf_sk_storage_map")
+int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct nt_sock_owner *owner = ctx->value;
+	struct sock *sk = ctx->sk;
+
+	if (sk && owner)
+		write_live_socket(ctx->meta->seq, sk, owner);
+	return 0;
+}
+
 /* A full TCP socket, or NULL (request and time-wait sockets carry no storage). */
 static __always_inline struct tcp_sock *tcp_sock_of(struct sock_common *common)
 {
@@ -475,19 +497,15 @@ static __always_inline struct tcp_sock *tcp_sock_of(struct sock_common *common)
 }
 
 /* The same, from the TCP and UDP socket tables of the iterator's network namespace: user space
- * creates these in every namespace that holds sockets. Kernels that refuse socket storage on
- * sockets found through files accept it on these, whose sockets are trusted. */
+ * creates these in every namespace that holds sockets. Kernels that refuse the storage iterator and
+ * socket storage on sockets found through files accept it on these, whose sockets are trusted. */
 SEC("iter/tcp")
 int dump_tcp_sockets(struct bpf_iter__tcp *ctx)
 {
 	struct tcp_sock *tp = tcp_sock_of(ctx->sk_common);
-	struct nt_sock_owner *owner;
 
-	if (!tp)
-		return 0;
-	owner = bpf_sk_storage_get(&sock_owners, tp, 0, 0);
-	if (owner)
-		write_live_socket(ctx->meta->seq, (struct sock *)tp, owner);
+	if (tp)
+		write_if_owned(ctx->meta->seq, (struct sock *)tp);
 	return 0;
 }
 
@@ -495,13 +513,9 @@ SEC("iter/udp")
 int dump_udp_sockets(struct bpf_iter__udp *ctx)
 {
 	struct udp_sock *udp = ctx->udp_sk;
-	struct nt_sock_owner *owner;
 
-	if (!udp)
-		return 0;
-	owner = bpf_sk_storage_get(&sock_owners, udp, 0, 0);
-	if (owner)
-		write_live_socket(ctx->meta->seq, (struct sock *)udp, owner);
+	if (udp)
+		write_if_owned(ctx->meta->seq, (struct sock *)udp);
 	return 0;
 }
 
@@ -516,33 +530,17 @@ static __always_inline struct sock *sock_of_file(struct file *file)
 	return sock ? sock->sk : NULL;
 }
 
-/* Live sockets, walked in the owner map itself: each socket once. */
-SEC("iter/bpf_sk_storage_map")
-int dump_sockets(struct bpf_iter__bpf_sk_storage_map *ctx)
-{
-	struct nt_sock_owner *owner = ctx->value;
-	struct sock *sk = ctx->sk;
-
-	if (sk && owner)
-		write_live_socket(ctx->meta->seq, sk, owner);
-	return 0;
-}
-
-/* The same, found through every process's open files, for kernels that refuse the socket storage
- * iterator (some do, with EPERM, as they refuse fentry). A socket held by several processes comes
- * once per holder: user space keeps one reading per cookie. Sockets without a descriptor have been
- * released, and their counters arrived as a final segment. */
+/* The same, found through every process's open files, for kernels that allow socket storage on
+ * them. A socket held by several processes comes once per holder: user space keeps one reading per
+ * cookie. Sockets without a descriptor have been released, and their counters arrived as a final
+ * segment. */
 SEC("iter/task_file")
 int dump_sockets_by_file(struct bpf_iter__task_file *ctx)
 {
 	struct sock *sk = sock_of_file(ctx->file);
-	struct nt_sock_owner *owner;
 
-	if (!sk)
-		return 0;
-	owner = bpf_sk_storage_get(&sock_owners, sk, 0, 0);
-	if (owner)
-		write_live_socket(ctx->meta->seq, sk, owner);
+	if (sk)
+		write_if_owned(ctx->meta->seq, sk);
 	return 0;
 }
 

@@ -22,11 +22,13 @@ BEGIN, END = "<!-- kernel matrix: begin -->", "<!-- kernel matrix: end -->"
 
 
 def run_on(kernel, tests, timeout):
-    """(start record's features or None, ctest's exit status, failed test names, output, seconds, release)."""
+    """(start record's features, or {"error": the agent's last line} where it did not start, ctest's exit
+    status, failed test names, output, seconds, release)."""
     agent = shlex.quote(os.path.join(BUILD, "src", "neutracer"))
     # The guest's /tmp is its own tmpfs; the feature line is marked for this side to find.
-    probe = (f"out=$(mktemp) && {agent} record --duration 0.2 --no-detect --packets -o $out >/dev/null 2>&1; "
-             f"echo \"@@features $(head -1 $out)\"; echo \"@@uname $(uname -r)\"; cd {shlex.quote(BUILD)} && "
+    probe = (f"out=$(mktemp) && err=$(mktemp) && {agent} record --duration 0.2 --no-detect --packets -o $out "
+             f">/dev/null 2>$err; echo \"@@features $(head -1 $out)\"; echo \"@@agent_error $(tail -1 $err)\"; "
+             f"echo \"@@uname $(uname -r)\"; cd {shlex.quote(BUILD)} && "
              f"ctest --output-on-failure --timeout 600 -R {shlex.quote(tests)}")
     argv = ["bash", "-c", probe]
     if kernel != "host":
@@ -39,6 +41,8 @@ def run_on(kernel, tests, timeout):
     for line in proc.stdout.splitlines():
         if line.startswith("@@features {"):
             features = json.loads(line.split(" ", 1)[1]).get("features")
+        elif line.startswith("@@agent_error ") and features is None:
+            features = {"error": line.split(" ", 1)[1].strip()}
         elif line.startswith("@@uname "):
             release = line.split(" ", 1)[1].strip()
     failed = re.findall(r"^\s*\d+ - (\S+) \(", proc.stdout, re.M)
@@ -58,23 +62,28 @@ def table(results):
     kernels = list(results)
     names = []
     for features, *_ in results.values():
-        for name in features or {}:
-            if name not in names:
+        for name in features:
+            if name not in names and name != "error":
                 names.append(name)
     lines = ["| feature | " + " | ".join(results[k][5] for k in kernels) + " |",
              "|---|" + "---|" * len(kernels)]
     for name in names:
-        lines.append(f"| {name} | " + " | ".join(cell((results[k][0] or {}).get(name)) for k in kernels) + " |")
+        lines.append(f"| {name} | " + " | ".join(cell(results[k][0].get(name)) for k in kernels) + " |")
     verdicts = []
     for k in kernels:
         features, status, failed, _, elapsed, _ = results[k]
-        if features is None:
-            verdicts.append(f"agent did not start ({elapsed:.0f} s)")
+        if "error" in features:
+            verdicts.append(f"**agent did not start**: {features['error']} ({elapsed:.0f} s)")
         elif status == 0:
             verdicts.append(f"pass ({elapsed:.0f} s)")
         else:
             verdicts.append(f"**fail** {', '.join(failed) or f'status {status}'} ({elapsed:.0f} s)")
     lines.append("| BPF test tier | " + " | ".join(verdicts) + " |")
+    lines += ["", "Alternatives the kernel refused before the one in use:"]
+    for k in kernels:
+        refused = [f"`{name}` {feature['reason']}" for name, feature in results[k][0].items()
+                   if name != "error" and feature["available"] and feature.get("reason")]
+        lines.append(f"- {results[k][5]}: " + ("; ".join(refused) if refused else "none"))
     return "\n".join(lines)
 
 
@@ -90,12 +99,15 @@ def main():
         print(f"kernel_matrix: {kernel}", file=sys.stderr, flush=True)
         features, status, failed, output, elapsed, release = run_on(kernel, args.tests, args.timeout)
         label = f"{release} (this host)" if kernel == "host" else release
-        results[kernel] = (features, status, failed, output, elapsed, label)
         sys.stdout.write(output)
-        if status != 0 or features is None:
+        if features is None:
+            features = {"error": "no report (the guest did not boot?)"}
+        if status != 0 or "error" in features:
             ok = False
-            print(f"kernel_matrix: {kernel}: " + ("the agent did not start" if features is None else
-                                                   f"failed: {' '.join(failed) or status}"), file=sys.stderr)
+            print(f"kernel_matrix: {kernel}: " + (f"the agent did not start: {features['error']}"
+                                                   if "error" in features else f"failed: {' '.join(failed) or status}"),
+                  file=sys.stderr)
+        results[kernel] = (features, status, failed, output, elapsed, label)
     print(table(results))
     if args.doc:
         text = open(args.doc).read()

@@ -4,4 +4,5 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 "$repo/scripts/setup.sh"
 cd "$repo/build"
-ctest --output-on-failure -j1 "$@"
+# Every test has its own limit; --timeout is the default for any that would not.
+ctest --output-on-failure -j1 --timeout 600 "$@"
