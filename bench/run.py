@@ -351,9 +351,14 @@ def observed_run(observer, workload):
         run = {"observer": observer.name, **result, **env.close(), **seen}
     run["elapsed"] = time.monotonic() - env.start
     programs = {}
-    for prog_id, (name, _, count0, ns0) in before.items():
-        if prog_id in after and after[prog_id][2] > count0:
-            programs[name] = {"events": after[prog_id][2] - count0, "ns": after[prog_id][3] - ns0}
+    # A program that shows up only after the snapshot (a tool that says it attached a moment before
+    # the kernel lists its programs, as bpftrace can under emulation) counts from zero.
+    for prog_id, (name, _, count, ns) in after.items():
+        if prog_id in existing:
+            continue
+        _, _, count0, ns0 = before.get(prog_id, (name, None, 0, 0))
+        if count > count0:
+            programs[name] = {"events": count - count0, "ns": ns - ns0}
     run["programs"] = programs
     return run
 

@@ -51,7 +51,7 @@ def run_on(kernel, tests, timeout):
 
 def cell(feature):
     if feature is None:
-        return "?"
+        return "-"  # the agent did not start
     if feature["available"]:
         return f"yes: `{feature['via']}`"
     reason = feature.get("reason", "")
