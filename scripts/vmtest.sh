@@ -10,7 +10,7 @@
 # HOME=/root, TERM=dumb. Its stdout+stderr (one stream) are printed and the
 # script exits with CMD's status; 124 = --timeout hit, 125 = the guest never
 # reported a status (boot failure; console tail shown). The guest has its own
-# tmpfs /tmp, /run and /dev/shm: host paths there are not visible. Env: NT_VM_CACHE (default /var/cache/neutracer-vm),
+# tmpfs /run and /dev/shm: host paths there are not visible (/tmp is the host's, writes stay in the guest). Env: NT_VM_CACHE (default /var/cache/neutracer-vm),
 # NT_VM_ACCEL=tcg|kvm (default: kvm only with a hardware KVM module loaded),
 # NT_VM_LOGLEVEL (guest console loglevel, default 1: only panics interleave).
 set -euo pipefail
@@ -143,7 +143,8 @@ cd /newroot
 mount -t proc proc proc; mount -t sysfs sysfs sys; mount -t devtmpfs dev dev
 mkdir -p dev/pts dev/shm
 mount -t devpts -o mode=620,ptmxmode=666 devpts dev/pts
-mount -t tmpfs -o mode=1777 shm dev/shm; mount -t tmpfs -o mode=1777 tmp tmp
+# /tmp stays the overlay's: the host's files there are seen (a clone under /tmp), writes stay here.
+mount -t tmpfs -o mode=1777 shm dev/shm
 mount -t tmpfs -o mode=755 run run; mkdir -p run/netns run/nt-vmtest
 mount -t tracefs tracefs sys/kernel/tracing; mount -t debugfs debugfs sys/kernel/debug
 mount -t bpf bpf sys/fs/bpf; mount -t cgroup2 cgroup2 sys/fs/cgroup
@@ -177,7 +178,7 @@ if cd "$cwd" 2>/dev/null; then
         /bin/bash -c "$cmd" </dev/null
     rc=$?
 else
-    echo "vmtest: $cwd is not visible in the guest (its /tmp, /run are private)"; rc=125
+    echo "vmtest: $cwd is not visible in the guest (its /run and /dev/shm are private)"; rc=125
 fi
 printf '%s\n' "$E"
 echo $rc >/run/nt-vmtest/status

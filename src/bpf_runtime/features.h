@@ -124,7 +124,7 @@ class FeatureObject {
       std::string reason = load_capturing_log(skel, ops.load);
       if (!reason.empty() || !keep) {
         ops.destroy(skel);
-        return reason.empty() ? "" : reason;
+        return reason;
       }
       object->skel_ = skel;
       return "";
