@@ -262,6 +262,7 @@ class Recorder {
   // The per-process series go through the cardinality cap; everything is rendered once here.
   void publish_metrics(const model::LossCounters& losses_now, const std::vector<bpf::ProgramStats>& programs) {
     if (!metrics_) return;
+    const auto features = collector_.features();  // read afresh: one can be dropped after the start
     std::vector<output::SeriesCap::Input> inputs;
     for (const auto& [key, process] : table_.processes()) {
       auto delta = process.total - process.at_interval_start;
@@ -274,7 +275,7 @@ class Recorder {
                                               output::self_cpu_seconds(), output::self_rss_bytes(),
                                               options_.metrics_top,
                                               detecting() ? &watch_.raised_by_detector() : nullptr,
-                                              watch_.series(), &features_}));
+                                              watch_.series(), &features}));
   }
 
   // Process, device and connection records also feed the detectors (and only they do, so
@@ -332,18 +333,18 @@ class Recorder {
   std::string line_;       // a flow's record, reused: its buffer grows once
   uint64_t device_read_failures_ = 0;
   uint64_t reported_drops_ = 0;
-  const std::vector<bpf::FeatureState> features_ = collector_.features();
   Status write_status_;
 };
 
-}  // namespace
-
+// One line on stderr for each feature the kernel refused (said once, at start).
 void report_missing_features(const std::vector<bpf::FeatureState>& features) {
   for (const auto& f : features)
     if (!f.available)
       std::fprintf(stderr, "neutracer: %s unavailable (needs %s; %s); running without it\n", f.name.c_str(),
                    f.needs.c_str(), f.reason.c_str());
 }
+
+}  // namespace
 
 Result<pid_t> resolve_tgid(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -442,7 +443,6 @@ Result<int> run_record(const RecordOptions& options) {
 
   auto collector = collectors::NetCollector::start(config);
   if (!collector) return collector.error();
-  report_missing_features(collector.value()->features());
   for (pid_t tgid : tgids)
     if (auto ok = collector.value()->trace_tgid(tgid); !ok) return ok.error();
 
@@ -481,6 +481,7 @@ Result<int> run_record(const RecordOptions& options) {
       !ok)
     return ok.error();
   if (auto ok = collector.value()->announce_preexisting(); !ok) return ok.error();
+  report_missing_features(collector.value()->features());  // after the last feature that can drop out
 
   std::optional<HeldChild> child;
   if (!options.command.empty()) {

@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-#include "bpf_runtime/features.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 
@@ -44,9 +43,6 @@ struct RecordOptions {
   std::string webhook;      // http URL that anomalies are POSTed to (Alertmanager alerts), "" for none
   std::vector<std::string> command;  // after "--"
 };
-
-// One line on stderr for each feature the kernel refused (said once, at start).
-void report_missing_features(const std::vector<bpf::FeatureState>& features);
 
 // Runs `record` or `trace`; the value is the exit status (the command's, when one was given).
 Result<int> run_record(const RecordOptions& options);
