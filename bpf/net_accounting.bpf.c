@@ -22,6 +22,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "net_common.bpf.h"
+#include "process_filter.bpf.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -38,30 +39,10 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Set between open and load. Filters combine: a call is counted when every set one matches. */
-const volatile bool filter_tgids = false;    /* only tgids in traced_tgids */
-const volatile bool follow_children = false; /* children of traced tgids become traced */
-const volatile bool filter_comm = false;     /* only processes whose leader's comm is traced_comm */
-const volatile char traced_comm[NT_COMM_LEN] = {};
-const volatile bool filter_cgroup = false; /* only tasks under traced_cgroup[0] */
-const volatile __u32 traced_netns = 0;     /* only sockets in this network namespace (0: all) */
+/* Set between open and load (the process filter's in process_filter.bpf.h). */
 const volatile bool emit_events = false;   /* stream nt_net_event for `trace` */
 const volatile __u64 events_ring_size = 4096; /* the size the loader gave `events` */
 const volatile __u32 abi_version = NT_NET_ABI_VERSION;
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
-	__type(value, __u8);
-} traced_tgids SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} traced_cgroup SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -94,29 +75,12 @@ struct {
 	__uint(max_entries, SEGMENT_RING_SIZE);
 } sock_segments SEC(".maps");
 
-static __always_inline bool comm_matches(const char *comm)
-{
-	for (int i = 0; i < NT_COMM_LEN; i++) {
-		if (comm[i] != traced_comm[i])
-			return false;
-		if (!comm[i])
-			break;
-	}
-	return true;
-}
-
-/* The kernel-side filter (the seed's snoop_proc, generalised). */
+/* The kernel-side filter, as every object applies it, with the socket's namespace. */
 static __always_inline bool is_traced(__u32 tgid, struct task_struct *leader, __u32 netns)
 {
-	if (traced_netns && netns != traced_netns)
+	if (process_filter.netns && netns != process_filter.netns)
 		return false;
-	if (filter_tgids && !bpf_map_lookup_elem(&traced_tgids, &tgid))
-		return false;
-	if (filter_comm && !comm_matches(leader->comm))
-		return false;
-	if (filter_cgroup && bpf_current_task_under_cgroup(&traced_cgroup, 0) != 1)
-		return false;
-	return true;
+	return filter_passes_current(tgid, leader->comm);
 }
 
 /* tp_btf arguments and bpf_get_current_task_btf() are trusted BTF pointers: plain loads
@@ -551,13 +515,13 @@ static __always_inline bool owner_is_traced(const struct sock *sk, const struct 
 {
 	__u32 tgid = owner->tgid;
 
-	if (traced_netns && sock_netns(sk) != traced_netns)
+	if (process_filter.netns && sock_netns(sk) != process_filter.netns)
 		return false;
-	if (filter_tgids && !bpf_map_lookup_elem(&traced_tgids, &tgid))
+	if (process_filter.by_tgid && !bpf_map_lookup_elem(&traced_tgids, &tgid))
 		return false;
-	if (filter_comm && !comm_matches(owner->comm))
+	if (process_filter.by_comm && !filter_comm_matches(owner->comm))
 		return false;
-	if (filter_cgroup && owner->verdict != NT_VERDICT_TRACED)
+	if (process_filter.by_cgroup && owner->verdict != NT_VERDICT_TRACED)
 		return false;
 	return true;
 }
@@ -991,33 +955,4 @@ int peer_on_recvmsg6(struct bpf_sock_addr *ctx)
 {
 	remember_peer(ctx, true);
 	return 1;
-}
-
-/* With -- CMD or --children, descendants are traced from their first instruction. */
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(follow_fork, struct task_struct *parent, struct task_struct *child)
-{
-	__u32 parent_tgid = parent->tgid, child_tgid = child->tgid;
-	__u8 one = 1;
-
-	if (!follow_children || parent_tgid == child_tgid)
-		return 0;
-	if (!bpf_map_lookup_elem(&traced_tgids, &parent_tgid))
-		return 0;
-	if (bpf_map_update_elem(&traced_tgids, &child_tgid, &one, BPF_ANY))
-		count_loss(NT_LOSS_FILTER_MAP_FULL, 1);
-	return 0;
-}
-
-/* A traced pid that exits leaves the filter, so that a reused pid is not traced by mistake. Only
- * the task is read: newer kernels add a group_dead argument. The last thread out finds the group's live
- * count at zero (do_exit drops it before this tracepoint). */
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(forget_exited, struct task_struct *task)
-{
-	__u32 tgid = task->tgid;
-
-	if (filter_tgids && BPF_CORE_READ(task, signal, live.counter) == 0)
-		bpf_map_delete_elem(&traced_tgids, &tgid);
-	return 0;
 }

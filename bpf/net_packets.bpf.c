@@ -12,6 +12,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "net_common.bpf.h"
+#include "process_filter.bpf.h"
 #include "shared/net_packets.h"
 
 #define ETH_P_IP 0x0800
@@ -20,7 +21,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile __u32 traced_netns = 0;   /* only devices in this network namespace (0: all) */
 const volatile bool emit_events = false; /* stream nt_packet_event for `trace --packets` */
 const volatile __u64 packet_ring_size = 4096; /* the size the loader gave `packet_events` */
 
@@ -104,7 +104,7 @@ static __always_inline void on_packet(struct sk_buff *skb, bool is_tx)
 	if (!dev)
 		return;
 	dev_key.netns = dev->nd_net.net->ns.inum;
-	if (traced_netns && dev_key.netns != traced_netns)
+	if (process_filter.netns && dev_key.netns != process_filter.netns)
 		return;
 	dev_key.ifindex = dev->ifindex;
 

@@ -9,7 +9,9 @@
 #include <string>
 
 #include "bpf_runtime/kernel_env.h"
+#include "collectors/collector.h"
 #include "collectors/net/net_collector.h"
+#include "collectors/process_filter.h"
 
 namespace nt::agent {
 namespace {
@@ -37,7 +39,7 @@ Check probe_fentry() {
 }
 
 // A feature as the real programs found it: in use and how, or missing and why.
-void print_feature(const bpf::FeatureState& f) {
+void print_feature(const model::FeatureState& f) {
   std::string detail = f.available ? f.via + ": " + f.needs : "needs " + f.needs;
   if (!f.reason.empty()) detail += f.available ? " (refused first: " + f.reason + ")" : " (refused: " + f.reason + ")";
   print({f.name.c_str(), f.available, detail, f.required});
@@ -69,15 +71,30 @@ int run_doctor() {
   print(probe_kprobes());
   print(probe_fentry());
   // The real programs are the probe: every feature of every collector, packet mode included.
+  auto filter = collectors::ProcessFilter::start({});
+  if (!filter) {
+    print({"filter", false, filter.error().message, true});
+    return 1;
+  }
+  for (const auto& feature : filter.value()->features()) print_feature(feature);
   collectors::NetConfig everything;
   everything.packets = true;
-  auto collector = collectors::NetCollector::start(everything);
-  if (!collector) {
-    print({"net", false, collector.error().message, true});
+  auto net = collectors::NetCollector::start(everything, *filter.value());
+  if (!net) {
+    print({"net", false, net.error().message, true});
   } else {
-    for (const auto& feature : collector.value()->features()) print_feature(feature);
+    for (const auto& feature : net.value()->features()) print_feature(feature);
   }
-  return collector.ok() && cgroup_check.ok ? 0 : 1;
+  for (const auto& kind : collectors::collector_kinds()) {
+    if (!kind.start) continue;  // net, above
+    auto other = kind.start({*filter.value()});
+    if (!other) {
+      print({kind.name.c_str(), false, other.error().message, false});
+      continue;
+    }
+    for (const auto& feature : other.value()->features()) print_feature(feature);
+  }
+  return net.ok() && cgroup_check.ok ? 0 : 1;
 }
 
 }  // namespace nt::agent

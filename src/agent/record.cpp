@@ -18,17 +18,22 @@
 #include <set>
 
 #include "agent/held_child.h"
-#include "anomaly/watch.h"
+#include "detect/watch.h"
 #include "bpf_runtime/kernel_env.h"
 #include "collectors/devices/rtnl_devices.h"
 #include "collectors/identity/proc_identity.h"
+#include "collectors/collector.h"
 #include "collectors/net/net_collector.h"
+#include "collectors/process_filter.h"
 #include "common/clock.h"
 #include "output/json_lines.h"
 #include "output/live_view.h"
 #include "output/top_screen.h"
-#include "output/webhook.h"
+#include "http/webhook.h"
+#include "http/metrics_exporter.h"
 #include "output/prometheus_metrics.h"
+#include "output/block_io_records.h"
+#include "output/sched_records.h"
 #include "output/series_cap.h"
 #include "output/table.h"
 
@@ -61,33 +66,24 @@ int wait_signal_until(const sigset_t& set, uint64_t deadline_ns) {
   return sig > 0 ? sig : 0;
 }
 
-// What `top` keeps of an anomaly record (docs/json-schema.md).
-output::RecentAnomaly recent_anomaly(const nlohmann::ordered_json& record) {
-  output::RecentAnomaly anomaly;
-  anomaly.ts = record.value("ts", 0.0);
-  anomaly.kind = record.value("kind", "");
-  if (anomaly.names_process()) {
-    anomaly.process = {record.value("pid", 0u), record.value("netns", 0u), record.value("start_time", uint64_t{0})};
-    anomaly.comm = record.value("comm", "");
-    if (record.contains("flow") && record["flow"].is_string()) anomaly.subject = record["flow"].get<std::string>();
-  } else {
-    anomaly.subject = record.value("ifname", "");
+// What the recorder reads: the shared filter and every running collector (the network one, when
+// it runs, also by its own type for what only it has: connections, devices, packets).
+struct Sources {
+  const collectors::ProcessFilter& filter;
+  std::vector<collectors::Collector*> collectors;
+  collectors::NetCollector* net = nullptr;
+  bool runs(const std::string& name) const {
+    return std::any_of(collectors.begin(), collectors.end(), [&](auto* c) { return c->name() == name; });
   }
-  anomaly.metric = record.value("metric", "");
-  anomaly.detector = record.value("detector", "");
-  anomaly.value = record.value("value", 0.0);
-  anomaly.expected_low = record.value("expected_low", 0.0);
-  anomaly.expected_high = record.value("expected_high", 0.0);
-  return anomaly;
-}
+};
 
 // Writes what each interval found; keeps the model between intervals.
 class Recorder {
  public:
   static constexpr size_t kRecentConns = 200;
-  Recorder(collectors::NetCollector& collector, output::JsonLinesSink& sink, const RecordOptions& options,
-           uint32_t netns, std::shared_ptr<output::MetricsExporter> metrics, output::Webhook* webhook)
-      : collector_(collector),
+  Recorder(Sources sources, output::JsonLinesSink& sink, const RecordOptions& options, uint32_t netns,
+           std::shared_ptr<http::MetricsExporter> metrics, http::Webhook* webhook)
+      : sources_(std::move(sources)),
         webhook_(webhook),
         sink_(sink),
         options_(options),
@@ -107,93 +103,125 @@ class Recorder {
   void on_conn(const model::ConnEvent& event, double wall_offset_s) {
     // A socket stamped only by cgroup hooks gave its owner's start time from /proc, in ticks.
     const uint64_t tick_ns = 1'000'000'000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
-    auto& counters = table_.entry(event.owner, event.comm, tick_ns).connections;
+    auto& counters = tables_.processes.entry(event.owner, event.comm, tick_ns).connections;
     if (event.open) {
       ++counters.opened;
     } else {
       ++counters.closed;
       counters.retransmits += event.retransmits;
     }
-    if (write_status_) write_status_ = write_watched(output::conn_record(event, wall_offset_s));
+    feed_watch([&] { return anomaly::observe_conn(event); });
+    if (write_status_) write_status_ = sink_.write(output::conn_record(event, wall_offset_s));
     recent_conns_.push_back(event);
     if (recent_conns_.size() > kRecentConns) recent_conns_.pop_front();
   }
   // Called at the end of every interval (top's screen or batch table).
-  void observe(std::function<void(const output::LiveView&)> observer) { observer_ = std::move(observer); }
+  void observe(std::function<void(const model::Snapshot&)> observer) { observer_ = std::move(observer); }
   const Status& write_status() const { return write_status_; }
 
   Status emit_interval() {
-    collector_.drain(table_, flows_, static_cast<uint64_t>(options_.flow_idle_s * 1e9));
+    for (auto* collector : sources_.collectors) collector->drain(tables_);
     uint64_t now = monotonic_ns();
     double ts = unix_seconds();
     double interval_s = static_cast<double>(now - interval_start_ns_) / 1e9;
     size_t new_anomalies = 0;
     if (!options_.trace) {
-      for (const auto& [key, process] : table_.processes()) {
+      for (const auto& [key, process] : tables_.processes.processes()) {
         // A process's last record says it exited: the detectors forget it rather than see it stall.
         bool newly_exited = process.exited && exit_reported_.insert(key).second;
         if (process.total == process.at_interval_start && !newly_exited) continue;
         auto record = output::process_record(process, ts, interval_s);
         if (newly_exited) record["exited"] = true;
-        if (auto ok = write_watched(record); !ok) return ok;
+        feed_watch([&] { return anomaly::observe_process(process, interval_s, newly_exited); });
+        if (auto ok = sink_.write(record); !ok) return ok;
       }
       std::set<std::string> changed_jobs;
       if (auto ok = identify_new_processes(ts, changed_jobs); !ok) return ok;
-      for (const auto& [key, flow] : flows_.flows()) {
+      for (const auto& [key, flow] : tables_.flows.flows()) {
         if (flow.total == flow.at_interval_start && !flow.retired) continue;
         const std::string comm = comm_of(key.process);
         const model::FlowShown shown = model::shown(flow, interval_s);
-        feed_watch([&] { return std::optional(anomaly::observe_flow(flow, shown, comm)); });
+        feed_watch([&] { return anomaly::observe_flow(flow, shown, comm); });
         line_.clear();
         output::flow_line(line_, flow, shown, comm, ts);
         if (auto ok = sink_.write_line(line_); !ok) return ok;
       }
-      for (const auto& name : jobs_.add_interval(flows_)) changed_jobs.insert(name);
+      for (const auto& name : jobs_.add_interval(tables_.flows)) changed_jobs.insert(name);
       for (const auto& name : changed_jobs)
         if (auto ok = sink_.write(output::job_record(jobs_.jobs().at(name), ts)); !ok) return ok;
-      if (auto ok = emit_devices(ts); !ok) return ok;
-      for (const auto& unseen : collector_.unseen_bytes())
-        if (auto ok = sink_.write(output::unseen_record(unseen, ts)); !ok) return ok;
+      if (sources_.net) {
+        if (auto ok = emit_devices(ts); !ok) return ok;
+        for (const auto& unseen : sources_.net->unseen_bytes())
+          if (auto ok = sink_.write(output::unseen_record(unseen, ts)); !ok) return ok;
+      }
+      for (const auto& [key, process] : tables_.sched.processes()) {
+        if (!output::sched_record_due(process)) continue;
+        feed_watch([&] { return anomaly::observe_sched(process, interval_s); });
+        if (auto ok = sink_.write(output::sched_record(process, ts, interval_s)); !ok) return ok;
+      }
+      for (const auto& [key, process] : tables_.block_io.processes())
+        if (output::io_record_due(process))
+          if (auto ok = sink_.write(output::io_record(process, ts)); !ok) return ok;
+      for (const auto& [device, disk] : tables_.block_io.devices()) {
+        if (!output::disk_record_due(disk)) continue;
+        feed_watch([&] { return anomaly::observe_disk(disk); });
+        if (auto ok = sink_.write(output::disk_record(disk, ts)); !ok) return ok;
+      }
       if (auto ok = sink_.write(output::loss_record(losses(), ts)); !ok) return ok;
       if (detecting()) {
         const uint64_t closing = monotonic_ns();
         auto raised = watch_.close_interval(ts);
         watch_ns_ += monotonic_ns() - closing;
         for (const auto& anomaly : raised) {
-          if (auto ok = sink_.write(anomaly); !ok) return ok;
-          if (webhook_) webhook_->post(anomaly);
-          recent_anomalies_.push_back(recent_anomaly(anomaly));
+          const auto record = output::anomaly_record(anomaly);
+          if (auto ok = sink_.write(record); !ok) return ok;
+          if (webhook_) webhook_->post(record);
+          recent_anomalies_.push_back(anomaly);
           if (recent_anomalies_.size() > kRecentAnomalies) recent_anomalies_.pop_front();
           ++new_anomalies;
         }
       }
     }
     report_ring_drops();
-    auto programs = collector_.program_stats();
+    auto programs = program_stats();
     auto losses_now = losses();
     publish_metrics(losses_now, programs);
     if (observer_) {
       double cpu = output::self_cpu_seconds();
-      output::LiveView view{ts, interval_s, &table_, &flows_, &identified_, &devices_last_, &devices_before_,
-                            &recent_conns_, &losses_now, &programs, &programs_before_,
-                            interval_s > 0 ? (cpu - cpu_before_) / interval_s : 0, output::self_rss_bytes(),
-                            detecting() ? &recent_anomalies_ : nullptr, new_anomalies};
+      model::Snapshot view{ts,
+                           interval_s,
+                           sources_.net ? &tables_.processes : nullptr,
+                           sources_.net ? &tables_.flows : nullptr,
+                           &identified_,
+                           &devices_last_,
+                           &devices_before_,
+                           &recent_conns_,
+                           sources_.runs("cpu") ? &tables_.sched : nullptr,
+                           sources_.runs("io") ? &tables_.block_io : nullptr,
+                           &losses_now,
+                           &programs,
+                           &programs_before_,
+                           interval_s > 0 ? (cpu - cpu_before_) / interval_s : 0,
+                           output::self_rss_bytes(),
+                           detecting() ? &recent_anomalies_ : nullptr,
+                           new_anomalies};
       observer_(view);
       cpu_before_ = cpu;
     }
     programs_before_ = std::move(programs);
     devices_before_ = devices_last_;
-    flows_.start_interval();
-    table_.start_interval();
+    tables_.start_interval();
     interval_start_ns_ = now;
     return sink_.flush();
   }
 
   Status emit_summary(double duration_s, std::optional<int> exit_status) {
-    auto record = output::summary_record(table_, losses(), collector_.program_stats(), unix_seconds(), duration_s,
+    auto record = output::summary_record(tables_.processes, losses(), program_stats(), unix_seconds(), duration_s,
                                          exit_status);
-    record["features"] = output::features_json(collector_.features());
-    if (options_.trace) record["ringbuf_dropped_per_cpu"] = collector_.per_cpu_loss(model::LossReason::kRingbufFull);
+    record["collectors"] = collector_names();
+    record["features"] = output::features_json(features());
+    if (options_.trace && sources_.net)
+      record["ringbuf_dropped_per_cpu"] = sources_.net->per_cpu_loss(model::LossReason::kRingbufFull);
     if (detecting()) {
       record["anomalies"] = watch_.raised_by_detector();
       record["anomaly_series"] = watch_.series();
@@ -207,7 +235,8 @@ class Recorder {
                            {"dropped", counts.dropped}};
     }
     nlohmann::ordered_json unseen = nlohmann::ordered_json::array();
-    for (const auto& u : collector_.unseen_bytes()) unseen.push_back(output::unseen_record(u, 0));
+    if (sources_.net)
+      for (const auto& u : sources_.net->unseen_bytes()) unseen.push_back(output::unseen_record(u, 0));
     record["unattributed"] = unseen;
     nlohmann::ordered_json jobs = nlohmann::ordered_json::array();
     for (const auto& [name, job] : jobs_.jobs()) jobs.push_back(output::job_record(job, 0));
@@ -216,12 +245,32 @@ class Recorder {
     return sink_.flush();
   }
 
-  const model::ProcessTable& table() const { return table_; }
+  const model::ProcessTable& table() const { return tables_.processes; }
+
+  // Every feature of the run: the filter's, then each collector's.
+  std::vector<model::FeatureState> features() const {
+    auto all = sources_.filter.features();
+    for (const auto* collector : sources_.collectors) {
+      auto more = collector->features();
+      all.insert(all.end(), more.begin(), more.end());
+    }
+    return all;
+  }
+
+  output::MetricDomains domains() const {
+    return {sources_.runs("net"), sources_.runs("cpu"), sources_.runs("io")};
+  }
+
+  std::vector<std::string> collector_names() const {
+    std::vector<std::string> names;
+    for (const auto* collector : sources_.collectors) names.push_back(collector->name());
+    return names;
+  }
 
  private:
   // Who each process is, read from /proc once, while it still runs; jobs form from the ranks.
   Status identify_new_processes(double ts, std::set<std::string>& changed_jobs) {
-    for (const auto& [key, process] : table_.processes()) {
+    for (const auto& [key, process] : tables_.processes.processes()) {
       if (!identified_.try_emplace(key).second || !collectors::process_alive(key)) continue;
       auto identity = collectors::read_identity(key.tgid);
       if (!identity) continue;  // exited meanwhile
@@ -233,14 +282,25 @@ class Recorder {
   }
 
   std::string comm_of(const model::ProcessKey& key) const {
-    auto it = table_.processes().find(key);
-    return it == table_.processes().end() ? "" : it->second.comm;
+    auto it = tables_.processes.processes().find(key);
+    return it == tables_.processes.processes().end() ? "" : it->second.comm;
   }
 
   model::LossCounters losses() const {
-    auto losses = collector_.losses();
+    model::LossCounters losses{};
+    sources_.filter.add_losses(losses);
+    for (const auto* collector : sources_.collectors) collector->add_losses(losses);
     losses[static_cast<size_t>(model::LossReason::kDeviceReadFailed)] = device_read_failures_;
     return losses;
+  }
+
+  std::vector<model::ProgramStats> program_stats() const {
+    auto all = sources_.filter.program_stats();
+    for (const auto* collector : sources_.collectors) {
+      auto more = collector->program_stats();
+      all.insert(all.end(), more.begin(), more.end());
+    }
+    return all;
   }
 
   Status emit_devices(double ts) {
@@ -248,55 +308,77 @@ class Recorder {
     devices_last_ = devices_.read(netns_, device_read_failures_);
     for (const auto& device : devices_last_) {
       names[device.key] = device.ifname;
-      if (auto ok = write_watched(output::device_record(device, ts)); !ok) return ok;
+      feed_watch([&] { return anomaly::observe_device(device); });
+      if (auto ok = sink_.write(output::device_record(device, ts)); !ok) return ok;
     }
-    for (auto device : collector_.packet_device_counters()) {
+    for (auto device : sources_.net->packet_device_counters()) {
       device.ifname = names[device.key];
       if (auto ok = sink_.write(output::device_packets_record(device, ts)); !ok) return ok;
     }
-    for (const auto& owner : collector_.packet_owner_counters())
+    for (const auto& owner : sources_.net->packet_owner_counters())
       if (auto ok = sink_.write(output::packet_owner_record(owner, names[owner.device], ts)); !ok) return ok;
     return {};
   }
 
   // The per-process series go through the cardinality cap; everything is rendered once here.
-  void publish_metrics(const model::LossCounters& losses_now, const std::vector<bpf::ProgramStats>& programs) {
+  void publish_metrics(const model::LossCounters& losses_now, const std::vector<model::ProgramStats>& programs) {
     if (!metrics_) return;
-    const auto features = collector_.features();  // read afresh: one can be dropped after the start
-    std::vector<output::SeriesCap::Input> inputs;
-    for (const auto& [key, process] : table_.processes()) {
+    const auto features = this->features();  // read afresh: one can be dropped after the start
+    // One input per process, whichever domains saw it.
+    std::map<model::ProcessKey, output::SeriesCap::Input> inputs;
+    auto input_of = [&](const model::ProcessKey& key, const std::string& comm) -> output::SeriesCap::Input& {
+      auto [it, inserted] = inputs.try_emplace(key);
+      if (inserted) {
+        const auto& identity = identified_[key];
+        it->second.key = key;
+        it->second.labels = {comm, identity.container_id, identity.job};
+        it->second.exited = true;  // until a domain says it runs
+      }
+      return it->second;
+    };
+    for (const auto& [key, process] : tables_.processes.processes()) {
+      auto& input = input_of(key, process.comm);
+      output::fill_net_counters(input.total, process);
       auto delta = process.total - process.at_interval_start;
-      const auto& identity = identified_[key];
-      inputs.push_back({key, {process.comm, identity.container_id, identity.job}, output::process_counters(process),
-                        delta.tx_bytes + delta.rx_bytes, process.exited});
+      input.interval_activity += delta.tx_bytes + delta.rx_bytes;
+      input.exited = input.exited && process.exited;
     }
-    series_cap_.update(inputs);
-    metrics_->publish(output::render_metrics({&series_cap_, &devices_last_, &losses_now, &programs,
+    for (const auto& [key, process] : tables_.sched.processes()) {
+      auto& input = input_of(key, process.comm);
+      output::fill_sched_counters(input.total, process);
+      input.interval_activity += (process.total.on_cpu_ns - process.at_interval_start.on_cpu_ns) / 1000;
+      input.exited = input.exited && process.exited;
+    }
+    for (const auto& [key, process] : tables_.block_io.processes()) {
+      auto& input = input_of(key, process.comm);
+      output::fill_block_io_counters(input.total, process);
+      auto delta = process.total - process.at_interval_start;
+      for (const auto& kind : delta.by_kind) input.interval_activity += kind.bytes;
+      input.exited = input.exited && process.exited;
+    }
+    std::vector<output::SeriesCap::Input> all;
+    for (auto& [key, input] : inputs) all.push_back(std::move(input));
+    series_cap_.update(all);
+    metrics_->publish(output::render_metrics({&series_cap_, domains(), sources_.net ? &devices_last_ : nullptr, &losses_now, &programs,
                                               output::self_cpu_seconds(), output::self_rss_bytes(),
                                               options_.metrics_top,
                                               detecting() ? &watch_.raised_by_detector() : nullptr,
                                               watch_.series(), &features}));
   }
 
-  // Process, device and connection records also feed the detectors (and only they do, so
-  // that `neutracer replay` of the file sees what they saw).
-  Status write_watched(const nlohmann::ordered_json& record) {
-    feed_watch([&] { return anomaly::observe(record); });
-    return sink_.write(record);
-  }
-
-  // What a record says goes to the detectors, and the time it took to what detection costs.
+  // What the model says goes to the detectors, next to each record that says the same (so that
+  // `neutracer replay` of the file sees what they saw), and the time it took to what detection costs.
   template <class Observe>
   void feed_watch(Observe observe) {
     if (!detecting()) return;
     const uint64_t adding = monotonic_ns();
-    if (std::optional<anomaly::Observation> observation = observe()) watch_.add(std::move(*observation));
+    watch_.add(observe());
     watch_ns_ += monotonic_ns() - adding;
   }
 
   // trace: drops are said on stderr as they happen, not only in the summary.
   void report_ring_drops() {
-    auto all = collector_.losses();
+    auto all = losses();
     uint64_t dropped = all[static_cast<size_t>(model::LossReason::kRingbufFull)] +
                        all[static_cast<size_t>(model::LossReason::kPacketRingbufFull)];
     if (dropped > reported_drops_)
@@ -305,27 +387,26 @@ class Recorder {
     reported_drops_ = dropped;
   }
 
-  collectors::NetCollector& collector_;
-  output::Webhook* webhook_;  // null without --webhook
+  Sources sources_;
+  http::Webhook* webhook_;  // null without --webhook
   output::JsonLinesSink& sink_;
   const RecordOptions& options_;
   uint32_t netns_;
   collectors::RtnlDevices devices_;
-  model::ProcessTable table_;
-  model::FlowTable flows_;
+  model::Tables tables_;
   model::JobTable jobs_;
   std::map<model::ProcessKey, model::ProcessIdentity> identified_;  // empty when it could not be read
-  std::shared_ptr<output::MetricsExporter> metrics_;
+  std::shared_ptr<http::MetricsExporter> metrics_;
   output::SeriesCap series_cap_;
   std::vector<model::DeviceStats> devices_last_;
   // For what `top` shows: rates need the previous interval, and the last connections.
-  std::function<void(const output::LiveView&)> observer_;
+  std::function<void(const model::Snapshot&)> observer_;
   std::vector<model::DeviceStats> devices_before_;
-  std::vector<bpf::ProgramStats> programs_before_;
+  std::vector<model::ProgramStats> programs_before_;
   std::deque<model::ConnEvent> recent_conns_;
   anomaly::Watch watch_;
   static constexpr size_t kRecentAnomalies = 50;  // what `top` lists and marks rows by
-  std::deque<output::RecentAnomaly> recent_anomalies_;
+  std::deque<model::Anomaly> recent_anomalies_;
   std::set<model::ProcessKey> exit_reported_;
   double cpu_before_ = output::self_cpu_seconds();
   uint64_t interval_start_ns_ = monotonic_ns();
@@ -337,11 +418,62 @@ class Recorder {
 };
 
 // One line on stderr for each feature the kernel refused (said once, at start).
-void report_missing_features(const std::vector<bpf::FeatureState>& features) {
+void report_missing_features(const std::vector<model::FeatureState>& features) {
   for (const auto& f : features)
     if (!f.available)
       std::fprintf(stderr, "neutracer: %s unavailable (needs %s; %s); running without it\n", f.name.c_str(),
                    f.needs.c_str(), f.reason.c_str());
+}
+
+// The collectors of one run. The network collector is kept by its type too: only it streams events.
+struct RunningCollectors {
+  std::unique_ptr<collectors::NetCollector> net;
+  std::vector<std::unique_ptr<collectors::Collector>> others;
+
+  Sources sources(const collectors::ProcessFilter& filter) const {
+    Sources s{filter, {}, net.get()};
+    if (net) s.collectors.push_back(net.get());
+    for (const auto& other : others) s.collectors.push_back(other.get());
+    return s;
+  }
+  // Waits up to timeout_ms for events (only the network collector streams them).
+  Status poll_events(int timeout_ms) {
+    if (net) return net->poll_events(timeout_ms);
+    if (timeout_ms > 0) usleep(static_cast<useconds_t>(timeout_ms) * 1000);
+    return {};
+  }
+};
+
+// Starts the selected collectors. With --collect all, one the kernel refuses is said once on
+// stderr and left out; a collector named on its own must start.
+Result<RunningCollectors> start_collectors(const std::vector<std::string>& names, bool all,
+                                           const collectors::NetConfig& net_config,
+                                           const collectors::ProcessFilter& filter, uint32_t max_processes) {
+  RunningCollectors running;
+  const collectors::CollectorContext context{filter, max_processes};
+  for (const auto& kind : collectors::collector_kinds()) {
+    if (std::find(names.begin(), names.end(), kind.name) == names.end()) continue;
+    Status started;
+    if (kind.name == "net") {
+      auto net = collectors::NetCollector::start(net_config, filter);
+      if (net)
+        running.net = std::move(net).value();
+      else
+        started = net.error();
+    } else {
+      auto other = kind.start(context);
+      if (other)
+        running.others.push_back(std::move(other).value());
+      else
+        started = other.error();
+    }
+    if (started) continue;
+    if (!all) return Error{kind.name + " collector: " + started.error().message};
+    std::fprintf(stderr, "neutracer: %s collector unavailable (%s); running without it\n", kind.name.c_str(),
+                 started.error().message.c_str());
+  }
+  if (!running.net && running.others.empty()) return Error{"no collector could start on this kernel"};
+  return running;
 }
 
 }  // namespace
@@ -394,24 +526,32 @@ Result<int> run_record(const RecordOptions& options) {
     if (!tgid) return tgid.error();
     tgids.push_back(tgid.value());
   }
-  collectors::NetConfig config;
+  auto selected = collectors::parse_collect(options.collect);
+  if (!selected) return selected.error();
+  auto selects = [&](const std::string& name) {
+    return std::find(selected.value().begin(), selected.value().end(), name) != selected.value().end();
+  };
+  if (options.trace && !selects("net")) return Error{"trace streams socket events: --collect must include net"};
+  collectors::FilterConfig filter_config;
   UniqueFd cgroup;
   if (!options.filter.cgroup.empty()) {
     auto fd = resolve_cgroup(options.filter.cgroup);
     if (!fd) return fd.error();
     cgroup = std::move(fd).value();
-    config.filter.cgroup_fd = cgroup.get();
+    filter_config.cgroup_fd = cgroup.get();
   }
   if (!options.filter.netns.empty()) {
     auto netns = resolve_netns(options.filter.netns);
     if (!netns) return netns.error();
-    config.filter.netns = netns.value();
+    filter_config.netns = netns.value();
   }
   if (options.filter.comm.size() >= 16) return Error{"-c: a process name has at most 15 bytes: " + options.filter.comm};
-  config.filter.comm = options.filter.comm;
-  config.filter.by_tgid = !tgids.empty() || !options.command.empty();
-  config.filter.follow_children = options.filter.children || !options.command.empty();
+  filter_config.comm = options.filter.comm;
+  filter_config.by_tgid = !tgids.empty() || !options.command.empty();
+  filter_config.follow_children = options.filter.children || !options.command.empty();
+  collectors::NetConfig config;
   config.max_flows = options.max_flows;
+  config.flow_idle_ns = static_cast<uint64_t>(options.flow_idle_s * 1e9);
   config.packets = options.packets;
   if (options.trace) {
     config.ringbuf_bytes = options.ringbuf_kb * 1024;
@@ -427,24 +567,29 @@ Result<int> run_record(const RecordOptions& options) {
   if (sort == kSortKeys.end()) return Error{"--sort: one of tx, rx, total, pid, retrans: " + options.sort};
 
   BlockedSignals signals;
-  std::shared_ptr<output::MetricsExporter> metrics;
+  std::shared_ptr<http::MetricsExporter> metrics;
   if (!options.metrics.empty()) {
-    auto started = output::MetricsExporter::start(options.metrics);
+    auto started = http::MetricsExporter::start(options.metrics);
     if (!started) return started.error();
     metrics = std::move(started).value();
   }
 
-  std::unique_ptr<output::Webhook> webhook;
+  std::unique_ptr<http::Webhook> webhook;
   if (!options.webhook.empty()) {
-    auto started = output::Webhook::start(options.webhook);
+    auto started = http::Webhook::start(options.webhook);
     if (!started) return started.error();
     webhook = std::move(started).value();
   }
 
-  auto collector = collectors::NetCollector::start(config);
-  if (!collector) return collector.error();
+  if (auto ready = bpf::check_bpf_prerequisites(); !ready) return ready.error();
+  auto filter = collectors::ProcessFilter::start(filter_config);
+  if (!filter) return filter.error();
   for (pid_t tgid : tgids)
-    if (auto ok = collector.value()->trace_tgid(tgid); !ok) return ok.error();
+    if (auto ok = filter.value()->trace_tgid(tgid); !ok) return ok.error();
+  auto started = start_collectors(selected.value(), options.collect == "all", config, *filter.value(),
+                                  options.max_processes);
+  if (!started) return started.error();
+  auto& running = started.value();
 
   // Per-program run time is counted only while someone holds this (or kernel.bpf_stats_enabled is set).
   UniqueFd bpf_stats;
@@ -454,10 +599,10 @@ Result<int> run_record(const RecordOptions& options) {
   }
 
   auto& out = sink.value();
-  Recorder recorder(*collector.value(), out, options, config.filter.netns, metrics, webhook.get());
+  Recorder recorder(running.sources(*filter.value()), out, options, filter_config.netns, metrics, webhook.get());
   std::unique_ptr<output::TopScreen> screen;
   if (options.top && options.batch) {
-    recorder.observe([sort = sort->second](const output::LiveView& view) {
+    recorder.observe([sort = sort->second](const model::Snapshot& view) {
       std::fputs(output::render_batch(view, sort, "").c_str(), stdout);
       std::fflush(stdout);
     });
@@ -465,12 +610,13 @@ Result<int> run_record(const RecordOptions& options) {
     auto opened = output::TopScreen::open();
     if (!opened) return opened.error();
     screen = std::move(opened).value();
-    recorder.observe([&screen](const output::LiveView& view) { screen->update(view); });
+    recorder.observe([&screen](const model::Snapshot& view) { screen->update(view); });
   }
   // Monotonic event times become wall time with one offset taken now.
   const double wall_offset_s = unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9;
   Status write_status;
-  if (auto ok = collector.value()->on_events(
+  collectors::NetCollector* net = running.net.get();
+  if (auto ok = !net ? Status{} : net->on_events(
           [&](const model::SocketEvent& e) {
             if (write_status) write_status = out.write(output::socket_event_record(e, wall_offset_s));
           },
@@ -480,15 +626,16 @@ Result<int> run_record(const RecordOptions& options) {
           [&](const model::ConnEvent& e) { recorder.on_conn(e, wall_offset_s); });
       !ok)
     return ok.error();
-  if (auto ok = collector.value()->announce_preexisting(); !ok) return ok.error();
-  report_missing_features(collector.value()->features());  // after the last feature that can drop out
+  if (net)
+    if (auto ok = net->announce_preexisting(); !ok) return ok.error();
+  report_missing_features(recorder.features());  // after the last feature that can drop out
 
   std::optional<HeldChild> child;
   if (!options.command.empty()) {
     auto spawned = HeldChild::spawn(options.command, signals.previous());
     if (!spawned) return spawned.error();
     child.emplace(std::move(spawned).value());
-    if (auto ok = collector.value()->trace_tgid(child->pid()); !ok) return ok.error();
+    if (auto ok = filter.value()->trace_tgid(child->pid()); !ok) return ok.error();
     if (auto ok = child->release(); !ok) return Error{ok.error().message + ": " + options.command[0]};
   }
 
@@ -497,7 +644,8 @@ Result<int> run_record(const RecordOptions& options) {
   const uint64_t end_ns =
       options.duration_s > 0 ? start_ns + static_cast<uint64_t>(options.duration_s * 1e9) : UINT64_MAX;
   auto start = output::start_record({unix_seconds(), options.interval_ms, options.trace ? "trace" : "record"});
-  start["features"] = output::features_json(collector.value()->features());
+  start["collectors"] = recorder.collector_names();
+  start["features"] = output::features_json(recorder.features());
   if (options.detect && !options.trace) start["detect"] = {{"warmup_intervals", options.detect_warmup}};
   if (metrics) {
     start["metrics"] = "http://" + metrics->address() + "/metrics";
@@ -514,7 +662,7 @@ Result<int> run_record(const RecordOptions& options) {
     uint64_t now = monotonic_ns();
     uint64_t deadline = std::min(next_tick_ns, end_ns);
     uint64_t slice = std::min(deadline > now ? deadline - now : 0, kEventPollNs);
-    if (auto ok = collector.value()->poll_events(static_cast<int>(slice / 1'000'000)); !ok) return ok.error();
+    if (auto ok = running.poll_events(static_cast<int>(slice / 1'000'000)); !ok) return ok.error();
     if (!write_status) return write_status.error();
     if (!recorder.write_status()) return recorder.write_status().error();
     if (screen && !screen->handle_keys()) stopping = true;
@@ -533,7 +681,7 @@ Result<int> run_record(const RecordOptions& options) {
       while (next_tick_ns <= now) next_tick_ns += interval_ns;
     }
   }
-  if (auto ok = collector.value()->poll_events(0); !ok) return ok.error();  // what is left in the rings
+  if (auto ok = running.poll_events(0); !ok) return ok.error();  // what is left in the rings
   if (!write_status) return write_status.error();
   if (auto ok = recorder.emit_interval(); !ok) return ok.error();
   double duration_s = static_cast<double>(monotonic_ns() - start_ns) / 1e9;

@@ -2,7 +2,7 @@
 
 #include <fstream>
 
-#include "anomaly/watch.h"
+#include "detect/watch.h"
 #include "output/json_lines.h"
 
 namespace nt::agent {
@@ -24,11 +24,12 @@ Result<int> run_replay(const std::string& input, const std::string& output) {
       watch.emplace(options);
     } else if (!watch) {
       return Error{where + ": no start record before it (not a neutracer recording)"};
-    } else if (type == "process" || type == "flow" || type == "device" || type == "conn") {
+    } else if (type == "process" || type == "flow" || type == "device" || type == "conn" || type == "sched" ||
+               type == "disk") {
       if (auto observation = anomaly::observe(record)) watch->add(std::move(*observation));
     } else if (type == "loss") {  // the last record of every interval
       for (const auto& anomaly : watch->close_interval(record.value("ts", 0.0)))
-        if (auto ok = sink.value().write(anomaly); !ok) return ok;
+        if (auto ok = sink.value().write(output::anomaly_record(anomaly)); !ok) return ok;
     }
     return {};
   };

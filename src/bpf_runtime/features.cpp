@@ -95,7 +95,7 @@ std::string load_failure_reason(const std::string& log, int error) {
 Result<Selection> choose_alternatives(const std::string& collector, const std::vector<Feature>& features,
                                       const Refusals& refusals,
                                       const std::function<std::string(const Selection&, bool keep)>& try_load,
-                                      std::vector<FeatureState>& states) {
+                                      std::vector<model::FeatureState>& states) {
   states.clear();
   for (const auto& feature : features)
     states.push_back({collector + "." + feature.name, feature.required, false, "", "", ""});

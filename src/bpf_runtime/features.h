@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "model/features.h"
 
 namespace nt::bpf {
 
@@ -28,16 +29,6 @@ struct Feature {
   std::string name;  // "tcp_health"; reported as "<collector>.<name>"
   bool required = false;
   std::vector<Alternative> alternatives;
-};
-
-// What a run got: reported once on stderr, by `doctor`, in the JSON summary and as a gauge.
-struct FeatureState {
-  std::string name;  // "net.tcp_health"
-  bool required = false;
-  bool available = false;
-  std::string via;     // the alternative in use
-  std::string needs;   // what it uses (available) or what it would need (not)
-  std::string reason;  // why it, or the alternatives tried before the one in use, were refused
 };
 
 // Which alternative of each feature is loaded; -1 for none.
@@ -66,7 +57,7 @@ std::string load_failure_reason(const std::string& log, int error);
 Result<Selection> choose_alternatives(const std::string& collector, const std::vector<Feature>& features,
                                       const Refusals& refusals,
                                       const std::function<std::string(const Selection&, bool keep)>& try_load,
-                                      std::vector<FeatureState>& states);
+                                      std::vector<model::FeatureState>& states);
 
 // Sets autoload (and the refusal flag) on every program of the object from a selection. Every
 // program must belong to one feature's alternative: an unlisted one is an error.
@@ -176,7 +167,7 @@ class FeatureObject {
         states_[i].reason = reason;
       }
   }
-  const std::vector<FeatureState>& states() const { return states_; }
+  const std::vector<model::FeatureState>& states() const { return states_; }
 
  private:
   FeatureObject(std::string collector, std::vector<Feature> features, SkeletonOps<Skel> ops)
@@ -189,7 +180,7 @@ class FeatureObject {
   SkeletonOps<Skel> ops_;
   Skel* skel_ = nullptr;
   Selection selection_;
-  std::vector<FeatureState> states_;
+  std::vector<model::FeatureState> states_;
   Links links_;
 };
 

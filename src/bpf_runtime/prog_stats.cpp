@@ -6,8 +6,8 @@
 
 namespace nt::bpf {
 
-std::vector<ProgramStats> read_program_stats(const bpf_object* object) {
-  std::vector<ProgramStats> stats;
+std::vector<model::ProgramStats> read_program_stats(const bpf_object* object) {
+  std::vector<model::ProgramStats> stats;
   bpf_program* prog = nullptr;
   bpf_object__for_each_program(prog, object) {
     int fd = bpf_program__fd(prog);

@@ -23,6 +23,10 @@ enum class LossReason : uint8_t {
   kConnRingbufFull,    // kernel: a connection open/close record the ring buffer could not take
   kMapReadFailed,      // user: a kernel map could not be read
   kDeviceReadFailed,   // user: a namespace's device statistics could not be read
+  kSchedMapFull,       // kernel, cpu: a process found no entry in the scheduling table
+  kSchedStorageFailed, // kernel, cpu: a thread got no task storage (its switch not counted)
+  kIoRequestMapFull,   // kernel, io: a request got no stamp (counted for its disk, unattributed, no latency)
+  kIoCounterMapFull,   // kernel, io: a completion found no counter entry (not counted at all)
   kCount,
 };
 
@@ -30,7 +34,8 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(LossReason::kC
     "segment_ringbuf_full",  "proc_bytes_not_held", "sock_stamp_failed", "filter_map_full",
     "ringbuf_full",          "unseen_map_full",     "device_map_full",   "packet_owner_map_full",
     "packet_ringbuf_full",   "flow_map_full",       "flow_bytes_not_held", "conn_ringbuf_full",
-    "map_read_failed",       "device_read_failed",
+    "map_read_failed",       "device_read_failed",  "sched_map_full",    "sched_storage_failed",
+    "io_request_map_full",   "io_counter_map_full",
 };
 
 using LossCounters = std::array<uint64_t, static_cast<size_t>(LossReason::kCount)>;

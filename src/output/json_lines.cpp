@@ -168,7 +168,7 @@ nlohmann::ordered_json loss_record(const model::LossCounters& losses, double ts)
 }
 
 nlohmann::ordered_json summary_record(const model::ProcessTable& table, const model::LossCounters& losses,
-                                      const std::vector<bpf::ProgramStats>& programs, double ts, double duration_s,
+                                      const std::vector<model::ProgramStats>& programs, double ts, double duration_s,
                                       std::optional<int> exit_status) {
   nlohmann::ordered_json processes = nlohmann::ordered_json::array();
   for (const auto& [key, process] : table.processes())
@@ -184,7 +184,7 @@ nlohmann::ordered_json summary_record(const model::ProcessTable& table, const mo
   return record;
 }
 
-nlohmann::ordered_json features_json(const std::vector<bpf::FeatureState>& features) {
+nlohmann::ordered_json features_json(const std::vector<model::FeatureState>& features) {
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   for (const auto& f : features) {
     nlohmann::ordered_json feature = {{"available", f.available}};
@@ -195,6 +195,23 @@ nlohmann::ordered_json features_json(const std::vector<bpf::FeatureState>& featu
     out[f.name] = std::move(feature);
   }
   return out;
+}
+
+nlohmann::ordered_json anomaly_record(const model::Anomaly& a) {
+  auto record = header("anomaly", a.ts);
+  record["kind"] = a.kind;
+  if (a.kind == "device") {
+    record.update({{"netns", a.process.netns}, {"ifname", a.subject}});
+  } else if (a.kind == "disk") {
+    record["device"] = a.subject;
+  } else {
+    record.update({{"pid", a.process.tgid}, {"start_time", a.process.start_ns}, {"comm", a.comm},
+                   {"netns", a.process.netns}});
+  }
+  record["flow"] = a.kind == "flow" ? nlohmann::ordered_json(a.subject) : nlohmann::ordered_json(nullptr);
+  record.update({{"metric", a.metric}, {"value", a.value}, {"expected_low", a.expected_low},
+                 {"expected_high", a.expected_high}, {"score", a.score}, {"detector", a.detector}});
+  return record;
 }
 
 std::string to_line(const nlohmann::ordered_json& record) {

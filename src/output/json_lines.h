@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "bpf_runtime/features.h"
-#include "bpf_runtime/prog_stats.h"
+#include "model/features.h"
+#include "model/programs.h"
 #include "common/result.h"
 #include "model/events.h"
 #include "model/flows.h"
@@ -17,6 +17,7 @@
 #include "model/jobs.h"
 #include "model/loss.h"
 #include "model/process.h"
+#include "model/snapshot.h"
 
 namespace nt::output {
 
@@ -35,12 +36,12 @@ nlohmann::ordered_json loss_record(const model::LossCounters& losses, double ts)
 // At exit: every process's totals, the losses, and what each BPF program cost (run_time_ns
 // grows only while kernel.bpf_stats_enabled is on).
 nlohmann::ordered_json summary_record(const model::ProcessTable& table, const model::LossCounters& losses,
-                                      const std::vector<bpf::ProgramStats>& programs, double ts, double duration_s,
+                                      const std::vector<model::ProgramStats>& programs, double ts, double duration_s,
                                       std::optional<int> exit_status);
 
 // Each collector feature: {"net.tcp_health": {"available": true, "via": "tp"}}, with "needs" and
 // "reason" for one the kernel refused (and "reason" for the alternatives refused before "via").
-nlohmann::ordered_json features_json(const std::vector<bpf::FeatureState>& features);
+nlohmann::ordered_json features_json(const std::vector<model::FeatureState>& features);
 
 // trace: one socket call / one packet. `wall_offset_s` turns CLOCK_MONOTONIC into Unix time.
 nlohmann::ordered_json socket_event_record(const model::SocketEvent& event, double wall_offset_s);
@@ -66,6 +67,8 @@ nlohmann::ordered_json process_info_record(const model::ProcessKey& key, const s
                                            const model::ProcessIdentity& identity, double ts);
 // A distributed job: its ranks and what they sent each other.
 nlohmann::ordered_json job_record(const model::Job& job, double ts);
+// A raised anomaly (docs/json-schema.md): what it names, then the metric, value and expected range.
+nlohmann::ordered_json anomaly_record(const model::Anomaly& anomaly);
 
 // Serialises one record on one line.
 std::string to_line(const nlohmann::ordered_json& record);

@@ -3,7 +3,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <exception>
 #include <fstream>
 
 namespace nt::output {
@@ -23,19 +22,44 @@ ClientMetric metric(std::vector<ClientMetric::Label> labels, double value, Metri
   return m;
 }
 
+enum class Domain { kNet, kCpu, kIo };
+
 struct ProcessFamily {
   const char* name;
   const char* help;
+  Domain domain;
+  double scale;  // counter units to the family's (ns to seconds)
 };
 constexpr ProcessFamily kProcessFamilies[kProcessCounterCount] = {
-    {"neutracer_process_sent_bytes_total", "Payload bytes the process sent through sockets"},
-    {"neutracer_process_received_bytes_total", "Payload bytes the process received through sockets"},
-    {"neutracer_process_send_calls_total", "Successful socket send calls"},
-    {"neutracer_process_receive_calls_total", "Successful socket receive calls"},
-    {"neutracer_process_connections_opened_total", "TCP connections the process opened or accepted"},
-    {"neutracer_process_connections_closed_total", "TCP connections of the process that closed"},
-    {"neutracer_process_tcp_retransmits_total", "Retransmits of the process's TCP connections, counted at close"},
+    {"neutracer_process_sent_bytes_total", "Payload bytes the process sent through sockets", Domain::kNet, 1},
+    {"neutracer_process_received_bytes_total", "Payload bytes the process received through sockets", Domain::kNet, 1},
+    {"neutracer_process_send_calls_total", "Successful socket send calls", Domain::kNet, 1},
+    {"neutracer_process_receive_calls_total", "Successful socket receive calls", Domain::kNet, 1},
+    {"neutracer_process_connections_opened_total", "TCP connections the process opened or accepted", Domain::kNet, 1},
+    {"neutracer_process_connections_closed_total", "TCP connections of the process that closed", Domain::kNet, 1},
+    {"neutracer_process_tcp_retransmits_total", "Retransmits of the process's TCP connections, counted at close",
+     Domain::kNet, 1},
+    {"neutracer_process_cpu_seconds_total", "Time the process's threads ran on a CPU", Domain::kCpu, 1e-9},
+    {"neutracer_process_runqueue_wait_seconds_total", "Time its threads were runnable but waiting for a CPU",
+     Domain::kCpu, 1e-9},
+    {"neutracer_process_off_cpu_voluntary_seconds_total", "Time its threads were off CPU after blocking or sleeping",
+     Domain::kCpu, 1e-9},
+    {"neutracer_process_off_cpu_involuntary_seconds_total", "Time its threads were off CPU after preemption",
+     Domain::kCpu, 1e-9},
+    {"neutracer_process_voluntary_switches_total", "Context switches of its threads that blocked or slept",
+     Domain::kCpu, 1},
+    {"neutracer_process_involuntary_switches_total", "Context switches of its threads that were preempted",
+     Domain::kCpu, 1},
+    {"neutracer_process_disk_read_bytes_total", "Bytes of block read requests it issued, when completed", Domain::kIo, 1},
+    {"neutracer_process_disk_written_bytes_total", "Bytes of block write requests it issued, when completed",
+     Domain::kIo, 1},
+    {"neutracer_process_disk_reads_total", "Block read requests it issued, when completed", Domain::kIo, 1},
+    {"neutracer_process_disk_writes_total", "Block write requests it issued, when completed", Domain::kIo, 1},
 };
+
+bool runs(const MetricDomains& domains, Domain domain) {
+  return domain == Domain::kNet ? domains.net : domain == Domain::kCpu ? domains.cpu : domains.io;
+}
 
 std::vector<ClientMetric::Label> member_labels(const model::ProcessKey& key, const ProcessLabels& l) {
   return {{"comm", l.comm},
@@ -59,14 +83,16 @@ std::vector<MetricFamily> render_metrics(const MetricsView& view) {
   std::vector<MetricFamily> families;
   if (view.processes) {
     for (size_t i = 0; i < kProcessCounterCount; ++i) {
-      MetricFamily family{kProcessFamilies[i].name, kProcessFamilies[i].help, MetricType::Counter, {}};
+      const auto& spec = kProcessFamilies[i];
+      if (!runs(view.domains, spec.domain)) continue;
+      MetricFamily family{spec.name, spec.help, MetricType::Counter, {}};
       for (const auto& [key, member] : view.processes->members()) {
         ProcessLabels labels{label_text(member.labels.comm), member.labels.container, member.labels.job};
-        family.metric.push_back(
-            metric(member_labels(key, labels), static_cast<double>(member.series()[i]), MetricType::Counter));
+        family.metric.push_back(metric(member_labels(key, labels), static_cast<double>(member.series()[i]) * spec.scale,
+                                       MetricType::Counter));
       }
-      family.metric.push_back(
-          metric({{"comm", "other"}}, static_cast<double>(view.processes->other()[i]), MetricType::Counter));
+      family.metric.push_back(metric({{"comm", "other"}}, static_cast<double>(view.processes->other()[i]) * spec.scale,
+                                     MetricType::Counter));
       families.push_back(std::move(family));
     }
   }
@@ -139,41 +165,6 @@ std::vector<MetricFamily> render_metrics(const MetricsView& view) {
   families.push_back({"neutracer_process_series_limit", "Processes that keep series of their own (the rest: other)",
                       MetricType::Gauge, {metric({}, static_cast<double>(view.series_limit), MetricType::Gauge)}});
   return families;
-}
-
-Result<std::shared_ptr<MetricsExporter>> MetricsExporter::start(const std::string& address) {
-  std::string host = "127.0.0.1", port = address;
-  if (auto colon = address.rfind(':'); colon != std::string::npos) {
-    if (colon > 0) host = address.substr(0, colon);
-    port = address.substr(colon + 1);
-  }
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(port) > 65535)
-    return Error{"--metrics: not HOST:PORT: " + address};
-  auto exporter = std::make_shared<MetricsExporter>();
-  exporter->host_ = host;
-  try {
-    exporter->exposer_ = std::make_unique<prometheus::Exposer>(host + ":" + port, 1);
-  } catch (const std::exception& e) {
-    return Error{"--metrics: cannot listen on " + host + ":" + port + " (" + e.what() + ")"};
-  }
-  exporter->exposer_->RegisterCollectable(exporter);
-  return exporter;
-}
-
-void MetricsExporter::publish(std::vector<prometheus::MetricFamily> families) {
-  std::lock_guard lock(mutex_);
-  families_ = std::move(families);
-}
-
-std::vector<prometheus::MetricFamily> MetricsExporter::Collect() const {
-  std::lock_guard lock(mutex_);
-  return families_;
-}
-
-int MetricsExporter::port() const {
-  auto ports = exposer_->GetListeningPorts();
-  return ports.empty() ? 0 : ports.front();
 }
 
 double self_cpu_seconds() {

@@ -16,14 +16,25 @@
 #include <string>
 #include <vector>
 
+#include "model/block_io.h"
 #include "model/process.h"
+#include "model/sched.h"
 
 namespace nt::output {
 
-// tx_bytes, rx_bytes, tx_calls, rx_calls, connections opened, closed, retransmits.
-inline constexpr size_t kProcessCounterCount = 7;
+// Every per-process counter of every domain, in the order of ProcessCounter.
+enum class ProcessCounter : size_t {
+  kTxBytes, kRxBytes, kTxCalls, kRxCalls, kConnsOpened, kConnsClosed, kRetransmits,  // net
+  kOnCpuNs, kRunqNs, kOffVoluntaryNs, kOffInvoluntaryNs, kVoluntarySwitches, kInvoluntarySwitches,  // cpu
+  kIoReadBytes, kIoWriteBytes, kIoReadOps, kIoWriteOps,  // io
+  kCount,
+};
+inline constexpr size_t kProcessCounterCount = static_cast<size_t>(ProcessCounter::kCount);
 using ProcessCounters = std::array<uint64_t, kProcessCounterCount>;
-ProcessCounters process_counters(const model::ProcessTraffic& process);
+// Fill one process's counters from each domain's table entry (a domain it has no entry in stays 0).
+void fill_net_counters(ProcessCounters& into, const model::ProcessTraffic& process);
+void fill_sched_counters(ProcessCounters& into, const model::ProcessSched& process);
+void fill_block_io_counters(ProcessCounters& into, const model::ProcessIo& process);
 
 struct ProcessLabels {
   std::string comm, container, job;
@@ -37,7 +48,7 @@ class SeriesCap {
     model::ProcessKey key;
     ProcessLabels labels;
     ProcessCounters total;
-    uint64_t interval_bytes = 0;  // activity over the last interval, to rank candidates
+    uint64_t interval_activity = 0;  // over the last interval, to rank candidates: bytes moved + us on CPU
     bool exited = false;
   };
   struct Member {

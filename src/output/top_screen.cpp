@@ -62,9 +62,15 @@ Result<std::unique_ptr<TopScreen>> TopScreen::open() {
 
 TopScreen::~TopScreen() { endwin(); }
 
-void TopScreen::update(const LiveView& view) {
-  processes_ = *view.processes;
-  flows_ = *view.flows;
+void TopScreen::update(const model::Snapshot& view) {
+  has_net_ = view.processes != nullptr;
+  if (view.processes) processes_ = *view.processes;
+  if (view.flows) flows_ = *view.flows;
+  has_cpu_ = view.sched != nullptr;
+  cpu_ = cpu_rows(view, filter_);
+  if (view.block_io) io_ = io_rows(view, filter_);
+  disks_ = disk_rows(view);
+  if (!has_net_ && view_ == View::kProcesses) view_ = has_cpu_ ? View::kCpu : View::kIo;
   if (view.identities) identities_ = *view.identities;
   devices_ = device_rates(view);
   programs_ = program_costs(view);
@@ -82,7 +88,7 @@ void TopScreen::update(const LiveView& view) {
 }
 
 std::vector<ProcessRow> TopScreen::visible_rows() const {
-  LiveView view;
+  model::Snapshot view;
   view.ts = ts_;
   view.interval_s = interval_s_;
   view.anomalies = &anomalies_;
@@ -118,6 +124,10 @@ bool TopScreen::handle_keys() {
       case 'p': case ' ': paused_ = !paused_; break;
       case '/': editing_filter_ = true; filter_.clear(); break;
       case 'c': view_ = View::kConnections; break;
+      case 'n': view_ = View::kProcesses; break;
+      case 'u': view_ = View::kCpu; break;
+      case 'i': view_ = View::kIo; break;
+      case '\t': view_ = view_ == View::kProcesses ? View::kCpu : view_ == View::kCpu ? View::kIo : View::kProcesses; break;
       case 'a': view_ = View::kAnomalies; break;
       case 'f': case '\n': case KEY_ENTER: case KEY_RIGHT:
         if (view_ == View::kProcesses) view_ = View::kFlows;
@@ -147,6 +157,8 @@ void TopScreen::draw() {
   int bottom = detecting_ ? footer - 1 : footer;
   switch (view_) {
     case View::kProcesses: draw_processes(3, bottom, width); break;
+    case View::kCpu: draw_cpu(3, bottom, width); break;
+    case View::kIo: draw_io(3, bottom, width); break;
     case View::kFlows: draw_flows(3, bottom, width); break;
     case View::kConnections: draw_connections(3, bottom, width); break;
     case View::kAnomalies: draw_anomalies(3, bottom, width); break;
@@ -161,7 +173,7 @@ void TopScreen::draw_header(int width) {
   std::string title =
       format("NeuTracer top  %s  every %.3gs  sort: %s", clock_text(ts_).c_str(), interval_s_, sort_name(sort_));
   auto recent = std::count_if(anomalies_.begin(), anomalies_.end(),
-                              [this](const RecentAnomaly& a) { return within_mark(a, ts_); });
+                              [this](const model::Anomaly& a) { return within_mark(a, ts_); });
   if (recent) title += format("  %ld anomal%s in %.0fs", static_cast<long>(recent), recent == 1 ? "y" : "ies",
                               kAnomalyMarkS);
   if (!filter_.empty() || editing_filter_) title += "  filter: " + filter_ + (editing_filter_ ? "_" : "");
@@ -211,6 +223,57 @@ void TopScreen::draw_processes(int top, int bottom, int width) {
                rtt.c_str()));
     if (r.recent_anomaly) put(row, marker_column, width, "!");
     attroff(attributes);
+  }
+}
+
+void TopScreen::draw_cpu(int top, int bottom, int width) {
+  attron(A_REVERSE);
+  put(top - 1, 0, width, format("%-*s", width, format("%7s %-14s %6s %6s %9s %8s %8s %7s %4s", "PID", "COMMAND", "CPU%",
+                                                         "RUNQ%", "RUNQ_P99", "VCSW/s", "ICSW/s", "MIGR/s", "THR")
+                                                      .c_str()));
+  attroff(A_REVERSE);
+  if (!has_cpu_) {
+    put(top, 0, width, "the cpu collector is not running (neutracer top --collect net,cpu)");
+    return;
+  }
+  int row = top;
+  for (const auto& r : cpu_) {
+    if (row >= bottom) break;
+    put(row++, 0, width, format("%7u %-14.14s %6.1f %6.1f %9s %8.0f %8.0f %7.0f %4zu", r.key.tgid, r.comm.c_str(),
+                                r.cpu_share * 100, r.runq_share * 100, human_duration_us(r.runq_p99_us).c_str(),
+                                r.voluntary_per_s, r.involuntary_per_s, r.migrations_per_s, r.threads));
+  }
+  if (row == top) put(top, 0, width, "no process ran in the last interval");
+}
+
+void TopScreen::draw_io(int top, int bottom, int width) {
+  attron(A_REVERSE);
+  put(top - 1, 0, width, format("%-*s", width, format("%7s %-16s %10s %10s %8s %9s", "PID", "COMMAND", "READ/s",
+                                                         "WRITE/s", "OPS/s", "DEV_P99").c_str()));
+  attroff(A_REVERSE);
+  if (!io_) {
+    put(top, 0, width, "the io collector is not running (neutracer top --collect net,io)");
+    return;
+  }
+  int row = top;
+  for (const auto& r : *io_) {
+    if (row >= bottom - static_cast<int>(disks_.size()) - 1) break;
+    std::string comm = r.kernel_thread ? "[" + r.comm + "]" : r.comm;
+    put(row++, 0, width, format("%7u %-16.16s %10s %10s %8.0f %9s", r.key.tgid, comm.c_str(),
+                                human_rate(r.read_rate).c_str(), human_rate(r.write_rate).c_str(), r.ops_per_s,
+                                human_duration_us(r.device_p99_us).c_str()));
+  }
+  if (row == top) put(row++, 0, width, "no block I/O completed in the last interval");
+  if (row >= bottom) return;
+  attron(A_REVERSE);
+  put(row++, 0, width, format("%-*s", width, format("%-16s %10s %10s %8s %9s %9s", "DEVICE", "READ/s", "WRITE/s",
+                                                     "OPS/s", "QUEUE_P99", "DEV_P99").c_str()));
+  attroff(A_REVERSE);
+  for (const auto& d : disks_) {
+    if (row >= bottom) break;
+    put(row++, 0, width, format("%-16.16s %10s %10s %8.0f %9s %9s", d.name.c_str(), human_rate(d.read_rate).c_str(),
+                                human_rate(d.write_rate).c_str(), d.ops_per_s, human_duration_us(d.queue_p99_us).c_str(),
+                                human_duration_us(d.device_p99_us).c_str()));
   }
 }
 
@@ -282,6 +345,7 @@ void TopScreen::draw_latest_anomaly(int row, int width) {
 void TopScreen::draw_help(int top, int bottom) {
   const std::string lines[] = {
       "q        quit",
+      "Tab      next view: network, CPU, I/O (n, u, i: each directly)",
       "s        next sort key (TX/s, RX/s, total, pid, retrans); t, r: by TX/s, RX/s",
       "/        filter by command name (Enter: keep, Esc: clear)",
       "Enter f  flows of the selected process; c: recent connections; Esc: back",

@@ -67,7 +67,10 @@ StampReport receive_report(int in) {
 class OwnerStamp : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto started = nt::collectors::NetCollector::start({});
+    auto filter = nt::collectors::ProcessFilter::start({});
+    ASSERT_TRUE(filter) << filter.error().message;
+    filter_ = std::move(filter).value();
+    auto started = nt::collectors::NetCollector::start({}, *filter_);
     ASSERT_TRUE(started) << started.error().message;
     collector_ = std::move(started).value();
     map_fd_ = collector_->sock_owner_map_fd();
@@ -76,6 +79,7 @@ class OwnerStamp : public ::testing::Test {
     reports_ = fds[0];
     out_ = fds[1];
   }
+  std::unique_ptr<nt::collectors::ProcessFilter> filter_;  // before the collector: it outlives it
   void TearDown() override {
     close(reports_);
     close(out_);

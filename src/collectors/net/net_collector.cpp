@@ -127,8 +127,8 @@ bool process_alive(const model::ProcessKey& key) {
 }
 
 std::vector<bpf::Feature> net_accounting_features() {
-  // Owners are stamped at creation and inherited across fork; the filter follows children.
-  const std::vector<std::string> stamps = {"fold_on_release", "stamp_on_create", "follow_fork", "forget_exited"};
+  // Owners are stamped at creation; a released socket's counters are folded.
+  const std::vector<std::string> stamps = {"fold_on_release", "stamp_on_create"};
   auto with_stamps = [&](std::vector<std::string> programs) {
     programs.insert(programs.end(), stamps.begin(), stamps.end());
     return programs;
@@ -174,27 +174,19 @@ std::vector<bpf::Feature> net_accounting_features() {
   };
 }
 
-Result<std::unique_ptr<NetCollector>> NetCollector::start(const NetConfig& config) {
-  if (auto ready = bpf::check_bpf_prerequisites(); !ready) return ready.error();
+Result<std::unique_ptr<NetCollector>> NetCollector::start(const NetConfig& config, const ProcessFilter& filter) {
   auto walker = NetnsWalker::open();
   if (!walker) return walker.error();
-  std::unique_ptr<NetCollector> collector(new NetCollector(config, std::move(walker).value()));
-  if (auto loaded = collector->load(config); !loaded) return loaded.error();
+  std::unique_ptr<NetCollector> collector(new NetCollector(config, filter, std::move(walker).value()));
+  if (auto loaded = collector->load(config, filter); !loaded) return loaded.error();
   if (auto attached = collector->attach_all(); !attached) return attached.error();
   return collector;
 }
 
-Status NetCollector::load(const NetConfig& config) {
-  auto configure = [&config](net_accounting& skel) -> Status {
+Status NetCollector::load(const NetConfig& config, const ProcessFilter& filter) {
+  auto configure = [&config, &filter](net_accounting& skel) -> Status {
+    if (auto shared = filter.share_with(skel); !shared) return shared;
     auto* rodata = skel.rodata;
-    rodata->filter_tgids = config.filter.by_tgid;
-    rodata->follow_children = config.filter.follow_children;
-    if (!config.filter.comm.empty()) {
-      rodata->filter_comm = true;
-      std::strncpy(const_cast<char*>(rodata->traced_comm), config.filter.comm.c_str(), NT_COMM_LEN - 1);
-    }
-    rodata->filter_cgroup = config.filter.cgroup_fd >= 0;
-    rodata->traced_netns = config.filter.netns;
     rodata->emit_events = config.ringbuf_bytes > 0;
     if (int err = bpf_map__set_max_entries(skel.maps.flows, config.max_flows); err)
       return errno_error("sizing the flow table", -err);
@@ -213,15 +205,10 @@ Status NetCollector::load(const NetConfig& config) {
   if (skel().rodata->abi_version != NT_NET_ABI_VERSION)
     return Error{"net_accounting BPF object has ABI " + std::to_string(skel().rodata->abi_version) +
                  ", this agent expects " + std::to_string(NT_NET_ABI_VERSION)};
-  if (config.filter.cgroup_fd >= 0) {
-    uint32_t slot = 0;
-    if (bpf_map_update_elem(bpf_map__fd(skel().maps.traced_cgroup), &slot, &config.filter.cgroup_fd, BPF_ANY))
-      return errno_error("setting the cgroup filter", errno);
-  }
   if (!config.packets) return {};
 
-  auto configure_packets = [&config, this](net_packets& packets) -> Status {
-    packets.rodata->traced_netns = config.filter.netns;
+  auto configure_packets = [&config, &filter, this](net_packets& packets) -> Status {
+    if (auto shared = filter.share_with(packets); !shared) return shared;
     packets.rodata->emit_events = config.packet_ringbuf_bytes > 0;
     if (config.packet_ringbuf_bytes > 0) {
       packets.rodata->packet_ring_size = ring_size(config.packet_ringbuf_bytes);
@@ -290,14 +277,6 @@ void NetCollector::attach_live_socket_reader() {
   }
   if (!l.dump_sockets && !l.dump_udp_sockets && !l.dump_sockets_by_file)
     accounting_->drop("live_sockets", errno_error("attaching the " + via + " iterator", errno).message);
-}
-
-Status NetCollector::trace_tgid(pid_t tgid) {
-  uint32_t key = static_cast<uint32_t>(tgid);
-  uint8_t one = 1;
-  if (bpf_map_update_elem(bpf_map__fd(skel().maps.traced_tgids), &key, &one, BPF_ANY) != 0)
-    return errno_error("adding pid " + std::to_string(tgid) + " to the kernel filter", errno);
-  return {};
 }
 
 void NetCollector::drain(model::ProcessTable& processes, model::FlowTable& flows, uint64_t idle_ns) {
@@ -523,20 +502,18 @@ Status NetCollector::on_events(std::function<void(const model::SocketEvent&)> so
 
 Status NetCollector::poll_events(int timeout_ms) { return events_.poll(timeout_ms); }
 
-model::LossCounters NetCollector::losses() const {
-  model::LossCounters losses{};
+void NetCollector::add_losses(model::LossCounters& losses) const {
   int fd = bpf_map__fd(skel().maps.loss_counters);
   for (uint32_t slot = 0; slot < NT_LOSS__COUNT; ++slot) {
     auto value = bpf::sum_percpu_slot(fd, slot);
     if (value)
-      losses[slot] = value.value();
+      losses[slot] += value.value();
     else
       ++map_read_failures_;
   }
   losses[static_cast<size_t>(model::LossReason::kFlowMapFull)] += ledger_.calls_not_held();
   losses[static_cast<size_t>(model::LossReason::kFlowBytesNotHeld)] += ledger_.bytes_not_held();
-  losses[static_cast<size_t>(model::LossReason::kMapReadFailed)] = map_read_failures_;
-  return losses;
+  losses[static_cast<size_t>(model::LossReason::kMapReadFailed)] += map_read_failures_;
 }
 
 std::vector<uint64_t> NetCollector::per_cpu_loss(model::LossReason reason) const {
@@ -548,7 +525,7 @@ std::vector<uint64_t> NetCollector::per_cpu_loss(model::LossReason reason) const
   return values.value();
 }
 
-std::vector<bpf::ProgramStats> NetCollector::program_stats() const {
+std::vector<model::ProgramStats> NetCollector::program_stats() const {
   auto stats = bpf::read_program_stats(skel().obj);  // the loaded programs only
   if (packets_) {
     auto more = bpf::read_program_stats(packets()->obj);
@@ -559,7 +536,7 @@ std::vector<bpf::ProgramStats> NetCollector::program_stats() const {
 
 int NetCollector::sock_owner_map_fd() const { return bpf_map__fd(skel().maps.sock_owners); }
 
-std::vector<bpf::FeatureState> NetCollector::features() const {
+std::vector<model::FeatureState> NetCollector::features() const {
   auto states = accounting_->states();
   if (packets_) {
     states.insert(states.end(), packets_->states().begin(), packets_->states().end());

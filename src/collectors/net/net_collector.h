@@ -14,6 +14,8 @@
 #include "bpf_runtime/features.h"
 #include "bpf_runtime/prog_stats.h"
 #include "bpf_runtime/ring_buffer.h"
+#include "collectors/collector.h"
+#include "collectors/process_filter.h"
 #include "common/result.h"
 #include "collectors/net/netns_walk.h"
 #include "collectors/net/socket_ledger.h"
@@ -29,36 +31,29 @@ struct net_packets;
 
 namespace nt::collectors {
 
-// Which processes count; every filter that is set must match. Evaluated in the kernel.
-struct NetFilter {
-  bool by_tgid = false;        // only tgids added with trace_tgid
-  bool follow_children = false;  // descendants of traced tgids are traced from birth
-  std::string comm;            // the process's (group leader's) name; "" for any
-  int cgroup_fd = -1;          // a cgroup v2 directory: tasks in it or below; -1 for any
-  uint32_t netns = 0;          // a network namespace inode; 0 for any
-};
-
 struct NetConfig {
-  NetFilter filter;
   uint32_t max_flows = 65536;
   uint32_t ringbuf_bytes = 0;  // > 0: stream socket events (trace)
   bool packets = false;        // packet mode
+  uint64_t flow_idle_ns = 30'000'000'000ull;  // an unconnected socket's peer flow idle this long is retired
   uint32_t packet_ringbuf_bytes = 0;  // > 0: stream packet events
 };
 
 // The programs of bpf/net_accounting.bpf.c by feature, each with the hooks that can provide it.
 std::vector<bpf::Feature> net_accounting_features();
 
-class NetCollector {
+class NetCollector : public Collector {
  public:
   // open -> configure -> load -> attach, with every feature the kernel accepts. The error names
   // the required feature and why the kernel refused it.
-  static Result<std::unique_ptr<NetCollector>> start(const NetConfig& config);
-  ~NetCollector();
+  static Result<std::unique_ptr<NetCollector>> start(const NetConfig& config, const ProcessFilter& filter);
+  ~NetCollector() override;
   NetCollector(const NetCollector&) = delete;
   NetCollector& operator=(const NetCollector&) = delete;
 
-  Status trace_tgid(pid_t tgid);
+  std::string name() const override { return "net"; }
+  void drain(model::Tables& tables) override { drain(tables.processes, tables.flows, flow_idle_ns_); }
+  void add_losses(model::LossCounters& into) const override;
 
   // Reads every process's and every flow's cumulative counters into the tables (live sockets and
   // the segments of released ones); processes that have exited are read once more and marked.
@@ -78,17 +73,18 @@ class NetCollector {
                    std::function<void(const model::ConnEvent&)> conn_handler);
   Status poll_events(int timeout_ms);
 
-  model::LossCounters losses() const;
   std::vector<uint64_t> per_cpu_loss(model::LossReason reason) const;
-  std::vector<bpf::ProgramStats> program_stats() const;
+  std::vector<model::ProgramStats> program_stats() const override;
   int sock_owner_map_fd() const;
-  // Every feature of this run: in use (and how), or missing (and why).
-  std::vector<bpf::FeatureState> features() const;
+  std::vector<model::FeatureState> features() const override;
 
  private:
-  explicit NetCollector(const NetConfig& config, NetnsWalker walker)
-      : netns_filter_(config.filter.netns), walker_(std::move(walker)), ledger_(config.max_flows) {}
-  Status load(const NetConfig& config);
+  NetCollector(const NetConfig& config, const ProcessFilter& filter, NetnsWalker walker)
+      : netns_filter_(filter.config().netns),
+        flow_idle_ns_(config.flow_idle_ns),
+        walker_(std::move(walker)),
+        ledger_(config.max_flows) {}
+  Status load(const NetConfig& config, const ProcessFilter& filter);
   Status attach_all();
   void attach_live_socket_reader();
   std::vector<SocketReading> read_live_sockets();
@@ -105,8 +101,9 @@ class NetCollector {
   UniqueFd cgroup_fd_;
   std::unique_ptr<bpf::FeatureObject<net_accounting>> accounting_;
   std::unique_ptr<bpf::FeatureObject<net_packets>> packets_;
-  std::vector<bpf::FeatureState> packet_features_;  // packet mode's, when asked for and refused
+  std::vector<model::FeatureState> packet_features_;  // packet mode's, when asked for and refused
   uint32_t netns_filter_;
+  uint64_t flow_idle_ns_;
   NetnsWalker walker_;
   bpf::RingBuffer events_;  // socket segments always; socket, packet and connection events as configured
   SocketLedger ledger_;

@@ -1,11 +1,13 @@
-// The live watch takes a flow's observation from the model; replay takes it from the flow's
-// written record. The two must agree field for field, or replay would not give the live anomalies.
+// The live watch takes its observations from the model; replay takes them from the written
+// records. The two must agree field for field, or replay would not give the live anomalies.
 #include <gtest/gtest.h>
 
 #include <random>
 
-#include "anomaly/watch.h"
+#include "detect/watch.h"
 #include "output/json_lines.h"
+#include "output/block_io_records.h"
+#include "output/sched_records.h"
 
 namespace {
 
@@ -78,6 +80,80 @@ TEST(ObserveFlow, LoopbackEndsAreQualifiedByNamespace) {
   EXPECT_EQ(o.key, "flow 42 9 4026531840 tcp 127.0.0.1:40000 > 192.0.2.2:5201");
   EXPECT_EQ(o.local, "4026531840 127.0.0.1:40000");
   EXPECT_EQ(o.remote, "192.0.2.2:5201");
+}
+
+// A record written and read back, as replay reads it.
+nt::anomaly::Observation from_record(const nlohmann::ordered_json& record) {
+  auto observation = nt::anomaly::observe(nlohmann::ordered_json::parse(nt::output::to_line(record)));
+  EXPECT_TRUE(observation.has_value()) << record.dump();
+  return observation.value_or(nt::anomaly::Observation{});
+}
+
+TEST(ObserveModel, ProcessAgreesWithItsRecordReadBack) {
+  nt::model::ProcessTable table;
+  const nt::model::ProcessKey key{42, 4026531840u, 123456789};
+  table.update(key, "trainer", {1000, 10, 2, 1});
+  table.start_interval();
+  table.update(key, "trainer", {5000, 30, 6, 3});
+  const auto& process = table.processes().at(key);
+  for (bool exited : {false, true}) {
+    auto record = nt::output::process_record(process, 1764505000.5, 2.0);
+    if (exited) record["exited"] = true;
+    EXPECT_EQ(nt::anomaly::observe_process(process, 2.0, exited), from_record(record));
+  }
+}
+
+TEST(ObserveModel, ConnAndDeviceAgreeWithTheirRecordsReadBack) {
+  nt::model::ConnEvent event;
+  event.owner = {42, 4026531840u, 123456789};
+  event.comm = "trainer";
+  event.local = v4(10, 0, 0, 1, 40000);
+  event.remote = v4(10, 0, 0, 2, 29500);
+  for (bool open : {true, false}) {
+    event.open = open;
+    EXPECT_EQ(nt::anomaly::observe_conn(event), from_record(nt::output::conn_record(event, 1764505000.0)));
+  }
+  nt::model::DeviceStats device;
+  device.key = {4026531840u, 2};
+  device.ifname = "eth0";
+  device.counters = {123456, 654321, 100, 200};
+  EXPECT_EQ(nt::anomaly::observe_device(device), from_record(nt::output::device_record(device, 1764505000.0)));
+}
+
+TEST(ObserveModel, SchedAgreesWithItsRecordReadBack) {
+  nt::model::SchedTable sched;
+  const nt::model::ProcessKey key{42, 4026531840u, 123456789};
+  nt::model::SchedCounters counters;
+  counters.on_cpu_ns = 1'000'000'000;
+  sched.update(key, "trainer", counters);
+  sched.start_interval();
+  counters.on_cpu_ns += 700'000'000;
+  counters.runq_ns += 3'000'000;
+  counters.runq_hist[4] = 3;
+  sched.update(key, "trainer", counters);
+  EXPECT_EQ(nt::anomaly::observe_sched(sched.processes().at(key), 1.0),
+            from_record(nt::output::sched_record(sched.processes().at(key), 1764505000.0, 1.0)));
+  counters.runq_hist[4] = 0;  // no wait ended: no wait to watch
+  sched.update(key, "trainer", counters);
+  auto no_waits = nt::anomaly::observe_sched(sched.processes().at(key), 1.0);
+  EXPECT_EQ(no_waits.runq_wait_us, -1);
+  EXPECT_EQ(no_waits, from_record(nt::output::sched_record(sched.processes().at(key), 1764505000.0, 1.0)));
+}
+
+TEST(ObserveModel, DiskAgreesWithItsRecordReadBack) {
+  nt::model::BlockIoTable io;
+  auto& disk = io.device({259, 0});
+  disk.name = "nvme0n1";
+  io.start_interval();
+  EXPECT_EQ(nt::anomaly::observe_disk(disk).io_latency_us, -1) << "no request finished: nothing to watch";
+  EXPECT_EQ(nt::anomaly::observe_disk(disk), from_record(nt::output::disk_record(disk, 1764505000.0)));
+  disk.total.by_kind[static_cast<size_t>(nt::model::IoKind::kWrite)] = {4, 4 * 4096};
+  disk.total.queue_ns = 40'000;
+  disk.total.device_ns = 1'000'000;
+  auto observed = nt::anomaly::observe_disk(disk);
+  EXPECT_DOUBLE_EQ(observed.io_latency_us, 250.0);
+  EXPECT_DOUBLE_EQ(observed.queue_latency_us, 10.0);
+  EXPECT_EQ(observed, from_record(nt::output::disk_record(disk, 1764505000.0)));
 }
 
 }  // namespace

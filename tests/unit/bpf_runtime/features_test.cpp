@@ -33,7 +33,7 @@ struct FakeKernel {
   }
 };
 
-Result<Selection> choose(FakeKernel& kernel, std::vector<FeatureState>& states, const std::string& refuse = "") {
+Result<Selection> choose(FakeKernel& kernel, std::vector<model::FeatureState>& states, const std::string& refuse = "") {
   auto features = sample_features();
   return choose_alternatives("net", features, Refusals(refuse),
                              [&](const Selection& s, bool) { return kernel.load(features, s); }, states);
@@ -41,7 +41,7 @@ Result<Selection> choose(FakeKernel& kernel, std::vector<FeatureState>& states, 
 
 TEST(Features, OneLoadWhenTheKernelTakesEverything) {
   FakeKernel kernel;
-  std::vector<FeatureState> states;
+  std::vector<model::FeatureState> states;
   auto chosen = choose(kernel, states);
   ASSERT_TRUE(chosen.ok());
   EXPECT_EQ(chosen.value(), (Selection{0, 0, 0}));
@@ -52,7 +52,7 @@ TEST(Features, OneLoadWhenTheKernelTakesEverything) {
 
 TEST(Features, ARefusedAlternativeFallsBackAndARefusedOptionalFeatureIsDropped) {
   FakeKernel kernel{{"count_tp", "read_b2", "health"}, {}};
-  std::vector<FeatureState> states;
+  std::vector<model::FeatureState> states;
   auto chosen = choose(kernel, states);
   ASSERT_TRUE(chosen.ok());
   EXPECT_EQ(chosen.value(), (Selection{1, 0, -1}));
@@ -67,7 +67,7 @@ TEST(Features, ARefusedAlternativeFallsBackAndARefusedOptionalFeatureIsDropped) 
 
 TEST(Features, ARefusedRequiredFeatureIsAnErrorNamingEveryAlternative) {
   FakeKernel kernel{{"count_tp", "count_fexit"}, {}};
-  std::vector<FeatureState> states;
+  std::vector<model::FeatureState> states;
   auto chosen = choose(kernel, states);
   ASSERT_FALSE(chosen.ok());
   EXPECT_EQ(chosen.error().message,

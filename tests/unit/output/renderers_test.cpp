@@ -101,7 +101,8 @@ TEST(JsonLines, SummaryListsEveryProcessAndEveryLossCounter) {
             R"({"pid":42,"start_time":123456789,"comm":"bad)" "\xEF\xBF\xBD" R"(\"name","netns":4026531840,"tx_bytes":3000,"rx_bytes":10,"tx_calls":4,"rx_calls":1}],)"
             R"("loss":{"segment_ringbuf_full":3,"proc_bytes_not_held":0,"sock_stamp_failed":0,"filter_map_full":0,"ringbuf_full":0,)"
             R"("unseen_map_full":0,"device_map_full":0,"packet_owner_map_full":0,"packet_ringbuf_full":0,)"
-            R"("flow_map_full":0,"flow_bytes_not_held":0,"conn_ringbuf_full":0,"map_read_failed":0,"device_read_failed":0},)"
+            R"("flow_map_full":0,"flow_bytes_not_held":0,"conn_ringbuf_full":0,"map_read_failed":0,"device_read_failed":0,)"
+            R"("sched_map_full":0,"sched_storage_failed":0,"io_request_map_full":0,"io_counter_map_full":0},)"
             R"("bpf_programs":[{"name":"count_send","run_count":4,"run_time_ns":400,"recursion_misses":0}],"exit_status":7})");
 }
 
@@ -115,7 +116,7 @@ TEST(Table, RowsByTotalBytesWithUnprintableBytesMasked) {
 // Anomalies as the Recorder keeps them (oldest first), around the batch frame at kNow.
 constexpr double kNow = 1700000000.0;
 
-nt::output::RecentAnomaly anomaly(double ts, const std::string& kind, nt::model::ProcessKey process,
+nt::model::Anomaly anomaly(double ts, const std::string& kind, nt::model::ProcessKey process,
                                   const std::string& subject, const std::string& metric, const std::string& detector,
                                   double value, double low, double high) {
   return {ts, kind, process, kind == "device" ? "" : "trainer", subject, metric, detector, value, low, high};
@@ -123,7 +124,7 @@ nt::output::RecentAnomaly anomaly(double ts, const std::string& kind, nt::model:
 
 TEST(TopBatch, MarksRowsWithARecentAnomalyAtTheEndAndListsTheIntervalsNewOnes) {
   auto table = two_processes();
-  std::deque<nt::output::RecentAnomaly> anomalies = {
+  std::deque<nt::model::Anomaly> anomalies = {
       // Older than the mark: pid 7's row stays unmarked.
       anomaly(kNow - nt::output::kAnomalyMarkS - 1, "process", {7, 4026531840u, 5}, "", "rx_rate", "burst", 9e6, 0, 1e5),
       // Recent but on a device: no process row is marked.
@@ -133,7 +134,7 @@ TEST(TopBatch, MarksRowsWithARecentAnomalyAtTheEndAndListsTheIntervalsNewOnes) {
       anomaly(kNow, "flow", {7, 4026531840u, 4}, "tcp 10.0.0.1:40000 > 10.0.0.2:29500", "rate", "stall", 0, 2.5e6,
               2.6e6),
   };
-  nt::output::LiveView view;
+  nt::model::Snapshot view;
   view.ts = kNow;
   view.interval_s = 2.0;
   view.processes = &table;
@@ -150,7 +151,7 @@ TEST(TopBatch, MarksRowsWithARecentAnomalyAtTheEndAndListsTheIntervalsNewOnes) {
 
 TEST(TopBatch, WithoutDetectionNothingIsMarkedOrListed) {
   auto table = two_processes();
-  nt::output::LiveView view;
+  nt::model::Snapshot view;
   view.ts = kNow;
   view.interval_s = 2.0;
   view.processes = &table;

@@ -16,7 +16,7 @@ SeriesCap::Input process(uint32_t pid, uint64_t total_tx, uint64_t interval_tx, 
   in.key = {pid, 1, pid * 10ull};
   in.labels = {"p" + std::to_string(pid), "", ""};
   in.total = ProcessCounters{total_tx};
-  in.interval_bytes = interval_tx;
+  in.interval_activity = interval_tx;
   in.exited = exited;
   return in;
 }

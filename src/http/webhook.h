@@ -16,7 +16,7 @@
 
 #include "common/result.h"
 
-namespace nt::output {
+namespace nt::http {
 
 struct WebhookCounts {
   uint64_t delivered = 0;        // alerts the receiver accepted (2xx)
@@ -52,4 +52,4 @@ class Webhook {
 // One anomaly record as an Alertmanager alert (labels and annotations are strings).
 nlohmann::ordered_json alertmanager_alert(const nlohmann::ordered_json& anomaly);
 
-}  // namespace nt::output
+}  // namespace nt::http

@@ -1,4 +1,4 @@
-#include "anomaly/watch.h"
+#include "detect/watch.h"
 
 #include <algorithm>
 #include <deque>
@@ -65,6 +65,8 @@ const char* upward_detector(const std::string& kind, const std::string& metric) 
   if (metric == "conn_opens") return "connection_storm";
   if (metric == "retransmits") return "retransmit_spike";
   if (metric == "srtt_us") return "rtt_inflation";
+  if (metric == "runq_wait_us") return "runq_latency";
+  if (metric == "io_latency_us" || metric == "queue_latency_us") return "io_latency";
   if (kind == "flow") return "large_transfer";
   return "burst";
 }
@@ -90,9 +92,10 @@ struct Watch::Series {
     bool traffic_seen = false;      // a traffic series has moved since it was created
   };
   std::string kind;
+  std::string domain;         // net, cpu or io: which records feed it
   std::string owner;          // the key of the process's series (a process's own; a flow's owner's)
   std::string local, remote;  // flows: their ends
-  Json labels;
+  model::Anomaly subject;  // what its anomalies name
   std::map<std::string, Metric> metrics;
   std::map<std::string, double> cumulative;  // last counters, for per-interval rates
   std::map<std::string, double> values;      // this interval's points
@@ -108,18 +111,35 @@ Watch::~Watch() = default;
 
 size_t Watch::series() const { return series_.size(); }
 
-Json Observation::labels() const {
-  if (type == "device") return {{"netns", netns}, {"ifname", ifname}};
-  Json labels = {{"pid", pid}, {"start_time", start_time}, {"comm", comm}, {"netns", netns}};
-  if (type == "flow") labels["flow"] = flow;
-  return labels;
+model::Anomaly Observation::subject() const {
+  model::Anomaly a;
+  a.kind = type == "conn" || type == "sched" ? "process" : type;
+  a.process.netns = static_cast<uint32_t>(netns);
+  if (type == "device" || type == "disk") {
+    a.subject = ifname;  // a disk's name is kept there too
+    return a;
+  }
+  a.process.tgid = static_cast<uint32_t>(pid);
+  a.process.start_ns = start_time;
+  a.comm = comm;
+  if (type == "flow") a.subject = flow;
+  return a;
 }
 
 std::optional<Observation> observe(const Json& record) {
   Observation o;
   o.type = record.value("type", "");
-  if (o.type != "process" && o.type != "conn" && o.type != "flow" && o.type != "device") return std::nullopt;
+  if (o.type != "process" && o.type != "conn" && o.type != "flow" && o.type != "device" && o.type != "sched" &&
+      o.type != "disk")
+    return std::nullopt;
   o.netns = record.value("netns", uint64_t{0});
+  if (o.type == "disk") {
+    o.ifname = record.value("device", "");
+    o.key = "disk " + o.ifname;
+    o.io_latency_us = record.value("device_wait_us_mean", -1.0);
+    o.queue_latency_us = record.value("queue_wait_us_mean", -1.0);
+    return o;
+  }
   if (o.type == "device") {
     o.ifname = record.value("ifname", "");
     o.key = "device " + std::to_string(o.netns) + " " + o.ifname;
@@ -130,7 +150,12 @@ std::optional<Observation> observe(const Json& record) {
   o.pid = record.value("pid", uint64_t{0});
   o.start_time = record.value("start_time", uint64_t{0});
   o.comm = record.value("comm", "");
-  if (o.type == "flow") {
+  if (o.type == "sched") {
+    o.key = "cpu process " + owner_key(o.pid, o.start_time, o.netns);
+    o.cpu_share = record.value("on_cpu_share", 0.0);
+    o.runq_wait_us = record.value("runq_wait_us_mean", -1.0);
+    o.ending = record.value("exited", false);
+  } else if (o.type == "flow") {
     const std::string proto = record.value("proto", "");
     observe_flow_fields(o, proto, record.value("saddr", ""), record.value("sport", uint64_t{0}),
                         record.value("daddr", ""), record.value("dport", uint64_t{0}));
@@ -170,6 +195,72 @@ Observation observe_flow(const model::FlowTraffic& flow, const model::FlowShown&
   return o;
 }
 
+namespace {
+
+Observation process_observation(const char* type, const model::ProcessKey& key, const std::string& comm) {
+  Observation o;
+  o.type = type;
+  o.netns = key.netns;
+  o.pid = key.tgid;
+  o.start_time = key.start_ns;
+  o.comm = comm;
+  o.key = (o.type == "sched" ? "cpu process " : "process ") + owner_key(o.pid, o.start_time, o.netns);
+  return o;
+}
+
+}  // namespace
+
+Observation observe_process(const model::ProcessTraffic& process, double interval_s, bool exited) {
+  Observation o = process_observation("process", process.key, process.comm);
+  const auto delta = process.total - process.at_interval_start;
+  o.tx_rate = model::per_second(delta.tx_bytes, interval_s);
+  o.rx_rate = model::per_second(delta.rx_bytes, interval_s);
+  o.calls = static_cast<double>(process.total.tx_calls) + static_cast<double>(process.total.rx_calls);
+  o.ending = exited;
+  return o;
+}
+
+Observation observe_conn(const model::ConnEvent& event) {
+  Observation o = process_observation("conn", event.owner, event.comm);
+  o.open = event.open;
+  return o;
+}
+
+Observation observe_device(const model::DeviceStats& device) {
+  Observation o;
+  o.type = "device";
+  o.netns = device.key.netns;
+  o.ifname = device.ifname;
+  o.key = "device " + std::to_string(o.netns) + " " + o.ifname;
+  o.tx_bytes = static_cast<double>(device.counters.tx_bytes);
+  o.rx_bytes = static_cast<double>(device.counters.rx_bytes);
+  return o;
+}
+
+Observation observe_sched(const model::ProcessSched& process, double interval_s) {
+  Observation o = process_observation("sched", process.key, process.comm);
+  const auto delta = process.total - process.at_interval_start;
+  o.cpu_share = interval_s > 0 ? static_cast<double>(delta.on_cpu_ns) / 1e9 / interval_s : 0.0;
+  uint64_t waits = 0;
+  for (auto n : delta.runq_hist) waits += n;
+  if (waits) o.runq_wait_us = static_cast<double>(delta.runq_ns) / 1e3 / static_cast<double>(waits);
+  o.ending = process.exited;
+  return o;
+}
+
+Observation observe_disk(const model::DeviceIo& disk) {
+  Observation o;
+  o.type = "disk";
+  o.ifname = disk.name;
+  o.key = "disk " + o.ifname;
+  const auto delta = disk.total - disk.at_interval_start;
+  if (const uint64_t ops = model::ops_of(delta)) {
+    o.queue_latency_us = static_cast<double>(delta.queue_ns) / 1e3 / static_cast<double>(ops);
+    o.io_latency_us = static_cast<double>(delta.device_ns) / 1e3 / static_cast<double>(ops);
+  }
+  return o;
+}
+
 void Watch::add(Observation observation) { pending_.push_back(std::move(observation)); }
 
 Watch::Series* Watch::series_for(const Observation& o) {
@@ -181,8 +272,9 @@ Watch::Series* Watch::series_for(const Observation& o) {
     return nullptr;
   }
   auto series = std::make_unique<Series>();
-  series->kind = o.type == "conn" ? "process" : o.type;
-  series->labels = o.labels();
+  series->subject = o.subject();
+  series->kind = series->subject.kind;
+  series->domain = o.type == "sched" ? "cpu" : o.type == "disk" ? "io" : "net";
   if (flow) {
     series->owner = "process " + owner_key(o.pid, o.start_time, o.netns);
     series->local = o.local;
@@ -194,7 +286,7 @@ Watch::Series* Watch::series_for(const Observation& o) {
   return series_.emplace(o.key, std::move(series)).first->second.get();
 }
 
-std::vector<Json> Watch::close_interval(double ts) {
+std::vector<model::Anomaly> Watch::close_interval(double ts) {
   ++interval_;
   const double interval_s = last_ts_ > 0 ? ts - last_ts_ : 0;
   interval_s_ = interval_s;
@@ -228,6 +320,12 @@ std::vector<Json> Watch::close_interval(double ts) {
       s->values["tx_rate"] = o.tx_rate;
       s->values["rx_rate"] = o.rx_rate;
       if (auto calls = rate_of(*s, "calls", o.calls)) s->values["calls"] = *calls;
+    } else if (o.type == "sched") {
+      s->values["on_cpu_share"] = o.cpu_share;
+      if (o.runq_wait_us >= 0) s->values["runq_wait_us"] = o.runq_wait_us;
+    } else if (o.type == "disk") {
+      if (o.io_latency_us >= 0) s->values["io_latency_us"] = o.io_latency_us;
+      if (o.queue_latency_us >= 0) s->values["queue_latency_us"] = o.queue_latency_us;
     } else if (o.type == "flow") {
       s->values["rate"] = o.tx_rate + o.rx_rate;
       s->sending = o.tx_rate;
@@ -254,10 +352,10 @@ std::vector<Json> Watch::close_interval(double ts) {
     flows_by_ends_[{s->local, s->remote}] = s.get();
     flows_of_process_[s->owner].push_back(s.get());
   }
-  std::vector<Json> out;
+  std::vector<model::Anomaly> out;
   for (auto it = series_.begin(); it != series_.end();) {
     Series& s = *it->second;
-    if (s.kind == "process") {
+    if (s.kind == "process" && s.domain == "net") {
       if (!s.seen && s.cumulative.count("calls")) {  // records are written only when something moved
         s.values.try_emplace("tx_rate", 0.0);
         s.values.try_emplace("rx_rate", 0.0);
@@ -277,11 +375,12 @@ std::vector<Json> Watch::close_interval(double ts) {
       ++it;
     }
   }
-  for (const auto& anomaly : out) ++raised_[anomaly["detector"].get<std::string>()];
+  for (const auto& anomaly : out) ++raised_[anomaly.detector];
   return out;
 }
 
-void Watch::point(Series& series, const std::string& metric, double value, double ts, std::vector<Json>& out) {
+void Watch::point(Series& series, const std::string& metric, double value, double ts,
+                  std::vector<model::Anomaly>& out) {
   auto& m = series.metrics.try_emplace(metric, detector_config_).first->second;
   // A rate's warm-up counts from its first traffic: a series idle until a job starts has no
   // baseline to burst out of.
@@ -289,11 +388,14 @@ void Watch::point(Series& series, const std::string& metric, double value, doubl
   m.traffic_seen = true;
   const auto verdict = m.detector.update(interval_, value);
   auto report = [&](const char* detector, const detect::Verdict& range, double score) {
-    Json anomaly = {{"type", "anomaly"}, {"v", 1}, {"ts", ts}, {"kind", series.kind}};
-    anomaly.update(series.labels);
-    if (!anomaly.contains("flow")) anomaly["flow"] = nullptr;
-    anomaly.update({{"metric", metric}, {"value", value}, {"expected_low", range.expected_low},
-                    {"expected_high", range.expected_high}, {"score", score}, {"detector", detector}});
+    model::Anomaly anomaly = series.subject;
+    anomaly.ts = ts;
+    anomaly.metric = metric;
+    anomaly.value = value;
+    anomaly.expected_low = range.expected_low;
+    anomaly.expected_high = range.expected_high;
+    anomaly.score = score;
+    anomaly.detector = detector;
     out.push_back(std::move(anomaly));
   };
 
@@ -371,7 +473,7 @@ bool Watch::losing(const Series& series) const {
 // either end is a stall in any case, and so is a quiet process whose peers are unknown. A quiet
 // interface is not a stall: it is what a finished job leaves behind.
 bool Watch::stall_confirmed(const Series& series) const {
-  if (series.kind == "device") return false;
+  if (series.kind == "device" || series.kind == "disk") return false;
   auto has = [](const Series* s, const char* metric) {
     auto value = s->values.find(metric);
     return value != s->values.end() && value->second > 0;

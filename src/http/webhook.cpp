@@ -1,4 +1,4 @@
-#include "output/webhook.h"
+#include "http/webhook.h"
 
 #include <netdb.h>
 #include <sys/socket.h>
@@ -12,7 +12,7 @@
 
 #include "common/unique_fd.h"
 
-namespace nt::output {
+namespace nt::http {
 namespace {
 
 constexpr size_t kQueueLimit = 1000;
@@ -40,10 +40,11 @@ std::string text_of(const nlohmann::ordered_json& value) {
 
 nlohmann::ordered_json alertmanager_alert(const nlohmann::ordered_json& anomaly) {
   nlohmann::ordered_json labels = {{"alertname", "NeuTracerAnomaly"}};
-  for (const char* key : {"detector", "kind", "metric", "pid", "start_time", "comm", "netns", "flow", "ifname"})
+  for (const char* key : {"detector", "kind", "metric", "pid", "start_time", "comm", "netns", "flow", "ifname", "device"})
     if (anomaly.contains(key) && !anomaly[key].is_null()) labels[key] = text_of(anomaly[key]);
-  std::string subject = anomaly.contains("ifname") ? text_of(anomaly["ifname"])
-                                                   : text_of(anomaly.value("comm", nlohmann::ordered_json(""))) +
+  std::string subject = anomaly.contains("ifname")   ? text_of(anomaly["ifname"])
+                        : anomaly.contains("device") ? "disk " + text_of(anomaly["device"])
+                                                     : text_of(anomaly.value("comm", nlohmann::ordered_json(""))) +
                                                          " (pid " + text_of(anomaly.value("pid", nlohmann::ordered_json(0))) + ")";
   nlohmann::ordered_json annotations = {
       {"summary", anomaly.value("detector", "") + " on " + anomaly.value("metric", "") + " of " + subject},
@@ -145,4 +146,4 @@ bool Webhook::deliver(const std::string& body) const {
   return n >= 12 && std::string(status, 9).rfind("HTTP/1.", 0) == 0 && status[9] == '2';
 }
 
-}  // namespace nt::output
+}  // namespace nt::http

@@ -1,11 +1,13 @@
-// Live anomaly detection over what `record` writes: each interval's records go in, anomaly records
-// come out. The watch reads nothing but what those records say (and its options), so replaying a
+// Live anomaly detection over what `record` writes: each interval's observations go in (from the
+// model live, from the records in `replay`), typed anomalies come out. The watch reads nothing but what those records say (and its options), so replaying a
 // recorded file (`neutracer replay FILE`) gives exactly the anomalies the live run gave.
 //
 // Series, one point per interval:
 //   process: tx_rate, rx_rate, calls (socket calls/s), conn_opens (TCP opens/s);
 //   flow:    rate (bytes/s both ways), srtt_us, retransmits (/s, less those the receiver had: DSACK);
-//   device:  tx_rate, rx_rate.
+//   device:  tx_rate, rx_rate;
+//   cpu (sched records, a process's second series): on_cpu_share, runq_wait_us (mean wait);
+//   disk:    io_latency_us (mean device time per request), queue_latency_us.
 // Each is watched by an nt_detect Detector (log scale; docs/detect.md), silent for a warm-up, and
 // its alerts are named by what they mean on that metric: burst, large_transfer, connection_storm,
 // retransmit_spike, rtt_inflation, drop. A stall is decided by a rule the detectors cannot make: a
@@ -26,7 +28,11 @@
 #include <nlohmann/json.hpp>
 
 #include "detector.h"
+#include "model/block_io.h"
+#include "model/events.h"
 #include "model/flows.h"
+#include "model/sched.h"
+#include "model/snapshot.h"
 
 namespace nt::anomaly {
 
@@ -51,17 +57,26 @@ struct Observation {
   uint64_t pid = 0, start_time = 0, netns = 0;
   double tx_rate = 0, rx_rate = 0, calls = 0, srtt_us = -1, retransmits = 0, tx_bytes = 0, rx_bytes = 0;
   double sent_segments = 0;  // flows: at least one per send call, at most a full segment's bytes each
+  double cpu_share = -1, runq_wait_us = -1;           // sched: -1 when the interval had none
+  double io_latency_us = -1, queue_latency_us = -1;   // disk
   bool ending = false, open = false;
-  nlohmann::ordered_json labels() const;
+  // What an anomaly on its series names: kind, process (or a device's namespace), comm, subject.
+  model::Anomaly subject() const;
   bool operator==(const Observation&) const = default;
 };
 
-// A record's observation; none for records the watch does not read (process, flow, device and
-// conn records are read).
+// A record's observation; none for records the watch does not read (process, flow, device, conn,
+// sched and disk records are read).
 std::optional<Observation> observe(const nlohmann::ordered_json& record);
-// A flow's, from the model: what observe() gives for the flow's record (flow_line), without
-// writing and reading it (tests/unit/anomaly holds the two to that).
+// From the model, as the agent observes live: each gives what observe() gives for the record the
+// same model object renders to, without writing and reading it (tests/unit/anomaly holds each
+// pair to that). `replay` reads the records: JSON is read only there.
 Observation observe_flow(const model::FlowTraffic& flow, const model::FlowShown& shown, const std::string& comm);
+Observation observe_process(const model::ProcessTraffic& process, double interval_s, bool exited);
+Observation observe_conn(const model::ConnEvent& event);
+Observation observe_device(const model::DeviceStats& device);
+Observation observe_sched(const model::ProcessSched& process, double interval_s);
+Observation observe_disk(const model::DeviceIo& disk);
 
 class Watch {
  public:
@@ -72,8 +87,8 @@ class Watch {
 
   // What a record written during the interval said.
   void add(Observation observation);
-  // The interval ends (its loss record, at `ts`): the anomaly records it raised.
-  std::vector<nlohmann::ordered_json> close_interval(double ts);
+  // The interval ends (its loss record, at `ts`): the anomalies it raised.
+  std::vector<model::Anomaly> close_interval(double ts);
 
   const std::map<std::string, uint64_t>& raised_by_detector() const { return raised_; }
   size_t series() const;
@@ -83,8 +98,7 @@ class Watch {
  private:
   struct Series;
   Series* series_for(const Observation& observation);
-  void point(Series& series, const std::string& metric, double value, double ts,
-             std::vector<nlohmann::ordered_json>& out);
+  void point(Series& series, const std::string& metric, double value, double ts, std::vector<model::Anomaly>& out);
   bool stall_confirmed(const Series& series) const;
   bool losing(const Series& series) const;
   double losing_share(const Series& series) const;

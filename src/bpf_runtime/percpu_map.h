@@ -1,0 +1,51 @@
+// Reading the per-CPU tables the collectors keep (one value per possible CPU), and their loss slots.
+#pragma once
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <initializer_list>
+#include <utility>
+#include <vector>
+
+#include "bpf_runtime/prog_stats.h"
+#include "model/loss.h"
+
+namespace nt::bpf {
+
+// Every entry of a per-CPU hash, each with its value on every possible CPU. Keys first: deleting
+// while walking would restart the walk. An entry deleted between the two steps is skipped; a failed
+// read is counted in `read_failures`.
+template <class Key, class Value>
+std::vector<std::pair<Key, std::vector<Value>>> percpu_entries(int fd, uint64_t& read_failures) {
+  static const size_t cpus = static_cast<size_t>(libbpf_num_possible_cpus());
+  std::vector<Key> keys;
+  Key key{};
+  while (bpf_map_get_next_key(fd, keys.empty() ? nullptr : &keys.back(), &key) == 0) keys.push_back(key);
+  std::vector<std::pair<Key, std::vector<Value>>> entries;
+  entries.reserve(keys.size());
+  for (const auto& k : keys) {
+    std::vector<Value> per_cpu(cpus);
+    if (bpf_map_lookup_elem(fd, &k, per_cpu.data()) != 0) {
+      if (errno != ENOENT) ++read_failures;
+      continue;
+    }
+    entries.emplace_back(k, std::move(per_cpu));
+  }
+  return entries;
+}
+
+// Adds a per-CPU loss array's slots to the losses they stand for; a slot that cannot be read
+// counts as a failed map read.
+inline void add_loss_slots(int fd, std::initializer_list<std::pair<uint32_t, model::LossReason>> slots,
+                           model::LossCounters& into) {
+  for (const auto& [slot, reason] : slots) {
+    if (auto value = sum_percpu_slot(fd, slot))
+      into[static_cast<size_t>(reason)] += value.value();
+    else
+      ++into[static_cast<size_t>(model::LossReason::kMapReadFailed)];
+  }
+}
+
+}  // namespace nt::bpf

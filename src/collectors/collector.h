@@ -1,0 +1,54 @@
+// The one seam between the agent and what it collects. A collector loads its BPF objects
+// (through bpf::FeatureObject, with the shared ProcessFilter), and each interval drains the
+// kernel's cumulative counters into the model's tables, which the interval's Snapshot shows to
+// every sink. It reports its own features, losses and BPF cost.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bpf_runtime/features.h"
+#include "common/result.h"
+#include "model/loss.h"
+#include "model/programs.h"
+#include "model/tables.h"
+
+namespace nt::collectors {
+
+class ProcessFilter;
+
+class Collector {
+ public:
+  virtual ~Collector() = default;
+  virtual std::string name() const = 0;
+  // Reads the kernel's counters into `tables` (cumulative: a drain never takes a count back).
+  virtual void drain(model::Tables& tables) = 0;
+  // Every feature of this run: in use (and how), or missing (and why).
+  virtual std::vector<model::FeatureState> features() const = 0;
+  // Adds this collector's counted losses.
+  virtual void add_losses(model::LossCounters& into) const = 0;
+  virtual std::vector<model::ProgramStats> program_stats() const = 0;
+};
+
+// What every collector is started with.
+struct CollectorContext {
+  const ProcessFilter& filter;
+  uint32_t max_processes = 16384;  // per-process kernel tables
+};
+
+// A collector the agent can run: `--collect NAME`.
+struct CollectorKind {
+  std::string name;
+  std::string what;  // one line, for --help and doctor
+  bool on_by_default;
+  std::function<Result<std::unique_ptr<Collector>>(const CollectorContext&)> start;
+};
+
+// Every collector but `net`, whose start needs the network options (record.cpp starts it).
+const std::vector<CollectorKind>& collector_kinds();
+// The names `--collect` lists: "" for the defaults, "all" for every one, else NAME[,NAME...].
+Result<std::vector<std::string>> parse_collect(const std::string& list);
+
+}  // namespace nt::collectors

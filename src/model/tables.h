@@ -1,0 +1,26 @@
+// Plain data: everything the collectors have counted since the start, one table per domain.
+// The collectors drain into it; each interval's Snapshot shows it to the sinks.
+#pragma once
+
+#include "model/block_io.h"
+#include "model/flows.h"
+#include "model/process.h"
+#include "model/sched.h"
+
+namespace nt::model {
+
+struct Tables {
+  ProcessTable processes;  // network traffic per process
+  FlowTable flows;
+  SchedTable sched;        // CPU scheduling per process
+  BlockIoTable block_io;   // block I/O per process and per device
+
+  void start_interval() {
+    processes.start_interval();
+    flows.start_interval();
+    sched.start_interval();
+    block_io.start_interval();
+  }
+};
+
+}  // namespace nt::model
