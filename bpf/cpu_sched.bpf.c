@@ -24,6 +24,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#define PF_EXITING 0x00000004 /* include/linux/sched.h: getting shut down */
+
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -104,7 +106,14 @@ static __always_inline void fold_into_process(struct task_struct *task, struct n
 	key.tgid = task->tgid;
 	key.netns = t->netns;
 	key.start_ns = t->start_ns;
-	if ((process_filter.netns && t->netns != process_filter.netns) || !filter_passes_current(key.tgid, leader->comm))
+	/* An exiting thread keeps its last verdict: the process has left the pid filter by its last
+	 * switch (sched_process_exit comes first), and that switch still ends a slice of its own. */
+	if (!(task->flags & PF_EXITING) || !t->verdict_known) {
+		t->traced = !(process_filter.netns && t->netns != process_filter.netns) &&
+			    filter_passes_current(key.tgid, leader->comm);
+		t->verdict_known = 1;
+	}
+	if (!t->traced)
 		goto out;
 	c = bpf_map_lookup_elem(&cpu_counters, &key);
 	if (!c) {
@@ -210,24 +219,58 @@ int BPF_PROG(on_migrate, struct task_struct *task, int dest_cpu)
 	return 0;
 }
 
-/* Every thread's own totals, for the per-thread detail of the busiest processes. */
+/* Every thread's own totals, for the per-thread detail of the busiest processes, and what a running
+ * thread has not folded yet: its slice so far (se.sum_exec_runtime, which the scheduler brings up
+ * to date at each tick, never ahead of what the thread will fold when it leaves) and the wait that
+ * ended when it arrived. */
 SEC("iter/task")
 int dump_threads(struct bpf_iter__task *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct nt_thread_record record = {};
 	struct nt_thread_sched *t;
+	__u64 running = 0, waited = 0, exec, delay;
 
 	if (!task)
 		return 0;
 	t = bpf_task_storage_get(&threads, task, 0, 0);
-	if (!t || !t->total_on_cpu_ns)
+	if (!t && task->on_cpu && task->pid) {
+		/* Running since before the agent, alone on its CPU: it may not switch for seconds.
+		 * Its slice counts from now on, as if it had just arrived. */
+		t = thread_of(task, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (t && t->state == NT_THREAD_UNKNOWN) {
+			t->exec_at_arrival = task->se.sum_exec_runtime;
+			t->delay_at_arrival = run_delay_of(task);
+			t->state = NT_THREAD_RUNNING;
+		}
+	}
+	if (!t)
+		return 0;
+	/* Outside the thread's context only the filters that need no `current` can be evaluated:
+	 * where a cgroup filter is set, a thread that has never folded waits for its first fold. */
+	if (!t->verdict_known && !process_filter.by_cgroup) {
+		t->traced = !(process_filter.netns && t->netns != process_filter.netns) &&
+			    filter_passes_current(task->tgid, task->group_leader->comm);
+		t->verdict_known = 1;
+	}
+	if (t->state == NT_THREAD_RUNNING) {
+		/* It may leave and arrive again meanwhile: a later arrival reads as nothing yet. */
+		exec = task->se.sum_exec_runtime;
+		delay = run_delay_of(task);
+		running = exec > t->exec_at_arrival ? exec - t->exec_at_arrival : 0;
+		waited = delay > t->delay_at_arrival ? delay - t->delay_at_arrival : 0;
+	}
+	if (!t->total_on_cpu_ns && !running)
 		return 0;
 	record.tgid = task->tgid;
 	record.pid = task->pid;
 	record.start_ns = t->start_ns;
-	record.on_cpu_ns = t->total_on_cpu_ns;
-	record.runq_ns = t->total_runq_ns;
+	record.netns = t->netns;
+	record.traced = t->traced;
+	record.on_cpu_ns = t->total_on_cpu_ns + running;
+	record.runq_ns = t->total_runq_ns + waited;
+	record.unfolded_on_cpu_ns = running;
+	record.unfolded_runq_ns = waited;
 	__builtin_memcpy(record.comm, task->comm, sizeof(record.comm));
 	bpf_seq_write(ctx->meta->seq, &record, sizeof(record));
 	return 0;

@@ -43,7 +43,9 @@ struct nt_thread_sched {
 	__u64 pending_off_involuntary_ns;
 	__u32 pending_migrations;
 	__u32 pending_runq_slot; /* hist slot + 1 of the wait that ended at the last arrival; 0: none */
-	__u32 state;             /* enum nt_thread_state */
+	__u16 state;             /* enum nt_thread_state */
+	__u8 traced;             /* the filters' verdict at its last fold: kept for its last switches */
+	__u8 verdict_known;      /* `traced` was evaluated at least once */
 	__u32 netns;             /* the thread's network namespace when first seen */
 	__u64 start_ns;          /* its group leader's start_boottime */
 	__u64 total_on_cpu_ns;   /* the thread's own, since the agent started */
@@ -57,13 +59,21 @@ enum nt_thread_state {
 	NT_THREAD_BLOCKED = 3,   /* voluntarily off CPU */
 };
 
-/* A thread's totals, as iter/task reports them for per-thread detail. */
+/* A thread as iter/task reports it each interval: its own totals (per-thread detail), and what
+ * it has not folded into its process yet (the slice it is running, the wait that ended when it
+ * arrived), so that a process that runs for seconds without leaving its CPU shows its time in
+ * every interval. */
 struct nt_thread_record {
 	__u32 tgid;
 	__u32 pid;
 	__u64 start_ns;
-	__u64 on_cpu_ns;
+	__u32 netns;
+	__u8 traced;   /* the filters' verdict at its last fold; unfolded time counts only when set */
+	__u8 pad[3];
+	__u64 on_cpu_ns;  /* its own, since the agent started, the running slice included */
 	__u64 runq_ns;
+	__u64 unfolded_on_cpu_ns;
+	__u64 unfolded_runq_ns;
 	char comm[NT_COMM_LEN];
 };
 

@@ -1,5 +1,7 @@
 #include "model/sched.h"
 
+#include <algorithm>
+
 namespace nt::model {
 
 SchedCounters SchedCounters::operator-(const SchedCounters& earlier) const {
@@ -19,7 +21,16 @@ void SchedTable::update(const ProcessKey& key, const std::string& comm, const Sc
   auto [it, inserted] = processes_.try_emplace(key);
   if (inserted) it->second.key = key;
   if (!comm.empty()) it->second.comm = comm;
-  it->second.total = total;
+  // Field by field, the larger: a running slice read early is caught up by its fold, never taken back.
+  auto& t = it->second.total;
+  t.on_cpu_ns = std::max(t.on_cpu_ns, total.on_cpu_ns);
+  t.runq_ns = std::max(t.runq_ns, total.runq_ns);
+  t.off_voluntary_ns = std::max(t.off_voluntary_ns, total.off_voluntary_ns);
+  t.off_involuntary_ns = std::max(t.off_involuntary_ns, total.off_involuntary_ns);
+  t.voluntary_switches = std::max(t.voluntary_switches, total.voluntary_switches);
+  t.involuntary_switches = std::max(t.involuntary_switches, total.involuntary_switches);
+  t.migrations = std::max(t.migrations, total.migrations);
+  for (size_t i = 0; i < kLog2Slots; ++i) t.runq_hist[i] = std::max(t.runq_hist[i], total.runq_hist[i]);
 }
 
 void SchedTable::mark_exited(const ProcessKey& key) {

@@ -46,6 +46,7 @@ struct ProcessSched {
 // Every process seen since the start; exited ones keep their final totals (sums stay monotonic).
 class SchedTable {
  public:
+  // The process's cumulative counters as read now (never below what was read before).
   void update(const ProcessKey& key, const std::string& comm, const SchedCounters& total);
   void mark_exited(const ProcessKey& key);
   ProcessSched* find(const ProcessKey& key);

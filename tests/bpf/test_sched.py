@@ -89,9 +89,11 @@ class Sched(unittest.TestCase):
         row = last_sched(agent, pid)
         kernel_voluntary = report["voluntary_switches"] - baseline["voluntary_switches"]
         self.assertGreaterEqual(row["voluntary_switches"], sleeps)
-        # The kernel's own count over the same window; the few beyond the sleeps are exec and exit.
-        self.assertLessEqual(abs(row["voluntary_switches"] - kernel_voluntary), 3, (row, report, baseline))
-        self.assertLessEqual(row["voluntary_switches"], sleeps + 20)
+        # The kernel's own count over the same window (the few beyond the sleeps are exec, reading the
+        # binary); ours also has the exit after the process's last reading (a few switches more
+        # where files are remote, as in the kernel matrix's VMs), and never fewer.
+        self.assertGreaterEqual(row["voluntary_switches"], kernel_voluntary, (row, report, baseline))
+        self.assertLessEqual(row["voluntary_switches"] - kernel_voluntary, 10, (row, report, baseline))
         # Time measured around each sleep also holds what the thread ran inside the call, at most
         # what the kernel says its loop ran: off-CPU time lies between the two.
         off_cpu = row["off_voluntary_ns"] + row["off_involuntary_ns"]

@@ -68,34 +68,40 @@ int spin(double seconds) {
 }
 
 // Each thread reads its own accounting as it ends: once a thread is gone, /proc no longer shows it.
+// One thread sleeps in the main thread itself, so that the process is off CPU only in its sleeps.
 int sleep_many(long count, long usec, int threads) {
   std::atomic<uint64_t> slept_ns{0}, loop_on_cpu_ns{0};
-  std::vector<std::thread> workers;
   std::vector<KernelCounts> ended(static_cast<size_t>(threads));
-  for (int t = 0; t < threads; ++t) {
-    long mine = count / threads + (t < count % threads ? 1 : 0);
-    workers.emplace_back([mine, usec, &slept_ns, &loop_on_cpu_ns, &ended, t] {
-      timespec pause{usec / 1'000'000, (usec % 1'000'000) * 1000};
-      // Slept: measured around each sleep, so it also holds what the thread ran inside the call
-      // (entry, exit, timer setup); that is at most what the kernel says the loop ran.
-      const KernelCounts before = thread_counts();
-      uint64_t slept = 0;
-      for (long i = 0; i < mine; ++i) {
-        const uint64_t asleep = now_ns();
-        nanosleep(&pause, nullptr);
-        slept += now_ns() - asleep;
-      }
-      ended[static_cast<size_t>(t)] = thread_counts();
-      slept_ns += slept;
-      loop_on_cpu_ns += ended[static_cast<size_t>(t)].on_cpu_ns - before.on_cpu_ns;
-    });
+  auto sleeper = [&](int t) {
+    const long mine = count / threads + (t < count % threads ? 1 : 0);
+    timespec pause{usec / 1'000'000, (usec % 1'000'000) * 1000};
+    // Slept: measured around each sleep, so it also holds what the thread ran inside the call
+    // (entry, exit, timer setup); that is at most what the kernel says the loop ran.
+    const KernelCounts before = thread_counts();
+    uint64_t slept = 0;
+    for (long i = 0; i < mine; ++i) {
+      const uint64_t asleep = now_ns();
+      nanosleep(&pause, nullptr);
+      slept += now_ns() - asleep;
+    }
+    ended[static_cast<size_t>(t)] = thread_counts();
+    slept_ns += slept;
+    loop_on_cpu_ns += ended[static_cast<size_t>(t)].on_cpu_ns - before.on_cpu_ns;
+  };
+  KernelCounts all;
+  if (threads == 1) {
+    sleeper(0);
+    all = ended[0];
+  } else {
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) workers.emplace_back(sleeper, t);
+    for (auto& worker : workers) worker.join();
+    all = thread_counts();
+    for (const auto& k : ended) all.add(k);
   }
-  for (auto& worker : workers) worker.join();
-  KernelCounts all = thread_counts();
-  for (const auto& k : ended) all.add(k);
   report(all, ",\"slept_ns\":" + std::to_string(slept_ns.load()) +
-                  ",\"loop_on_cpu_ns\":" + std::to_string(loop_on_cpu_ns.load()) + ",\"sleeps\":" + std::to_string(count) +
-                              ",\"threads\":" + std::to_string(threads));
+                  ",\"loop_on_cpu_ns\":" + std::to_string(loop_on_cpu_ns.load()) +
+                  ",\"sleeps\":" + std::to_string(count) + ",\"threads\":" + std::to_string(threads));
   return 0;
 }
 

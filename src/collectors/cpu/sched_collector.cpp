@@ -18,7 +18,7 @@ namespace nt::collectors {
 namespace {
 
 static_assert(sizeof(nt_cpu_counters) == 304);
-static_assert(sizeof(nt_thread_record) == 48);
+static_assert(sizeof(nt_thread_record) == 72);
 static_assert(NT_CPU_HIST_SLOTS == model::kLog2Slots);
 
 constexpr size_t kTopThreads = 5;  // per process, busiest first
@@ -45,6 +45,7 @@ class SchedCollector : public Collector {
     for (const auto& [key, process] : sched.processes())
       if (!process.exited && !process_alive(key)) dead.push_back(key);
     const int fd = bpf_map__fd(object_->skel().maps.cpu_counters);
+    std::map<model::ProcessKey, std::pair<std::string, model::SchedCounters>> totals;
     for (const auto& [k, per_cpu] : bpf::percpu_entries<nt_proc_key, nt_cpu_counters>(fd, read_failures_)) {
       model::SchedCounters total;
       std::string comm;
@@ -63,14 +64,20 @@ class SchedCollector : public Collector {
           comm.assign(c.comm, strnlen(c.comm, sizeof(c.comm)));
         }
       }
-      sched.update({k.tgid, k.netns, k.start_ns}, comm, total);
+      totals[{k.tgid, k.netns, k.start_ns}] = {comm, total};
     }
+    // After the table: a slice folded between the two reads is in neither, never in both (the
+    // table only grows, so the next interval has it).
+    read_threads(totals);
+    for (const auto& [key, process] : totals) sched.update(key, process.first, process.second);
     for (const auto& gone : dead) {
       sched.mark_exited(gone);
       nt_proc_key kernel_key{gone.tgid, gone.netns, gone.start_ns};
       bpf_map_delete_elem(fd, &kernel_key);  // read for the last time above
     }
-    read_threads(sched);
+    for (auto& [key, threads] : top_threads_)
+      if (auto* entry = sched.find(key)) entry->top_threads = std::move(threads);
+    top_threads_.clear();
   }
 
   std::vector<model::FeatureState> features() const override { return object_->states(); }
@@ -99,9 +106,10 @@ class SchedCollector : public Collector {
   ~SchedCollector() override { bpf_link__destroy(threads_link_); }
 
  private:
-  // Every thread's own totals, in one pass of the task iterator; the busiest few of each
-  // process the table holds are kept with it.
-  void read_threads(model::SchedTable& sched) {
+  // Every thread, in one pass of the task iterator: what the running ones have not folded yet
+  // is added to their process (where the filters let it count), and the busiest few threads of
+  // each process are kept for its record.
+  void read_threads(std::map<model::ProcessKey, std::pair<std::string, model::SchedCounters>>& totals) {
     if (!threads_link_) return;
     UniqueFd iter(bpf_iter_create(bpf_link__fd(threads_link_)));
     if (!iter.valid()) {
@@ -113,26 +121,28 @@ class SchedCollector : public Collector {
     ssize_t n;
     while ((n = read(iter.get(), chunk, sizeof(chunk))) > 0) bytes.insert(bytes.end(), chunk, chunk + n);
     if (n < 0) ++read_failures_;
-    std::map<std::pair<uint32_t, uint64_t>, std::vector<model::ThreadSched>> by_process;
     for (size_t at = 0; at + sizeof(nt_thread_record) <= bytes.size(); at += sizeof(nt_thread_record)) {
       nt_thread_record r;
       std::memcpy(&r, bytes.data() + at, sizeof(r));
-      by_process[{r.tgid, r.start_ns}].push_back(
-          {r.pid, std::string(r.comm, strnlen(r.comm, sizeof(r.comm))), r.on_cpu_ns, r.runq_ns});
+      if (!r.traced) continue;
+      const model::ProcessKey key{r.tgid, r.netns, r.start_ns};
+      std::string comm(r.comm, strnlen(r.comm, sizeof(r.comm)));
+      auto& process = totals[key];
+      if (process.first.empty()) process.first = comm;
+      process.second.on_cpu_ns += r.unfolded_on_cpu_ns;
+      process.second.runq_ns += r.unfolded_runq_ns;
+      top_threads_[key].push_back({r.pid, std::move(comm), r.on_cpu_ns, r.runq_ns});
     }
-    for (const auto& [key, process] : sched.processes()) {
-      auto found = by_process.find({key.tgid, key.start_ns});
-      if (found == by_process.end()) continue;
-      auto& threads = found->second;
+    for (auto& [key, threads] : top_threads_) {
       std::sort(threads.begin(), threads.end(),
                 [](const auto& a, const auto& b) { return a.on_cpu_ns > b.on_cpu_ns; });
       if (threads.size() > kTopThreads) threads.resize(kTopThreads);
-      if (auto* entry = sched.find(key)) entry->top_threads = threads;
     }
   }
 
   std::unique_ptr<bpf::FeatureObject<cpu_sched>> object_;
   bpf_link* threads_link_ = nullptr;
+  std::map<model::ProcessKey, std::vector<model::ThreadSched>> top_threads_;  // of the last read
   uint64_t read_failures_ = 0;
 };
 

@@ -1,0 +1,100 @@
+"""Issue 13: the cpu and io collectors through every sink: `top --batch` sections, Prometheus
+families, and the anomaly watch on their series (live and in replay alike)."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
+from ntlib import BUILD, NEUTRACER, Agent, held, wait_for  # noqa: E402
+import promtext  # noqa: E402
+
+SCHED = os.path.join(BUILD, "tests", "helpers", "nt-sched")
+CPU = str(max(os.sched_getaffinity(0)))
+
+
+def pinned(*argv):
+    return ["taskset", "-c", CPU, SCHED, *argv]
+
+
+class CollectorViews(unittest.TestCase):
+    def setUp(self):
+        self.procs = []
+
+    def tearDown(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+
+    def start(self, argv):
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        self.procs.append(proc)
+        return proc
+
+    def test_top_batch_has_a_cpu_section_with_the_spinner(self):
+        spinner = self.start(pinned("spin", "4"))
+        out = subprocess.run([NEUTRACER, "top", "--batch", "--collect", "cpu,io", "-p", str(spinner.pid),
+                              "--interval", "500", "--duration", "2"], stdout=subprocess.PIPE, text=True,
+                             timeout=30, check=True).stdout
+        frames = out.split("neutracer top  ")[1:]
+        self.assertGreaterEqual(len(frames), 3, out)
+        last = frames[-1].splitlines()
+        self.assertIn("cpu", last)
+        self.assertIn("io", last)
+        self.assertNotIn("RTT_US", frames[-1], "no network table without the net collector")
+        rows = [line.split() for line in last[last.index("cpu") + 2:last.index("io")]]
+        self.assertEqual([int(r[0]) for r in rows], [spinner.pid], out)
+        # A spinner is runnable all the time: running, or waiting for its CPU when something else runs.
+        cpu, runq = float(rows[0][2]), float(rows[0][3])
+        self.assertGreater(cpu, 30, rows)
+        self.assertTrue(80 <= cpu + runq <= 120, rows)
+
+    def test_prometheus_cpu_seconds_of_a_spinner(self):
+        spinner = self.start(pinned("spin", "3"))
+        with Agent("--collect", "cpu", "-p", str(spinner.pid), "--metrics", "127.0.0.1:0") as agent:
+            start = wait_for(lambda: next((r for r in agent._lines() if r["type"] == "start"), None),
+                             what="the start record")
+            time.sleep(1.5)
+            samples = promtext.parse(promtext.scrape(start["metrics"]))
+        cpu = promtext.family(samples, "neutracer_process_cpu_seconds_total")
+        mine = [v for labels, v in cpu.items() if ("pid", str(spinner.pid)) in labels]
+        self.assertEqual(len(mine), 1, cpu)
+        self.assertTrue(0.5 < mine[0] < 2.5, mine)
+        self.assertFalse(promtext.family(samples, "neutracer_process_sent_bytes_total"), "net is not running")
+        self.assertTrue(promtext.family(samples, "neutracer_process_runqueue_wait_seconds_total"))
+
+    def test_runq_latency_anomaly_when_the_cpu_fills(self):
+        # A process waking 500 times a second on one CPU, alone for 6 s, then four spinners join it.
+        sleeper = held(pinned("sleep", "7000", "2000"))
+        self.procs.append(sleeper)
+        with Agent("--collect", "cpu", "-p", str(sleeper.pid), "--detect-warmup", "16", interval_ms=250) as agent:
+            sleeper.stdin.write("go\n")
+            sleeper.stdin.flush()
+            time.sleep(6)
+            fault_at = time.time()
+            for _ in range(4):
+                self.start(pinned("spin", "5"))
+            sleeper.communicate(timeout=60)
+        found = [r for r in agent.records if r["type"] == "anomaly" and r["pid"] == sleeper.pid and
+                 r["metric"] == "runq_wait_us"]
+        self.assertTrue(found, [r for r in agent.records if r["type"] == "anomaly"])
+        self.assertEqual(found[0]["detector"], "runq_latency")
+        self.assertEqual(found[0]["kind"], "process")
+        self.assertGreaterEqual(found[0]["ts"], fault_at, "nothing before the spinners came")
+        self.assertLess(found[0]["ts"] - fault_at, 3.0)
+        # Replay of the recording raises exactly the same anomalies.
+        with tempfile.NamedTemporaryFile("w", suffix=".jsonl") as recorded:
+            recorded.write(agent.text)
+            recorded.flush()
+            out = subprocess.run([NEUTRACER, "replay", recorded.name], check=True, stdout=subprocess.PIPE,
+                                 text=True, timeout=60).stdout
+        self.assertEqual([json.loads(line) for line in out.splitlines()],
+                         [r for r in agent.records if r["type"] == "anomaly"])
+
+
+if __name__ == "__main__":
+    unittest.main()
