@@ -1,19 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
-/* CPU scheduling per process: on-CPU time, run-queue wait (with a log2 histogram), off-CPU time
- * split by why the thread left (blocked or preempted), context switches and migrations.
+/* CPU scheduling per thread, summed per process in user space: on-CPU time, run-queue wait (with a
+ * log2 histogram), off-CPU time split by why the thread left (blocked or preempted), context
+ * switches and migrations.
  *
- * sched_switch is the hottest tracepoint of a busy host, so it is the only one (with the rare
- * migrations): no wakeup hook, because the kernel already times run-queue waits in
- * sched_info.run_delay and running time in se.sum_exec_runtime, and reading them as a thread
- * arrives and leaves gives the kernel's own numbers (/proc/PID/schedstat). The kernel starts a
- * woken thread's run at its wakeup (the run-queue clock is not read again before the switch), so
- * its wait after a wakeup counts as running there and here alike; off-CPU time is timed here,
- * from leaving the CPU to running again. A switch touches three things: the two
- * threads' task storage (which they own) and, for the thread leaving, its process's entry in a
- * per-CPU hash (no other CPU writes it). What happens to a thread between two departures is
- * kept in its storage and folded into its process when it leaves again: then it is `current`,
- * so every filter, the cgroup one included, is evaluated in its own context, and a wait is never
- * counted twice. */
+ * sched_switch is the hottest tracepoint of a busy host, and the kernel already counts most of
+ * this per task: se.sum_exec_runtime, sched_info.run_delay, nvcsw, nivcsw and se.nr_migrations
+ * (what /proc/PID/schedstat and status show). A task iterator reads them each interval. The one
+ * program on the switch does what only it can: it sorts each run-queue wait into the histogram
+ * and by what came before it (a preemption or a sleep), touching only the leaving thread's own
+ * task storage: no clock read, no shared map, no second task. A thread's last switch, as it dies,
+ * adds its counts to its process's exited-thread totals. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -25,6 +21,30 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #define PF_EXITING 0x00000004 /* include/linux/sched.h: getting shut down */
+#define TASK_DEAD 0x00000080
+
+/* Set by the loader: threads born after this (bpf_ktime_get_ns) count from their birth. */
+const volatile __u64 agent_start_ns = 0;
+
+/* Per thread: where the kernel's counters stood when it was first seen, and what only the switch
+ * program counts. */
+struct nt_thread_sched {
+	__u64 seen_ns;
+	__u64 exec_base;
+	__u64 delay_base;
+	__u64 nvcsw_base;
+	__u64 nivcsw_base;
+	__u64 migrations_base;
+	__u64 delay_at_departure; /* run_delay when it last left a CPU: the next wait starts there */
+	__u64 off_involuntary_ns;
+	__u64 runq_hist[NT_CPU_HIST_SLOTS];
+	__u64 start_ns; /* its group leader's start_boottime */
+	__u32 netns;
+	__u8 preempted;      /* its last departure was a preemption */
+	__u8 wait_known;     /* delay_at_departure is where its next wait starts */
+	__u8 traced;
+	__u8 verdict_known;
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -33,14 +53,23 @@ struct {
 	__type(value, struct nt_thread_sched);
 } threads SEC(".maps");
 
-/* A plain hash, not an LRU: a full table fails inserts, which are counted, instead of evicting
- * a process silently. User space deletes the entries of processes that exited, after a last read. */
+/* Exited threads' counts per process (written at thread exits only, so shared, with atomic adds).
+ * A plain hash: a full table fails inserts, which are counted. User space deletes the entries of
+ * processes that exited, after a last read. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384); /* resized by the loader (--max-processes) */
 	__type(key, struct nt_proc_key);
-	__type(value, struct nt_cpu_counters);
-} cpu_counters SEC(".maps");
+	__type(value, struct nt_sched_counts);
+} exited_threads SEC(".maps");
+
+/* The iterator's record, too large for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct nt_thread_record);
+} record_buffer SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -62,216 +91,180 @@ struct task_struct___pre514 {
 	volatile long state;
 } __attribute__((preserve_access_index));
 
+/* Plain loads: the tracepoint's and the iterator's tasks are trusted pointers, so the fields are
+ * read directly (CO-RE relocated), not through a probe-read helper call. */
 static __always_inline long task_state(struct task_struct *task)
 {
 	if (bpf_core_field_exists(task->__state))
-		return BPF_CORE_READ(task, __state);
-	return BPF_CORE_READ((struct task_struct___pre514 *)task, state);
-}
-
-static __always_inline struct nt_thread_sched *thread_of(struct task_struct *task, __u64 flags)
-{
-	struct nt_thread_sched *t = bpf_task_storage_get(&threads, task, 0, flags);
-
-	if (!t) {
-		if (flags)
-			count_cpu_loss(NT_CPU_LOSS_STORAGE_FAILED);
-		return 0;
-	}
-	if (!t->start_ns) {
-		t->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
-		t->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
-	}
-	return t;
-}
-
-static __always_inline void clear_pending(struct nt_thread_sched *t)
-{
-	t->pending_on_cpu_ns = 0;
-	t->pending_runq_ns = 0;
-	t->pending_off_voluntary_ns = 0;
-	t->pending_off_involuntary_ns = 0;
-	t->pending_migrations = 0;
-	t->pending_runq_slot = 0;
-}
-
-/* Folds what the leaving thread (current) did since it last left into its process's counters. */
-static __always_inline void fold_into_process(struct task_struct *task, struct nt_thread_sched *t, bool voluntary)
-{
-	struct task_struct *leader = task->group_leader;
-	struct nt_proc_key key = {};
-	struct nt_cpu_counters *c;
-	__u32 slot;
-
-	key.tgid = task->tgid;
-	key.netns = t->netns;
-	key.start_ns = t->start_ns;
-	/* An exiting thread keeps its last verdict: the process has left the pid filter by its last
-	 * switch (sched_process_exit comes first), and that switch still ends a slice of its own. */
-	if (!(task->flags & PF_EXITING) || !t->verdict_known) {
-		t->traced = !(process_filter.netns && t->netns != process_filter.netns) &&
-			    filter_passes_current(key.tgid, leader->comm);
-		t->verdict_known = 1;
-	}
-	if (!t->traced)
-		goto out;
-	c = bpf_map_lookup_elem(&cpu_counters, &key);
-	if (!c) {
-		struct nt_cpu_counters fresh = {};
-
-		bpf_map_update_elem(&cpu_counters, &key, &fresh, BPF_NOEXIST);
-		c = bpf_map_lookup_elem(&cpu_counters, &key);
-		if (!c) {
-			count_cpu_loss(NT_CPU_LOSS_MAP_FULL);
-			goto out;
-		}
-	}
-	/* The first cache line: the name, the time and the counters every switch moves. */
-	__builtin_memcpy(c->comm, leader->comm, sizeof(c->comm));
-	c->last_fold_ns = t->left_ns;
-	c->on_cpu_ns += t->pending_on_cpu_ns;
-	c->runq_ns += t->pending_runq_ns;
-	c->off_voluntary_ns += t->pending_off_voluntary_ns;
-	c->off_involuntary_ns += t->pending_off_involuntary_ns;
-	c->migrations += t->pending_migrations;
-	if (voluntary)
-		c->voluntary_switches += 1;
-	else
-		c->involuntary_switches += 1;
-	slot = t->pending_runq_slot;
-	if (slot > 0 && slot <= NT_CPU_HIST_SLOTS) {
-		c->runq_hist[slot - 1] += 1;
-		c->runq_waits += 1;
-	}
-out:
-	clear_pending(t);
+		return task->__state;
+	return ((struct task_struct___pre514 *)task)->state;
 }
 
 /* The kernel's run-queue wait of a task (CONFIG_SCHED_INFO); 0 where the kernel keeps none. */
 static __always_inline __u64 run_delay_of(struct task_struct *task)
 {
 	if (bpf_core_field_exists(task->sched_info.run_delay))
-		return BPF_CORE_READ(task, sched_info.run_delay);
+		return task->sched_info.run_delay;
 	return 0;
 }
 
-static __always_inline void leave_cpu(struct task_struct *prev, bool preempt, __u64 now)
+/* A thread's storage, made when it is first seen: a thread born after the agent started counts
+ * from its birth, an older one from now. */
+static __always_inline struct nt_thread_sched *thread_of(struct task_struct *task)
 {
-	struct nt_thread_sched *t = thread_of(prev, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	__u64 ran, waited;
-	bool voluntary;
+	struct nt_thread_sched *t = bpf_task_storage_get(&threads, task, 0, 0);
+	__u64 now;
 
-	if (!t)
-		return;
-	if (t->state == NT_THREAD_RUNNING) {
-		/* Updated by the scheduler before this tracepoint (put_prev_task). */
-		ran = prev->se.sum_exec_runtime - t->exec_at_arrival;
-		/* The wait that ended when it arrived: run_delay grew just after that switch. */
-		waited = run_delay_of(prev) - t->delay_at_arrival;
-		t->pending_on_cpu_ns += ran;
-		t->total_on_cpu_ns += ran;
-		t->pending_runq_ns += waited;
-		t->total_runq_ns += waited;
-		t->pending_runq_slot = nt_log2_slot(waited / 1000, NT_CPU_HIST_SLOTS) + 1;
+	if (t)
+		return t;
+	t = bpf_task_storage_get(&threads, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t) {
+		count_cpu_loss(NT_CPU_LOSS_STORAGE_FAILED);
+		return 0;
 	}
-	/* As the kernel counts nvcsw: a thread that was not preempted and set a sleeping state. */
-	voluntary = !preempt && task_state(prev) != 0;
-	t->state = voluntary ? NT_THREAD_BLOCKED : NT_THREAD_PREEMPTED;
-	t->left_ns = now;
-	fold_into_process(prev, t, voluntary);
+	now = bpf_ktime_get_ns();
+	t->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	t->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+	if (agent_start_ns && task->start_time >= agent_start_ns) {
+		t->seen_ns = task->start_time; /* the counters start at zero */
+		t->wait_known = 1;
+	} else {
+		t->seen_ns = now;
+		t->exec_base = task->se.sum_exec_runtime;
+		t->delay_base = run_delay_of(task);
+		t->nvcsw_base = task->nvcsw;
+		t->nivcsw_base = task->nivcsw;
+		t->migrations_base = task->se.nr_migrations;
+		t->delay_at_departure = t->delay_base;
+	}
+	return t;
 }
 
-static __always_inline void enter_cpu(struct task_struct *next, __u64 now)
+static __always_inline bool passes_filters(struct task_struct *task, struct nt_thread_sched *t, bool is_current)
 {
-	struct nt_thread_sched *t = thread_of(next, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (process_filter.netns && t->netns != process_filter.netns)
+		return false;
+	if (process_filter.by_cgroup && !is_current)
+		return t->traced; /* as last evaluated in the thread's own context */
+	return filter_passes_current(task->tgid, task->group_leader->comm);
+}
 
-	if (!t)
+static __always_inline void counts_of(struct task_struct *task, struct nt_thread_sched *t, __u64 now,
+				      struct nt_sched_counts *c)
+{
+	c->wall_ns = now > t->seen_ns ? now - t->seen_ns : 0;
+	c->on_cpu_ns = task->se.sum_exec_runtime - t->exec_base;
+	c->runq_ns = run_delay_of(task) - t->delay_base;
+	c->off_involuntary_ns = t->off_involuntary_ns;
+	c->voluntary_switches = task->nvcsw - t->nvcsw_base;
+	c->involuntary_switches = task->nivcsw - t->nivcsw_base;
+	c->migrations = task->se.nr_migrations - t->migrations_base;
+}
+
+/* A dying thread's last switch: its counts join its process's exited threads. */
+static __always_inline void fold_exited(struct task_struct *task, struct nt_thread_sched *t)
+{
+	struct nt_proc_key key = {};
+	struct nt_sched_counts c = {}, *total;
+
+	if (!t->verdict_known || !t->traced)
 		return;
-	if (t->state == NT_THREAD_PREEMPTED)
-		t->pending_off_involuntary_ns += now - t->left_ns;
-	else if (t->state == NT_THREAD_BLOCKED)
-		t->pending_off_voluntary_ns += now - t->left_ns;
-	t->state = NT_THREAD_RUNNING;
-	t->exec_at_arrival = next->se.sum_exec_runtime;
-	t->delay_at_arrival = run_delay_of(next);
+	key.tgid = task->tgid;
+	key.netns = t->netns;
+	key.start_ns = t->start_ns;
+	total = bpf_map_lookup_elem(&exited_threads, &key);
+	if (!total) {
+		bpf_map_update_elem(&exited_threads, &key, &c, BPF_NOEXIST);
+		total = bpf_map_lookup_elem(&exited_threads, &key);
+		if (!total) {
+			count_cpu_loss(NT_CPU_LOSS_MAP_FULL);
+			return;
+		}
+	}
+	counts_of(task, t, bpf_ktime_get_ns(), &c);
+	__sync_fetch_and_add(&total->wall_ns, c.wall_ns);
+	__sync_fetch_and_add(&total->on_cpu_ns, c.on_cpu_ns);
+	__sync_fetch_and_add(&total->runq_ns, c.runq_ns);
+	__sync_fetch_and_add(&total->off_involuntary_ns, c.off_involuntary_ns);
+	__sync_fetch_and_add(&total->voluntary_switches, c.voluntary_switches);
+	__sync_fetch_and_add(&total->involuntary_switches, c.involuntary_switches);
+	__sync_fetch_and_add(&total->migrations, c.migrations);
+	for (int i = 0; i < NT_CPU_HIST_SLOTS; i++)
+		if (t->runq_hist[i])
+			__sync_fetch_and_add(&total->runq_hist[i], t->runq_hist[i]);
 }
 
 /* Only the first three arguments: every kernel has them (prev_state came in 5.18). */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 now = bpf_ktime_get_ns();
+	struct nt_thread_sched *t;
+	__u64 delay, waited;
+	long state;
 
-	if (prev->pid) /* the idle task is no process */
-		leave_cpu(prev, preempt, now);
-	if (next->pid)
-		enter_cpu(next, now);
+	if (!prev->pid) /* the idle task is no process */
+		return 0;
+	t = thread_of(prev);
+	if (!t)
+		return 0;
+	/* run_delay grew, just after the switch that brought the thread here, by the wait before it. */
+	delay = run_delay_of(prev);
+	if (t->wait_known) {
+		waited = delay - t->delay_at_departure;
+		t->runq_hist[nt_log2_slot(waited / 1000, NT_CPU_HIST_SLOTS)] += 1;
+		if (t->preempted)
+			t->off_involuntary_ns += waited;
+	}
+	t->delay_at_departure = delay;
+	t->wait_known = 1;
+	state = task_state(prev);
+	/* As the kernel counts nivcsw: preempted, or leaving without having set a sleeping state. */
+	t->preempted = preempt || state == 0;
+	if (process_filter.by_cgroup) {
+		t->traced = passes_filters(prev, t, true);
+		t->verdict_known = 1;
+	}
+	if (state & TASK_DEAD) {
+		if (!t->verdict_known) { /* never read by the iterator: decide now, in its context */
+			t->traced = passes_filters(prev, t, true);
+			t->verdict_known = 1;
+		}
+		fold_exited(prev, t);
+	}
 	return 0;
 }
 
-SEC("tp_btf/sched_migrate_task")
-int BPF_PROG(on_migrate, struct task_struct *task, int dest_cpu)
-{
-	struct nt_thread_sched *t = thread_of(task, 0);
-
-	if (t)
-		t->pending_migrations += 1;
-	return 0;
-}
-
-/* Every thread's own totals, for the per-thread detail of the busiest processes, and what a running
- * thread has not folded yet: its slice so far (se.sum_exec_runtime, which the scheduler brings up
- * to date at each tick, never ahead of what the thread will fold when it leaves) and the wait that
- * ended when it arrived. */
+/* Every live thread each interval: its counts, and the filters' verdict where it can be taken
+ * outside the thread's context. The first pass, at the start, is what older threads count from. */
 SEC("iter/task")
 int dump_threads(struct bpf_iter__task *ctx)
 {
 	struct task_struct *task = ctx->task;
-	struct nt_thread_record record = {};
+	struct nt_thread_record *record;
 	struct nt_thread_sched *t;
-	__u64 running = 0, waited = 0, exec, delay;
+	__u32 zero = 0;
 
-	if (!task)
+	if (!task || !task->pid || (task->flags & PF_EXITING))
 		return 0;
-	t = bpf_task_storage_get(&threads, task, 0, 0);
-	if (!t && task->on_cpu && task->pid) {
-		/* Running since before the agent, alone on its CPU: it may not switch for seconds.
-		 * Its slice counts from now on, as if it had just arrived. */
-		t = thread_of(task, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (t && t->state == NT_THREAD_UNKNOWN) {
-			t->exec_at_arrival = task->se.sum_exec_runtime;
-			t->delay_at_arrival = run_delay_of(task);
-			t->state = NT_THREAD_RUNNING;
-		}
-	}
+	t = thread_of(task);
 	if (!t)
 		return 0;
-	/* Outside the thread's context only the filters that need no `current` can be evaluated:
-	 * where a cgroup filter is set, a thread that has never folded waits for its first fold. */
-	if (!t->verdict_known && !process_filter.by_cgroup) {
-		t->traced = !(process_filter.netns && t->netns != process_filter.netns) &&
-			    filter_passes_current(task->tgid, task->group_leader->comm);
+	if (!process_filter.by_cgroup) {
+		t->traced = passes_filters(task, t, false);
 		t->verdict_known = 1;
 	}
-	if (t->state == NT_THREAD_RUNNING) {
-		/* It may leave and arrive again meanwhile: a later arrival reads as nothing yet. */
-		exec = task->se.sum_exec_runtime;
-		delay = run_delay_of(task);
-		running = exec > t->exec_at_arrival ? exec - t->exec_at_arrival : 0;
-		waited = delay > t->delay_at_arrival ? delay - t->delay_at_arrival : 0;
-	}
-	if (!t->total_on_cpu_ns && !running)
+	record = bpf_map_lookup_elem(&record_buffer, &zero);
+	if (!record)
 		return 0;
-	record.tgid = task->tgid;
-	record.pid = task->pid;
-	record.start_ns = t->start_ns;
-	record.netns = t->netns;
-	record.traced = t->traced;
-	record.on_cpu_ns = t->total_on_cpu_ns + running;
-	record.runq_ns = t->total_runq_ns + waited;
-	record.unfolded_on_cpu_ns = running;
-	record.unfolded_runq_ns = waited;
-	__builtin_memcpy(record.comm, task->comm, sizeof(record.comm));
-	bpf_seq_write(ctx->meta->seq, &record, sizeof(record));
+	record->tgid = task->tgid;
+	record->pid = task->pid;
+	record->start_ns = t->start_ns;
+	record->netns = t->netns;
+	record->traced = t->verdict_known && t->traced;
+	__builtin_memcpy(record->comm, task->comm, sizeof(record->comm));
+	__builtin_memcpy(record->leader_comm, task->group_leader->comm, sizeof(record->leader_comm));
+	counts_of(task, t, bpf_ktime_get_ns(), &record->counts);
+	__builtin_memcpy(record->counts.runq_hist, t->runq_hist, sizeof(record->counts.runq_hist));
+	bpf_seq_write(ctx->meta->seq, record, sizeof(*record));
 	return 0;
 }

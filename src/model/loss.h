@@ -23,8 +23,8 @@ enum class LossReason : uint8_t {
   kConnRingbufFull,    // kernel: a connection open/close record the ring buffer could not take
   kMapReadFailed,      // user: a kernel map could not be read
   kDeviceReadFailed,   // user: a namespace's device statistics could not be read
-  kSchedMapFull,       // kernel, cpu: a process found no entry in the scheduling table
-  kSchedStorageFailed, // kernel, cpu: a thread got no task storage (its switch not counted)
+  kSchedMapFull,       // kernel, cpu: a process's exited threads found no table entry
+  kSchedStorageFailed, // kernel, cpu: a thread got no task storage (not counted)
   kIoRequestMapFull,   // kernel, io: a request got no stamp (counted for its disk, unattributed, no latency)
   kIoCounterMapFull,   // kernel, io: a completion found no counter entry (not counted at all)
   kCount,

@@ -2,6 +2,7 @@
 //   nt-sched spin SECONDS                 burn one CPU
 //   nt-sched sleep COUNT USEC [THREADS]   THREADS threads (default 1) sleep COUNT times in all
 //   nt-sched pingpong ROUNDS              two processes wake each other over pipes
+//   nt-sched sleep-then-spin COUNT USEC SECONDS   sleep, then burn one CPU
 // At the end one JSON line: the kernel's accounting of this process (every thread) from
 // /proc/thread-self/{schedstat,status}; for sleep, also the time measured around the sleeps and
 // what the kernel says the sleeping loops ran.
@@ -137,6 +138,12 @@ int main(int argc, char** argv) {
   if (mode == "sleep" && (argc == 4 || argc == 5))
     return sleep_many(std::atol(argv[2]), std::atol(argv[3]), argc == 5 ? std::atoi(argv[4]) : 1);
   if (mode == "pingpong" && argc == 3) return pingpong(std::atol(argv[2]));
-  std::fprintf(stderr, "usage: nt-sched spin SECONDS | sleep COUNT USEC [THREADS] | pingpong ROUNDS\n");
+  if (mode == "sleep-then-spin" && argc == 5) {  // a quiet process that starts burning a CPU
+    sleep_many(std::atol(argv[2]), std::atol(argv[3]), 1);
+    return spin(std::atof(argv[4]));
+  }
+  std::fprintf(stderr,
+               "usage: nt-sched spin SECONDS | sleep COUNT USEC [THREADS] | pingpong ROUNDS | "
+               "sleep-then-spin COUNT USEC SECONDS\n");
   return 2;
 }

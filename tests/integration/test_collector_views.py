@@ -67,33 +67,30 @@ class CollectorViews(unittest.TestCase):
         self.assertFalse(promtext.family(samples, "neutracer_process_sent_bytes_total"), "net is not running")
         self.assertTrue(promtext.family(samples, "neutracer_process_runqueue_wait_seconds_total"))
 
-    def test_runq_latency_anomaly_when_the_cpu_fills(self):
-        # A process waking 500 times a second on one CPU, alone for 6 s, then four spinners join it.
-        sleeper = held(pinned("sleep", "7000", "2000"))
-        self.procs.append(sleeper)
-        with Agent("--collect", "cpu", "-p", str(sleeper.pid), "--detect-warmup", "16", interval_ms=250) as agent:
-            sleeper.stdin.write("go\n")
-            sleeper.stdin.flush()
-            time.sleep(6)
-            fault_at = time.time()
-            for _ in range(4):
-                self.start(pinned("spin", "5"))
-            sleeper.communicate(timeout=60)
-        found = [r for r in agent.records if r["type"] == "anomaly" and r["pid"] == sleeper.pid and
-                 r["metric"] == "runq_wait_us"]
-        self.assertTrue(found, [r for r in agent.records if r["type"] == "anomaly"])
-        self.assertEqual(found[0]["detector"], "runq_latency")
-        self.assertEqual(found[0]["kind"], "process")
-        self.assertGreaterEqual(found[0]["ts"], fault_at, "nothing before the spinners came")
-        self.assertLess(found[0]["ts"] - fault_at, 3.0)
+    def test_cpu_burst_anomaly_when_a_quiet_process_starts_spinning(self):
+        # 500 wakeups a second for 6 s (about 1% of a CPU), then a CPU's worth for 3 s.
+        process = held(pinned("sleep-then-spin", "3000", "2000", "3"))
+        self.procs.append(process)
+        with Agent("--collect", "cpu", "-p", str(process.pid), "--detect-warmup", "16", interval_ms=250) as agent:
+            process.stdin.write("go\n")
+            process.stdin.flush()
+            first = json.loads(process.stdout.readline())  # the sleeps are over
+            spinning_at = time.time()
+            process.communicate(timeout=60)
+        self.assertEqual(first["sleeps"], 3000)
+        raised = [r for r in agent.records if r["type"] == "anomaly"]
+        found = [r for r in raised if r["pid"] == process.pid and r["metric"] == "on_cpu_share"]
+        self.assertTrue(found, raised)
+        self.assertEqual((found[0]["detector"], found[0]["kind"]), ("burst", "process"))
+        self.assertGreaterEqual(found[0]["ts"], spinning_at - 0.3, "nothing while it only slept")
+        self.assertLess(found[0]["ts"] - spinning_at, 1.5)
         # Replay of the recording raises exactly the same anomalies.
         with tempfile.NamedTemporaryFile("w", suffix=".jsonl") as recorded:
             recorded.write(agent.text)
             recorded.flush()
             out = subprocess.run([NEUTRACER, "replay", recorded.name], check=True, stdout=subprocess.PIPE,
                                  text=True, timeout=60).stdout
-        self.assertEqual([json.loads(line) for line in out.splitlines()],
-                         [r for r in agent.records if r["type"] == "anomaly"])
+        self.assertEqual([json.loads(line) for line in out.splitlines()], raised)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@
 #include <map>
 #include <set>
 
-#include "bpf_runtime/percpu_map.h"
+#include "bpf_runtime/map_entries.h"
 #include "collectors/net/net_collector.h"  // process_alive
 #include "collectors/process_filter.h"
 #include "shared/block_io.h"

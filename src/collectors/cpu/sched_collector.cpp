@@ -7,9 +7,10 @@
 #include <cstring>
 #include <map>
 
+#include "bpf_runtime/map_entries.h"
 #include "collectors/net/net_collector.h"  // process_alive
-#include "bpf_runtime/percpu_map.h"
 #include "collectors/process_filter.h"
+#include "common/clock.h"
 #include "common/unique_fd.h"
 #include "cpu_sched.skel.h"
 #include "shared/cpu_sched.h"
@@ -17,8 +18,8 @@
 namespace nt::collectors {
 namespace {
 
-static_assert(sizeof(nt_cpu_counters) == 304);
-static_assert(sizeof(nt_thread_record) == 72);
+static_assert(sizeof(nt_sched_counts) == 272);
+static_assert(sizeof(nt_thread_record) == 328);
 static_assert(NT_CPU_HIST_SLOTS == model::kLog2Slots);
 
 constexpr size_t kTopThreads = 5;  // per process, busiest first
@@ -26,58 +27,70 @@ constexpr size_t kTopThreads = 5;  // per process, busiest first
 std::vector<bpf::Feature> sched_features() {
   return {{"switches",
            true,
-           {{"tp", "tp_btf sched:sched_switch and sched_migrate_task, with task storage",
-             {"on_switch", "on_migrate"}}}},
-          {"threads", false, {{"iter", "iter/task with task storage", {"dump_threads"}}}}};
+           {{"tp", "tp_btf sched:sched_switch and iter/task, with task storage", {"on_switch", "dump_threads"}}}}};
 }
+
+// What the kernel counted, as the model holds it: off-CPU time is what the wall clock saw less
+// what the thread ran, split by what came before each wait.
+model::SchedCounters sched_counters(const nt_sched_counts& c) {
+  model::SchedCounters s;
+  s.on_cpu_ns = c.on_cpu_ns;
+  s.runq_ns = c.runq_ns;
+  const uint64_t off = c.wall_ns > c.on_cpu_ns ? c.wall_ns - c.on_cpu_ns : 0;
+  s.off_involuntary_ns = std::min<uint64_t>(c.off_involuntary_ns, off);
+  s.off_voluntary_ns = off - s.off_involuntary_ns;
+  s.voluntary_switches = c.voluntary_switches;
+  s.involuntary_switches = c.involuntary_switches;
+  s.migrations = c.migrations;
+  std::copy(std::begin(c.runq_hist), std::end(c.runq_hist), s.runq_hist.begin());
+  return s;
+}
+
+void add(nt_sched_counts& into, const nt_sched_counts& more) {
+  into.wall_ns += more.wall_ns;
+  into.on_cpu_ns += more.on_cpu_ns;
+  into.runq_ns += more.runq_ns;
+  into.off_involuntary_ns += more.off_involuntary_ns;
+  into.voluntary_switches += more.voluntary_switches;
+  into.involuntary_switches += more.involuntary_switches;
+  into.migrations += more.migrations;
+  for (size_t i = 0; i < model::kLog2Slots; ++i) into.runq_hist[i] += more.runq_hist[i];
+}
+
+std::string text(const char* raw, size_t size) { return std::string(raw, strnlen(raw, size)); }
 
 class SchedCollector : public Collector {
  public:
-  explicit SchedCollector(std::unique_ptr<bpf::FeatureObject<cpu_sched>> object)
-      : object_(std::move(object)) {}
+  explicit SchedCollector(std::unique_ptr<bpf::FeatureObject<cpu_sched>> object) : object_(std::move(object)) {}
+  ~SchedCollector() override { bpf_link__destroy(threads_link_); }
 
   std::string name() const override { return "cpu"; }
 
+  // Exited threads' totals first, live threads' after: a thread that dies between the two reads is
+  // in neither this time (the model keeps the larger reading), never in both.
   void drain(model::Tables& tables) override {
     auto& sched = tables.sched;
-    // Liveness before the read: a process found dead cannot switch again after it.
+    // Liveness before the reads: a process found dead has no thread left to count.
     std::vector<model::ProcessKey> dead;
     for (const auto& [key, process] : sched.processes())
       if (!process.exited && !process_alive(key)) dead.push_back(key);
-    const int fd = bpf_map__fd(object_->skel().maps.cpu_counters);
-    std::map<model::ProcessKey, std::pair<std::string, model::SchedCounters>> totals;
-    for (const auto& [k, per_cpu] : bpf::percpu_entries<nt_proc_key, nt_cpu_counters>(fd, read_failures_)) {
-      model::SchedCounters total;
-      std::string comm;
-      uint64_t newest = 0;
-      for (const auto& c : per_cpu) {
-        total.on_cpu_ns += c.on_cpu_ns;
-        total.runq_ns += c.runq_ns;
-        total.off_voluntary_ns += c.off_voluntary_ns;
-        total.off_involuntary_ns += c.off_involuntary_ns;
-        total.voluntary_switches += c.voluntary_switches;
-        total.involuntary_switches += c.involuntary_switches;
-        total.migrations += c.migrations;
-        for (size_t i = 0; i < model::kLog2Slots; ++i) total.runq_hist[i] += c.runq_hist[i];
-        if (c.last_fold_ns > newest) {
-          newest = c.last_fold_ns;
-          comm.assign(c.comm, strnlen(c.comm, sizeof(c.comm)));
-        }
-      }
-      totals[{k.tgid, k.netns, k.start_ns}] = {comm, total};
+    const int exited_fd = bpf_map__fd(object_->skel().maps.exited_threads);
+    std::map<model::ProcessKey, Process> processes;
+    for (const auto& [k, counts] : bpf::hash_entries<nt_proc_key, nt_sched_counts>(exited_fd, read_failures_))
+      processes[{k.tgid, k.netns, k.start_ns}].counts = counts;
+    read_threads(processes);
+    for (auto& [key, process] : processes) {
+      std::sort(process.threads.begin(), process.threads.end(),
+                [](const auto& a, const auto& b) { return a.on_cpu_ns > b.on_cpu_ns; });
+      if (process.threads.size() > kTopThreads) process.threads.resize(kTopThreads);
+      sched.update(key, process.comm, sched_counters(process.counts));
+      if (auto* entry = sched.find(key)) entry->top_threads = std::move(process.threads);
     }
-    // After the table: a slice folded between the two reads is in neither, never in both (the
-    // table only grows, so the next interval has it).
-    read_threads(totals);
-    for (const auto& [key, process] : totals) sched.update(key, process.first, process.second);
     for (const auto& gone : dead) {
       sched.mark_exited(gone);
       nt_proc_key kernel_key{gone.tgid, gone.netns, gone.start_ns};
-      bpf_map_delete_elem(fd, &kernel_key);  // read for the last time above
+      bpf_map_delete_elem(exited_fd, &kernel_key);  // read for the last time above
     }
-    for (auto& [key, threads] : top_threads_)
-      if (auto* entry = sched.find(key)) entry->top_threads = std::move(threads);
-    top_threads_.clear();
   }
 
   std::vector<model::FeatureState> features() const override { return object_->states(); }
@@ -94,55 +107,50 @@ class SchedCollector : public Collector {
     return bpf::read_program_stats(object_->skel().obj);
   }
 
+  // Attaches, then reads every thread once: threads older than the agent count from here.
   Status attach() {
     if (auto attached = object_->attach(-1); !attached) return attached;
-    if (object_->has("threads")) {
-      threads_link_ = bpf_program__attach_iter(object_->skel().progs.dump_threads, nullptr);
-      if (!threads_link_) object_->drop("threads", errno_error("attaching the task iterator", errno).message);
-    }
+    threads_link_ = bpf_program__attach_iter(object_->skel().progs.dump_threads, nullptr);
+    if (!threads_link_) return errno_error("attaching the task iterator", errno);
+    std::map<model::ProcessKey, Process> first;
+    read_threads(first);
     return {};
   }
 
-  ~SchedCollector() override { bpf_link__destroy(threads_link_); }
-
  private:
-  // Every thread, in one pass of the task iterator: what the running ones have not folded yet
-  // is added to their process (where the filters let it count), and the busiest few threads of
-  // each process are kept for its record.
-  void read_threads(std::map<model::ProcessKey, std::pair<std::string, model::SchedCounters>>& totals) {
-    if (!threads_link_) return;
+  struct Process {
+    std::string comm;
+    nt_sched_counts counts{};
+    std::vector<model::ThreadSched> threads;
+  };
+
+  // Every live thread, in one pass of the task iterator, added to its process when it counts.
+  void read_threads(std::map<model::ProcessKey, Process>& processes) {
     UniqueFd iter(bpf_iter_create(bpf_link__fd(threads_link_)));
     if (!iter.valid()) {
       ++read_failures_;
       return;
     }
-    std::vector<char> bytes;
+    bytes_.clear();
     char chunk[16384];
     ssize_t n;
-    while ((n = read(iter.get(), chunk, sizeof(chunk))) > 0) bytes.insert(bytes.end(), chunk, chunk + n);
+    while ((n = read(iter.get(), chunk, sizeof(chunk))) > 0) bytes_.insert(bytes_.end(), chunk, chunk + n);
     if (n < 0) ++read_failures_;
-    for (size_t at = 0; at + sizeof(nt_thread_record) <= bytes.size(); at += sizeof(nt_thread_record)) {
+    for (size_t at = 0; at + sizeof(nt_thread_record) <= bytes_.size(); at += sizeof(nt_thread_record)) {
       nt_thread_record r;
-      std::memcpy(&r, bytes.data() + at, sizeof(r));
-      if (!r.traced) continue;
-      const model::ProcessKey key{r.tgid, r.netns, r.start_ns};
-      std::string comm(r.comm, strnlen(r.comm, sizeof(r.comm)));
-      auto& process = totals[key];
-      if (process.first.empty()) process.first = comm;
-      process.second.on_cpu_ns += r.unfolded_on_cpu_ns;
-      process.second.runq_ns += r.unfolded_runq_ns;
-      top_threads_[key].push_back({r.pid, std::move(comm), r.on_cpu_ns, r.runq_ns});
-    }
-    for (auto& [key, threads] : top_threads_) {
-      std::sort(threads.begin(), threads.end(),
-                [](const auto& a, const auto& b) { return a.on_cpu_ns > b.on_cpu_ns; });
-      if (threads.size() > kTopThreads) threads.resize(kTopThreads);
+      std::memcpy(&r, bytes_.data() + at, sizeof(r));
+      if (!r.traced || (r.counts.on_cpu_ns == 0 && r.counts.voluntary_switches + r.counts.involuntary_switches == 0))
+        continue;
+      auto& process = processes[{r.tgid, r.netns, r.start_ns}];
+      process.comm = text(r.leader_comm, sizeof(r.leader_comm));
+      add(process.counts, r.counts);
+      process.threads.push_back({r.pid, text(r.comm, sizeof(r.comm)), r.counts.on_cpu_ns, r.counts.runq_ns});
     }
   }
 
   std::unique_ptr<bpf::FeatureObject<cpu_sched>> object_;
   bpf_link* threads_link_ = nullptr;
-  std::map<model::ProcessKey, std::vector<model::ThreadSched>> top_threads_;  // of the last read
+  std::vector<char> bytes_;  // the iterator's output, reused
   uint64_t read_failures_ = 0;
 };
 
@@ -151,8 +159,9 @@ class SchedCollector : public Collector {
 Result<std::unique_ptr<Collector>> start_sched_collector(const CollectorContext& context) {
   auto configure = [&context](cpu_sched& skel) -> Status {
     if (auto shared = context.filter.share_with(skel); !shared) return shared;
-    if (int err = bpf_map__set_max_entries(skel.maps.cpu_counters, context.max_processes); err)
-      return errno_error("sizing the scheduling table", -err);
+    skel.rodata->agent_start_ns = monotonic_ns();
+    if (int err = bpf_map__set_max_entries(skel.maps.exited_threads, context.max_processes); err)
+      return errno_error("sizing the exited threads' table", -err);
     return {};
   };
   auto object = bpf::FeatureObject<cpu_sched>::load("cpu", sched_features(),

@@ -1,4 +1,5 @@
-// Reading the per-CPU tables the collectors keep (one value per possible CPU), and their loss slots.
+// Reading the hash tables the collectors keep (per-CPU ones: one value per possible CPU), and their
+// per-CPU loss slots.
 #pragma once
 
 #include <bpf/bpf.h>
@@ -32,6 +33,25 @@ std::vector<std::pair<Key, std::vector<Value>>> percpu_entries(int fd, uint64_t&
       continue;
     }
     entries.emplace_back(k, std::move(per_cpu));
+  }
+  return entries;
+}
+
+// Every entry of a plain hash (keys first, as above).
+template <class Key, class Value>
+std::vector<std::pair<Key, Value>> hash_entries(int fd, uint64_t& read_failures) {
+  std::vector<Key> keys;
+  Key key{};
+  while (bpf_map_get_next_key(fd, keys.empty() ? nullptr : &keys.back(), &key) == 0) keys.push_back(key);
+  std::vector<std::pair<Key, Value>> entries;
+  entries.reserve(keys.size());
+  for (const auto& k : keys) {
+    Value value{};
+    if (bpf_map_lookup_elem(fd, &k, &value) != 0) {
+      if (errno != ENOENT) ++read_failures;
+      continue;
+    }
+    entries.emplace_back(k, value);
   }
   return entries;
 }
