@@ -114,9 +114,12 @@ class Sched(unittest.TestCase):
         self.assertGreaterEqual(row["voluntary_switches"], sleeps)
         self.assertLessEqual(abs(row["voluntary_switches"] - (report["voluntary_switches"] - baseline["voluntary_switches"])),
                              3 * threads, (row, report))
-        # Each thread's own reading is taken before it exits: its exit runs after that.
-        self.assertWithin(row["on_cpu_ns"], report["on_cpu_ns"] - baseline["on_cpu_ns"], 0.05, "on-CPU of all threads")
-        self.assertWithin(row["runq_ns"], report["run_delay_ns"] - baseline["run_delay_ns"], 0.05, "run-queue wait")
+        # Each thread's own reading is taken before it exits, and its exit runs after that (slower
+        # under emulation): ours may be a little more than the readings, never less.
+        for ours, kernel, what in ((row["on_cpu_ns"], report["on_cpu_ns"] - baseline["on_cpu_ns"], "on-CPU"),
+                                   (row["runq_ns"], report["run_delay_ns"] - baseline["run_delay_ns"], "run-queue")):
+            self.assertGreaterEqual(ours, 0.98 * kernel, f"{what} of all threads: ours {ours}, kernel {kernel}")
+            self.assertLessEqual(ours, 1.10 * kernel, f"{what} of all threads: ours {ours}, kernel {kernel}")
         # Per-thread detail while they run: the busiest threads, each once, all of this process.
         detailed = [r for r in rows if r.get("threads")]
         self.assertTrue(detailed, rows)
