@@ -133,7 +133,8 @@ TEST(ObserveModel, SchedAgreesWithItsRecordReadBack) {
   sched.update(key, "trainer", counters);
   EXPECT_EQ(nt::anomaly::observe_sched(sched.processes().at(key), 1.0),
             from_record(nt::output::sched_record(sched.processes().at(key), 1764505000.0, 1.0)));
-  counters.runq_hist[4] = 0;  // no wait ended: no wait to watch
+  sched.start_interval();  // an interval in which it ran but no wait ended: no wait to watch
+  counters.on_cpu_ns += 100'000'000;
   sched.update(key, "trainer", counters);
   auto no_waits = nt::anomaly::observe_sched(sched.processes().at(key), 1.0);
   EXPECT_EQ(no_waits.runq_wait_us, -1);
