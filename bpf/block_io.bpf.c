@@ -17,6 +17,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "counters.bpf.h"
 #include "histogram.bpf.h"
 #include "process_filter.bpf.h"
 #include "shared/block_io.h"
@@ -67,10 +68,7 @@ struct {
 
 static __always_inline void count_io_loss(__u32 reason)
 {
-	__u64 *counter = bpf_map_lookup_elem(&io_losses, &reason);
-
-	if (counter)
-		*counter += 1;
+	add_to_slot(&io_losses, reason, 1);
 }
 
 /* Before 5.17 a request named its disk itself (q->disk came in 5.15). */

@@ -14,6 +14,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "counters.bpf.h"
 #include "histogram.bpf.h"
 #include "process_filter.bpf.h"
 #include "shared/cpu_sched.h"
@@ -80,10 +81,7 @@ struct {
 
 static __always_inline void count_cpu_loss(__u32 reason)
 {
-	__u64 *counter = bpf_map_lookup_elem(&cpu_losses, &reason);
-
-	if (counter)
-		*counter += 1;
+	add_to_slot(&cpu_losses, reason, 1);
 }
 
 /* Kernels before 5.14 call the field `state`. */

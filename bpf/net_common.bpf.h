@@ -3,6 +3,7 @@
 #ifndef NEUTRACER_BPF_NET_COMMON_BPF_H
 #define NEUTRACER_BPF_NET_COMMON_BPF_H
 
+#include "counters.bpf.h"
 #include "shared/net_accounting.h"
 
 struct {
@@ -21,10 +22,7 @@ struct {
 
 static __always_inline void count_loss(__u32 reason, __u64 amount)
 {
-	__u64 *counter = bpf_map_lookup_elem(&loss_counters, &reason);
-
-	if (counter)
-		*counter += amount; /* per-CPU slot: no other writer */
+	add_to_slot(&loss_counters, reason, amount);
 }
 
 #define EEXIST 17
