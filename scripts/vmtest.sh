@@ -9,7 +9,8 @@
 # CMD runs as root in the caller's cwd, stdin /dev/null, env: the caller's PATH,
 # HOME=/root, TERM=dumb. Its stdout+stderr (one stream) are printed and the
 # script exits with CMD's status; 124 = --timeout hit, 125 = the guest never
-# reported a status (boot failure; console tail shown). The guest has its own
+# reported a status, or had not started CMD after NT_VM_BOOT_TIMEOUT seconds
+# (default 180; console tail shown). The guest has its own
 # tmpfs /run and /dev/shm: host paths there are not visible (/tmp is the host's, writes stay in the guest). Env: NT_VM_CACHE (default /var/cache/neutracer-vm),
 # NT_VM_ACCEL=tcg|kvm (default: kvm only with a hardware KVM module loaded),
 # NT_VM_LOGLEVEL (guest console loglevel, default 1: only panics interleave).
@@ -216,14 +217,39 @@ run() {
         on && (i = index($0, E)) { printf "%s", substr($0, 1, i - 1); on = 0; next }
         on { print; fflush() }
         $0 == B { on = 1 }' &
-    wait $! || rc=$?    # in the background so that INT/TERM traps run at once
+    local console_reader=$!
+    # A guest that stalls before CMD (seen once under TCG, both vCPUs busy) would
+    # otherwise hold the whole --timeout; stop it early so the caller may retry.
+    watch_boot "${NT_VM_BOOT_TIMEOUT:-180}" &
+    local watchdog=$!
+    wait $console_reader || rc=$?    # in the background so that INT/TERM traps run at once
+    kill $watchdog 2>/dev/null || true; wait $watchdog 2>/dev/null || true
     if [[ -s $TMP/status ]]; then
         return "$(<"$TMP/status")"
     fi
-    [[ $rc == 124 ]] && { echo "vmtest: timed out after ${limit}s" >&2; return 124; }
-    echo "vmtest: guest reported no exit status; console tail:" >&2
+    if [[ -e $TMP/no-boot ]]; then
+        echo "vmtest: the guest did not start CMD within ${NT_VM_BOOT_TIMEOUT:-180}s; console tail:" >&2
+        rc=125
+    elif [[ $rc == 124 ]]; then
+        echo "vmtest: timed out after ${limit}s; console tail:" >&2
+    else
+        echo "vmtest: guest reported no exit status; console tail:" >&2
+        rc=125
+    fi
     tail -n 25 "$TMP/console.log" | sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g; s/\r//g' >&2
-    return 125
+    return "$rc"
+}
+
+# Kills QEMU when the console has not shown the begin mark after $1 seconds.
+watch_boot() {
+    local deadline=$((SECONDS + $1))
+    while ((SECONDS < deadline)); do
+        grep -qF "$BEGIN_MARK" "$TMP/console.log" 2>/dev/null && return 0
+        sleep 2
+    done
+    touch "$TMP/no-boot"
+    [[ -s $TMP/qemu.pid ]] && kill "$(<"$TMP/qemu.pid")" 2>/dev/null
+    return 0
 }
 
 cleanup() {
