@@ -14,6 +14,9 @@ PACKAGES=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   # C++ libraries
   libcli11-dev nlohmann-json3-dev prometheus-cpp-dev libncurses-dev
+  # the server: gRPC and protobuf, SQLite, HTTP (with TLS), snappy for remote write; libFuzzer targets
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libsqlite3-dev libcpp-httplib-dev
+  libssl-dev libsnappy-dev libclang-rt-14-dev openssl
   # tests and benchmarks
   libgtest-dev libbenchmark-dev python3 iproute2 nftables iperf3 procps util-linux tmux prometheus
   bpftrace nethogs

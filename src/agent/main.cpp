@@ -37,6 +37,16 @@ void add_session_options(CLI::App* cmd, nt::agent::RecordOptions& o) {
       ->check(CLI::Range(16u, 4'194'304u));
   cmd->add_option("--flow-idle", o.flow_idle_s, "Forget an unconnected socket's flow after S quiet seconds (closed sockets' flows at once)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--server", o.server, "Stream every interval to neutracer-server at HOST:PORT (while recording locally)");
+  cmd->add_option("--token-file", o.token_file, "Bearer token for --server (first line of FILE)")->check(CLI::ExistingFile);
+  cmd->add_option("--tls-ca", o.tls_ca, "TLS to --server, trusting this PEM CA")->check(CLI::ExistingFile);
+  cmd->add_option("--server-buffer", o.server_buffer_bytes,
+                  "Unacknowledged data held for --server (bytes; KiB, MiB suffixes; beyond: the oldest dropped, counted)")
+      ->transform(CLI::AsSizeValue(false));
+  cmd->add_option("--server-drain", o.server_drain_s, "At the end, wait up to S seconds for --server to acknowledge the rest")
+      ->check(CLI::Range(0.0, 600.0));
+  cmd->add_option("--host-id", o.host_id, "This host's name at --server (default: /etc/machine-id)");
+  cmd->add_option("--label", o.labels, "KEY=VALUE label of this host at --server (repeatable)");
   cmd->add_flag("--bpf-stats", o.bpf_stats, "Count BPF run time per program while running (costs ~20 ns/event)");
   cmd->add_option("--metrics", o.metrics, "Serve Prometheus metrics on HOST:PORT (host defaults to 127.0.0.1)");
   cmd->add_option("--metrics-top", o.metrics_top, "Processes that keep metric series of their own")

@@ -16,6 +16,7 @@
 #include <functional>
 #include <optional>
 #include <set>
+#include <sstream>
 
 #include "agent/held_child.h"
 #include "detect/watch.h"
@@ -26,6 +27,8 @@
 #include "collectors/net/net_collector.h"
 #include "collectors/process_filter.h"
 #include "common/clock.h"
+#include "common/token_file.h"
+#include "model/process_counters.h"
 #include "output/json_lines.h"
 #include "output/live_view.h"
 #include "output/top_screen.h"
@@ -36,6 +39,8 @@
 #include "output/sched_records.h"
 #include "output/series_cap.h"
 #include "output/table.h"
+#include "ship/batch_builder.h"
+#include "ship/uplink.h"
 
 namespace nt::agent {
 namespace {
@@ -112,11 +117,22 @@ class Recorder {
     }
     feed_watch([&] { return anomaly::observe_conn(event); });
     if (write_status_) write_status_ = sink_.write(output::conn_record(event, wall_offset_s));
+    if (uplink_ && !event.open) {
+      if (closed_conns_.size() < kClosedConnsPerBatch)
+        closed_conns_.push_back(event);
+      else
+        ++closed_conns_dropped_;
+    }
     recent_conns_.push_back(event);
     if (recent_conns_.size() > kRecentConns) recent_conns_.pop_front();
   }
   // Called at the end of every interval (top's screen or batch table).
   void observe(std::function<void(const model::Snapshot&)> observer) { observer_ = std::move(observer); }
+  // Every interval also goes to the server, as one batch.
+  void ship_to(ship::Uplink* uplink, ship::HostIdentity host) {
+    uplink_ = uplink;
+    builder_.emplace(std::move(host));
+  }
   const Status& write_status() const { return write_status_; }
 
   Status emit_interval() {
@@ -186,28 +202,34 @@ class Recorder {
     auto programs = program_stats();
     auto losses_now = losses();
     publish_metrics(losses_now, programs);
-    if (observer_) {
+    if (observer_ || uplink_) {
       double cpu = output::self_cpu_seconds();
-      model::Snapshot view{ts,
-                           interval_s,
-                           sources_.net ? &tables_.processes : nullptr,
-                           sources_.net ? &tables_.flows : nullptr,
-                           &identified_,
-                           &devices_last_,
-                           &devices_before_,
-                           &recent_conns_,
-                           sources_.runs("cpu") ? &tables_.sched : nullptr,
-                           sources_.runs("io") ? &tables_.block_io : nullptr,
-                           &losses_now,
-                           &programs,
-                           &programs_before_,
-                           interval_s > 0 ? (cpu - cpu_before_) / interval_s : 0,
-                           output::self_rss_bytes(),
-                           detecting() ? &recent_anomalies_ : nullptr,
-                           new_anomalies};
-      observer_(view);
+      model::Snapshot view;
+      view.ts = ts;
+      view.monotonic_s = static_cast<double>(now) / 1e9;
+      view.interval_s = interval_s;
+      view.processes = sources_.net ? &tables_.processes : nullptr;
+      view.flows = sources_.net ? &tables_.flows : nullptr;
+      view.identities = &identified_;
+      view.devices = &devices_last_;
+      view.previous_devices = &devices_before_;
+      view.recent_conns = &recent_conns_;
+      view.closed_conns = &closed_conns_;
+      view.jobs = &jobs_;
+      view.sched = sources_.runs("cpu") ? &tables_.sched : nullptr;
+      view.block_io = sources_.runs("io") ? &tables_.block_io : nullptr;
+      view.losses = &losses_now;
+      view.programs = &programs;
+      view.previous_programs = &programs_before_;
+      view.agent_cpu_share = interval_s > 0 ? (cpu - cpu_before_) / interval_s : 0;
+      view.agent_rss_bytes = output::self_rss_bytes();
+      view.anomalies = detecting() ? &recent_anomalies_ : nullptr;
+      view.new_anomalies = new_anomalies;
+      if (observer_) observer_(view);
+      if (uplink_) ship(view);
       cpu_before_ = cpu;
     }
+    closed_conns_.clear();
     programs_before_ = std::move(programs);
     devices_before_ = devices_last_;
     tables_.start_interval();
@@ -229,6 +251,17 @@ class Recorder {
       record["anomaly_watch_seconds"] = static_cast<double>(watch_ns_) / 1e9;  // the detectors' own time
       record["anomaly_series_not_watched"] = watch_.series_not_watched();
     }
+    if (uplink_) {
+      auto counts = uplink_->counts();
+      record["server"] = {{"batches", counts.batches_submitted},    {"samples", counts.samples_submitted},
+                          {"acked", counts.batches_acked},          {"duplicates", counts.duplicates},
+                          {"rejected", counts.rejected},            {"batches_dropped", counts.batches_dropped},
+                          {"samples_dropped", counts.samples_dropped}, {"connects", counts.connects},
+                          {"stream_failures", counts.stream_failures}, {"last_error", counts.last_error}};
+    }
+    nlohmann::ordered_json totals = nlohmann::ordered_json::array();
+    for (const auto& [key, process] : model::process_totals(tables_)) totals.push_back(output::totals_json(process));
+    record["totals"] = totals;
     if (webhook_) {
       auto counts = webhook_->counts();
       record["webhook"] = {{"delivered", counts.delivered}, {"failed_attempts", counts.failed_attempts},
@@ -291,7 +324,24 @@ class Recorder {
     sources_.filter.add_losses(losses);
     for (const auto* collector : sources_.collectors) collector->add_losses(losses);
     losses[static_cast<size_t>(model::LossReason::kDeviceReadFailed)] = device_read_failures_;
+    if (uplink_) {
+      auto counts = uplink_->counts();
+      losses[static_cast<size_t>(model::LossReason::kServerBatchesDropped)] = counts.batches_dropped;
+      losses[static_cast<size_t>(model::LossReason::kServerSamplesDropped)] = counts.samples_dropped;
+      losses[static_cast<size_t>(model::LossReason::kServerConnsDropped)] = closed_conns_dropped_;
+    }
     return losses;
+  }
+
+  // The interval as one batch; after a drop, a full one, so the server's totals heal.
+  void ship(const model::Snapshot& view) {
+    const auto counts = uplink_->counts();
+    const bool full = builder_->batches_built() == 0 || counts.batches_dropped > drops_shipped_;
+    drops_shipped_ = counts.batches_dropped;
+    auto batch = builder_->build(view, full);
+    batch.set_batches_dropped(counts.batches_dropped);
+    batch.set_samples_dropped(counts.samples_dropped);
+    uplink_->submit(std::move(batch));
   }
 
   std::vector<model::ProgramStats> program_stats() const {
@@ -324,40 +374,12 @@ class Recorder {
   void publish_metrics(const model::LossCounters& losses_now, const std::vector<model::ProgramStats>& programs) {
     if (!metrics_) return;
     const auto features = this->features();  // read afresh: one can be dropped after the start
-    // One input per process, whichever domains saw it.
-    std::map<model::ProcessKey, output::SeriesCap::Input> inputs;
-    auto input_of = [&](const model::ProcessKey& key, const std::string& comm) -> output::SeriesCap::Input& {
-      auto [it, inserted] = inputs.try_emplace(key);
-      if (inserted) {
-        const auto& identity = identified_[key];
-        it->second.key = key;
-        it->second.labels = {comm, identity.container_id, identity.job};
-        it->second.exited = true;  // until a domain says it runs
-      }
-      return it->second;
-    };
-    for (const auto& [key, process] : tables_.processes.processes()) {
-      auto& input = input_of(key, process.comm);
-      output::fill_net_counters(input.total, process);
-      auto delta = process.total - process.at_interval_start;
-      input.interval_activity += delta.tx_bytes + delta.rx_bytes;
-      input.exited = input.exited && process.exited;
-    }
-    for (const auto& [key, process] : tables_.sched.processes()) {
-      auto& input = input_of(key, process.comm);
-      output::fill_sched_counters(input.total, process);
-      input.interval_activity += (process.total.on_cpu_ns - process.at_interval_start.on_cpu_ns) / 1000;
-      input.exited = input.exited && process.exited;
-    }
-    for (const auto& [key, process] : tables_.block_io.processes()) {
-      auto& input = input_of(key, process.comm);
-      output::fill_block_io_counters(input.total, process);
-      auto delta = process.total - process.at_interval_start;
-      for (const auto& kind : delta.by_kind) input.interval_activity += kind.bytes;
-      input.exited = input.exited && process.exited;
-    }
     std::vector<output::SeriesCap::Input> all;
-    for (auto& [key, input] : inputs) all.push_back(std::move(input));
+    for (auto& [key, totals] : model::process_totals(tables_)) {
+      const auto& identity = identified_[key];
+      all.push_back({key, {totals.comm, identity.container_id, identity.job}, totals.total, totals.interval_activity,
+                     totals.exited});
+    }
     series_cap_.update(all);
     metrics_->publish(output::render_metrics({&series_cap_, domains(), sources_.net ? &devices_last_ : nullptr, &losses_now, &programs,
                                               output::self_cpu_seconds(), output::self_rss_bytes(),
@@ -415,6 +437,12 @@ class Recorder {
   uint64_t device_read_failures_ = 0;
   uint64_t reported_drops_ = 0;
   Status write_status_;
+  ship::Uplink* uplink_ = nullptr;  // null without --server
+  std::optional<ship::BatchBuilder> builder_;
+  static constexpr size_t kClosedConnsPerBatch = 10000;
+  std::vector<model::ConnEvent> closed_conns_;  // this interval's, for the server
+  uint64_t closed_conns_dropped_ = 0;
+  uint64_t drops_shipped_ = 0;  // batches the uplink had dropped when the last batch was built
 };
 
 // One line on stderr for each feature the kernel refused (said once, at start).
@@ -581,6 +609,32 @@ Result<int> run_record(const RecordOptions& options) {
     webhook = std::move(started).value();
   }
 
+  std::unique_ptr<ship::Uplink> uplink;
+  std::optional<ship::HostIdentity> host;
+  if (!options.server.empty()) {
+    auto identity = ship::local_host_identity(options.host_id, options.labels);
+    if (!identity) return identity.error();
+    host = identity.value();
+    ship::UplinkOptions uplink_options;
+    uplink_options.server = options.server;
+    uplink_options.buffer_bytes = options.server_buffer_bytes;
+    if (!options.token_file.empty()) {
+      auto token = read_token_file(options.token_file);
+      if (!token) return Error{"--token-file: " + token.error().message};
+      uplink_options.token = token.value();
+    }
+    if (!options.tls_ca.empty()) {
+      std::ifstream ca(options.tls_ca);
+      std::stringstream pem;
+      pem << ca.rdbuf();
+      if (!ca || pem.str().empty()) return Error{"--tls-ca: cannot read " + options.tls_ca};
+      uplink_options.tls_ca_pem = pem.str();
+    }
+    auto started = ship::Uplink::start(std::move(uplink_options));
+    if (!started) return started.error();
+    uplink = std::move(started).value();
+  }
+
   if (auto ready = bpf::check_bpf_prerequisites(); !ready) return ready.error();
   auto filter = collectors::ProcessFilter::start(filter_config);
   if (!filter) return filter.error();
@@ -600,6 +654,7 @@ Result<int> run_record(const RecordOptions& options) {
 
   auto& out = sink.value();
   Recorder recorder(running.sources(*filter.value()), out, options, filter_config.netns, metrics, webhook.get());
+  if (uplink) recorder.ship_to(uplink.get(), *host);
   std::unique_ptr<output::TopScreen> screen;
   if (options.top && options.batch) {
     recorder.observe([sort = sort->second](const model::Snapshot& view) {
@@ -686,6 +741,8 @@ Result<int> run_record(const RecordOptions& options) {
   if (auto ok = recorder.emit_interval(); !ok) return ok.error();
   double duration_s = static_cast<double>(monotonic_ns() - start_ns) / 1e9;
   webhook.reset();  // what is still queued gets one more try before the summary counts it
+  if (uplink)  // what the server has not acknowledged by then counts as dropped in the summary
+    uplink->close(std::chrono::milliseconds(static_cast<int64_t>(options.server_drain_s * 1000)));
   if (auto ok = recorder.emit_summary(duration_s, exit_status); !ok) return ok.error();
   if (options.table) std::fputs(output::render_process_table(recorder.table()).c_str(), stderr);
   return exit_status.value_or(0);

@@ -43,6 +43,13 @@ struct RecordOptions {
   bool detect = true;       // live anomaly detection over the records (record and top)
   int detect_warmup = 30;   // intervals a series is watched before its detectors speak
   std::string webhook;      // http URL that anomalies are POSTed to (Alertmanager alerts), "" for none
+  std::string server;         // HOST:PORT of neutracer-server to stream to, "" for none
+  std::string token_file;     // its bearer token, first line of this file
+  std::string tls_ca;         // PEM CA file: TLS to the server
+  size_t server_buffer_bytes = 64u << 20;  // unacknowledged batches held at most (the oldest give way)
+  double server_drain_s = 5;  // at the end, wait this long for the server to acknowledge the rest
+  std::string host_id;        // the host's name at the server (default /etc/machine-id)
+  std::vector<std::string> labels;  // KEY=VALUE, the host's labels at the server
   std::vector<std::string> command;  // after "--"
 };
 

@@ -9,17 +9,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-// The detectors' settings for interval series: log scale (rates span decades), a warm-up of the
-// watch's, and episodes that clear after ten calm intervals.
-detect::Config detector_config(const WatchOptions& options) {
-  detect::Config config;
-  config.transform = detect::Transform::log;
-  config.warmup_points = options.warmup_intervals;
-  config.clear_points = 10;
-  config.quarantine_points = 10;
-  return config;
-}
-
 // Alerts below these are noise, not incidents: a retransmit or two per interval (loopback under
 // load has them), a sub-millisecond RTT, a few connections a second, and anything short of twice
 // the top of the expected range (paced traffic has ranges a few percent wide).
@@ -105,6 +94,15 @@ struct Watch::Series {
   bool ending = false;  // exited or closed: forgotten after this interval
   int absent = 0;
 };
+
+detect::Config detector_config(const WatchOptions& options) {
+  detect::Config config;
+  config.transform = detect::Transform::log;
+  config.warmup_points = options.warmup_intervals;
+  config.clear_points = 10;
+  config.quarantine_points = 10;
+  return config;
+}
 
 Watch::Watch(const WatchOptions& options) : options_(options), detector_config_(detector_config(options)) {}
 Watch::~Watch() = default;

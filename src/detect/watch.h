@@ -50,6 +50,11 @@ struct WatchOptions {
   double loss_share = 0.005;
 };
 
+// The detectors' settings for interval series: log scale (rates span decades), the watch's warm-up,
+// episodes that clear after ten calm intervals. The server uses them too, so that what it flags in
+// a stored series is what the agent would have flagged live.
+detect::Config detector_config(const WatchOptions& options);
+
 // What one record says to the watch, taken out of it at once (records are not kept).
 struct Observation {
   std::string type, key, comm, flow, ifname;

@@ -27,6 +27,9 @@ enum class LossReason : uint8_t {
   kSchedStorageFailed, // kernel, cpu: a thread got no task storage (not counted)
   kIoRequestMapFull,   // kernel, io: a request got no stamp (counted for its disk, unattributed, no latency)
   kIoCounterMapFull,   // kernel, io: a completion found no counter entry (not counted at all)
+  kServerBatchesDropped, // user, --server: interval batches the send buffer had no room for
+  kServerSamplesDropped, // user, --server: the process samples those batches held
+  kServerConnsDropped,   // user, --server: closed connections beyond what one batch takes
   kCount,
 };
 
@@ -35,7 +38,8 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(LossReason::kC
     "ringbuf_full",          "unseen_map_full",     "device_map_full",   "packet_owner_map_full",
     "packet_ringbuf_full",   "flow_map_full",       "flow_bytes_not_held", "conn_ringbuf_full",
     "map_read_failed",       "device_read_failed",  "sched_map_full",    "sched_storage_failed",
-    "io_request_map_full",   "io_counter_map_full",
+    "io_request_map_full",   "io_counter_map_full", "server_batches_dropped", "server_samples_dropped",
+    "server_conns_dropped",
 };
 
 using LossCounters = std::array<uint64_t, static_cast<size_t>(LossReason::kCount)>;

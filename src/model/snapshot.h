@@ -12,6 +12,7 @@
 #include "model/events.h"
 #include "model/flows.h"
 #include "model/identity.h"
+#include "model/jobs.h"
 #include "model/loss.h"
 #include "model/process.h"
 #include "model/programs.h"
@@ -35,7 +36,8 @@ struct Anomaly {
 // interval's start for deltas), by reference: valid during the sink call only. A section is null
 // when its collector does not run.
 struct Snapshot {
-  double ts = 0;
+  double ts = 0;          // unix seconds at the interval's end
+  double monotonic_s = 0;  // the same instant, CLOCK_MONOTONIC (events are stamped with it)
   double interval_s = 0;
   const ProcessTable* processes = nullptr;  // net
   const FlowTable* flows = nullptr;
@@ -43,6 +45,8 @@ struct Snapshot {
   const std::vector<DeviceStats>* devices = nullptr;
   const std::vector<DeviceStats>* previous_devices = nullptr;
   const std::deque<ConnEvent>* recent_conns = nullptr;
+  const std::vector<ConnEvent>* closed_conns = nullptr;  // closed during this interval (net)
+  const JobTable* jobs = nullptr;
   const SchedTable* sched = nullptr;       // cpu
   const BlockIoTable* block_io = nullptr;  // io
   const LossCounters* losses = nullptr;

@@ -184,6 +184,17 @@ nlohmann::ordered_json summary_record(const model::ProcessTable& table, const mo
   return record;
 }
 
+nlohmann::ordered_json totals_json(const model::ProcessTotals& process) {
+  nlohmann::ordered_json out = {{"pid", process.key.tgid},
+                                {"start_time", process.key.start_ns},
+                                {"comm", process.comm},
+                                {"netns", process.key.netns},
+                                {"exited", process.exited}};
+  for (size_t i = 0; i < model::kProcessCounterCount; ++i)
+    out[std::string(model::kProcessCounterNames[i])] = process.total[i];
+  return out;
+}
+
 nlohmann::ordered_json features_json(const std::vector<model::FeatureState>& features) {
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   for (const auto& f : features) {

@@ -17,6 +17,7 @@
 #include "model/jobs.h"
 #include "model/loss.h"
 #include "model/process.h"
+#include "model/process_counters.h"
 #include "model/snapshot.h"
 
 namespace nt::output {
@@ -33,6 +34,9 @@ nlohmann::ordered_json start_record(const RunInfo& run);
 // One process's interval: cumulative bytes and the rates over the interval just closed.
 nlohmann::ordered_json process_record(const model::ProcessTraffic& process, double ts, double interval_s);
 nlohmann::ordered_json loss_record(const model::LossCounters& losses, double ts);
+// One process's totals across every collector (the summary's `totals`): pid, start_time, comm,
+// netns, exited and every counter of model/process_counters.h by name.
+nlohmann::ordered_json totals_json(const model::ProcessTotals& process);
 // At exit: every process's totals, the losses, and what each BPF program cost (run_time_ns
 // grows only while kernel.bpf_stats_enabled is on).
 nlohmann::ordered_json summary_record(const model::ProcessTable& table, const model::LossCounters& losses,

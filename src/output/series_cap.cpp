@@ -4,38 +4,6 @@
 
 namespace nt::output {
 
-namespace {
-
-uint64_t& at(ProcessCounters& counters, ProcessCounter which) { return counters[static_cast<size_t>(which)]; }
-
-}  // namespace
-
-void fill_net_counters(ProcessCounters& into, const model::ProcessTraffic& p) {
-  at(into, ProcessCounter::kTxBytes) = p.total.tx_bytes;
-  at(into, ProcessCounter::kRxBytes) = p.total.rx_bytes;
-  at(into, ProcessCounter::kTxCalls) = p.total.tx_calls;
-  at(into, ProcessCounter::kRxCalls) = p.total.rx_calls;
-  at(into, ProcessCounter::kConnsOpened) = p.connections.opened;
-  at(into, ProcessCounter::kConnsClosed) = p.connections.closed;
-  at(into, ProcessCounter::kRetransmits) = p.connections.retransmits;
-}
-
-void fill_sched_counters(ProcessCounters& into, const model::ProcessSched& p) {
-  at(into, ProcessCounter::kOnCpuNs) = p.total.on_cpu_ns;
-  at(into, ProcessCounter::kRunqNs) = p.total.runq_ns;
-  at(into, ProcessCounter::kOffVoluntaryNs) = p.total.off_voluntary_ns;
-  at(into, ProcessCounter::kOffInvoluntaryNs) = p.total.off_involuntary_ns;
-  at(into, ProcessCounter::kVoluntarySwitches) = p.total.voluntary_switches;
-  at(into, ProcessCounter::kInvoluntarySwitches) = p.total.involuntary_switches;
-}
-
-void fill_block_io_counters(ProcessCounters& into, const model::ProcessIo& p) {
-  at(into, ProcessCounter::kIoReadBytes) = p.total.of(model::IoKind::kRead).bytes;
-  at(into, ProcessCounter::kIoWriteBytes) = p.total.of(model::IoKind::kWrite).bytes;
-  at(into, ProcessCounter::kIoReadOps) = p.total.of(model::IoKind::kRead).ops;
-  at(into, ProcessCounter::kIoWriteOps) = p.total.of(model::IoKind::kWrite).ops;
-}
-
 ProcessCounters SeriesCap::Member::series() const {
   ProcessCounters out{};
   for (size_t i = 0; i < out.size(); ++i) out[i] = total[i] - joined_at[i];

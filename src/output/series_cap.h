@@ -16,25 +16,16 @@
 #include <string>
 #include <vector>
 
-#include "model/block_io.h"
-#include "model/process.h"
-#include "model/sched.h"
+#include "model/process_counters.h"
 
 namespace nt::output {
 
-// Every per-process counter of every domain, in the order of ProcessCounter.
-enum class ProcessCounter : size_t {
-  kTxBytes, kRxBytes, kTxCalls, kRxCalls, kConnsOpened, kConnsClosed, kRetransmits,  // net
-  kOnCpuNs, kRunqNs, kOffVoluntaryNs, kOffInvoluntaryNs, kVoluntarySwitches, kInvoluntarySwitches,  // cpu
-  kIoReadBytes, kIoWriteBytes, kIoReadOps, kIoWriteOps,  // io
-  kCount,
-};
-inline constexpr size_t kProcessCounterCount = static_cast<size_t>(ProcessCounter::kCount);
-using ProcessCounters = std::array<uint64_t, kProcessCounterCount>;
-// Fill one process's counters from each domain's table entry (a domain it has no entry in stays 0).
-void fill_net_counters(ProcessCounters& into, const model::ProcessTraffic& process);
-void fill_sched_counters(ProcessCounters& into, const model::ProcessSched& process);
-void fill_block_io_counters(ProcessCounters& into, const model::ProcessIo& process);
+using model::fill_block_io_counters;
+using model::fill_net_counters;
+using model::fill_sched_counters;
+using model::kProcessCounterCount;
+using model::ProcessCounter;
+using model::ProcessCounters;
 
 struct ProcessLabels {
   std::string comm, container, job;

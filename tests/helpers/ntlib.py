@@ -91,6 +91,11 @@ class NetNs:
     def argv(self, argv):
         return ["ip", "netns", "exec", self.name] + list(argv)
 
+    def enter_argv(self, argv):
+        """argv in the namespace, with the host's mounts as they are (ip netns exec remounts /sys, and
+        with it the cgroup2 hierarchy the agent needs)."""
+        return ["nsenter", f"--net=/run/netns/{self.name}", "--"] + list(argv)
+
 
 def connect_veth(ns_a, ns_b, v4=("192.0.2.1", "192.0.2.2"), v6=("2001:db8::1", "2001:db8::2"), ipv6=True,
                  static_neighbours=True):
@@ -119,8 +124,9 @@ def connect_veth(ns_a, ns_b, v4=("192.0.2.1", "192.0.2.2"), v6=("2001:db8::1", "
 class Agent:
     """`neutracer record` running for the duration of a with-block; records parsed at the end."""
 
-    def __init__(self, *args, interval_ms=200, mode="record", env=None):
+    def __init__(self, *args, interval_ms=200, mode="record", env=None, ns=None):
         self.args = list(args)
+        self.ns = ns  # run the agent inside this namespace (its own loopback, its own routes)
         self.env = {**os.environ, **(env or {})}
         self.mode = mode
         self.interval_ms = interval_ms
@@ -129,9 +135,9 @@ class Agent:
 
     def __enter__(self):
         self.out = tempfile.NamedTemporaryFile(prefix="nt-record-", suffix=".jsonl", delete=False)
-        self.proc = subprocess.Popen(
-            [NEUTRACER, self.mode, "--interval", str(self.interval_ms), "-o", self.out.name] + self.args,
-            stderr=subprocess.PIPE, text=True, env=self.env)
+        argv = [NEUTRACER, self.mode, "--interval", str(self.interval_ms), "-o", self.out.name] + self.args
+        self.proc = subprocess.Popen(self.ns.enter_argv(argv) if self.ns else argv, stderr=subprocess.PIPE, text=True,
+                                     env=self.env)
         wait_for(lambda: self._lines() or self.proc.poll() is not None, what="the agent's start record")
         if self.proc.poll() is not None:
             raise RuntimeError(f"agent exited early: {self.proc.stderr.read()}")

@@ -1,0 +1,54 @@
+// The server's HTTP API: the store's answers as JSON under /api/v1/, the server's own metrics at
+// /metrics, and /healthz. GET only; with a token, every route wants `Authorization: Bearer TOKEN`.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "common/result.h"
+#include "server/store.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace nt::server {
+
+struct HttpOptions {
+  std::string listen = "127.0.0.1:0";  // HOST:PORT ([V6]:PORT); port 0 picks a free one
+  std::string token;                   // empty: no authentication
+  std::string tls_cert, tls_key;       // PEM files; both or neither
+};
+
+// What the API asks of the rest of the server. Called from the API's threads, several at once.
+struct HttpHooks {
+  std::function<std::string()> metrics_text;                 // Prometheus text exposition
+  std::function<void(std::string_view reason)> rejected;     // unauthenticated, wrong_token, bad_query, ...
+  std::function<double()> now;                               // unix seconds; empty: the system clock
+};
+
+class HttpApi {
+ public:
+  // Listening when it returns (connections queue until the serving thread accepts them). `store`
+  // must outlive the API.
+  static Result<std::unique_ptr<HttpApi>> start(const HttpOptions& options, const Store& store, HttpHooks hooks);
+  ~HttpApi();  // stops serving and waits for the serving thread
+  HttpApi(const HttpApi&) = delete;
+  HttpApi& operator=(const HttpApi&) = delete;
+
+  std::string address() const;  // the bound HOST:PORT
+
+ private:
+  HttpApi() = default;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  std::atomic<bool> serving_ended_{false};  // the serving thread's loop returned
+  std::string host_;
+  int port_ = 0;
+};
+
+}  // namespace nt::server
