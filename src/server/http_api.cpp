@@ -138,6 +138,18 @@ void route(httplib::Server& server, std::shared_ptr<const Handlers> handlers) {
     res.set_header("Allow", "GET, HEAD");
     handlers->refuse(res, 405, "method_not_allowed", "only GET is served");
   };
+  // What the library refuses itself before any route runs (a request it cannot parse, one over its
+  // size limits) comes here with no body; ours all have one and were counted already.
+  server.set_error_handler(httplib::Server::HandlerWithResponse(
+      [handlers](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    const char* reason = res.status == 400   ? "malformed_request"
+                         : res.status == 413 ? "oversize_request"
+                         : res.status == 414 ? "oversize_uri"
+                                             : "refused_request";
+    handlers->refuse(res, res.status, reason, reason);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
   server.Post(".*", not_allowed);
   server.Put(".*", not_allowed);
   server.Patch(".*", not_allowed);

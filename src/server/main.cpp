@@ -14,6 +14,7 @@
 #include "common/token_file.h"
 #include "server/http_api.h"
 #include "server/ingest_service.h"
+#include "server/preface_gate.h"
 #include "server/remote_write.h"
 #include "server/server_metrics.h"
 #include "server/series_export.h"
@@ -137,11 +138,24 @@ int run(const ServerOptions& options) {
   }
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort(options.listen, credentials, &grpc_port);
+  // Plaintext: our own listener checks each connection's first bytes (preface_gate.h); TLS: gRPC's.
+  if (!cert_pem.empty()) builder.AddListeningPort(options.listen, credentials, &grpc_port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
-  if (!grpc_server || grpc_port == 0) return fail("--listen: cannot listen on " + options.listen, kRuntimeError);
+  if (!grpc_server || (!cert_pem.empty() && grpc_port == 0))
+    return fail("--listen: cannot listen on " + options.listen, kRuntimeError);
+  std::unique_ptr<nt::server::PrefaceGate> gate;
+  if (cert_pem.empty()) {
+    auto started = nt::server::PrefaceGate::start(options.listen, *grpc_server,
+                                                  [&](std::string_view reason) { metrics.rejected(reason); });
+    if (!started) {
+      grpc_server->Shutdown();
+      return fail(started.error().message, kRuntimeError);
+    }
+    gate = std::move(started).value();
+    grpc_port = gate->port();
+  }
 
   nt::server::HttpOptions http_options;
   http_options.listen = options.http;
@@ -178,6 +192,7 @@ int run(const ServerOptions& options) {
       std::fprintf(stderr, "neutracer-server: maintenance: %s\n", ok.error().message.c_str());
   }
   http.value().reset();
+  gate.reset();
   grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (remote) remote->flush(std::chrono::seconds(2));
   return 0;

@@ -19,7 +19,7 @@ enum class QueryKind {
   kMatrix,       // GET /api/v1/matrix: bytes between hosts (level=host) or processes (level=process)
   kConnections,  // GET /api/v1/connections: closed TCP connections and their health
   kLosses,       // GET /api/v1/losses: every host's loss counters, by reason
-  kAnomalies,    // GET /api/v1/anomalies: raised by the agents (source=agent) or found here (source=server)
+  kAnomalies,    // GET /api/v1/anomalies: what the agents' detectors raised
   kJobs,         // GET /api/v1/jobs
   kDetect,       // GET /api/v1/detect: the agent's detectors run here over one process's stored series
 };

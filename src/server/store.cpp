@@ -526,6 +526,9 @@ const char* connection_health(const Statement& row, int resets_sent, int resets_
   return "ok";
 }
 
+// The write-ahead log is checkpointed in full and emptied once it grows past this.
+constexpr uint64_t kWalRestartBytes = 64ull << 20;
+
 // Every query that reads a range takes the intervals that end in (from, to]: adjacent ranges
 // share none.
 constexpr const char* kInRange = "ts > ?1 AND ts <= ?2";
@@ -1427,6 +1430,13 @@ Result<std::vector<IngestOutcome>> Store::ingest(const std::vector<const Batch*>
     outcomes.push_back(*outcome);
   }
   if (auto s = transaction->commit(); !s) return s.error();
+  // Readers that never pause keep SQLite's automatic (passive) checkpoints from ever reaching the
+  // end of the log, and the log then grows without bound. Past a bound, wait (the busy timeout) for
+  // the readers of older snapshots to finish, copy everything back and start the log again.
+  std::error_code error;
+  const auto wal_bytes = std::filesystem::file_size(options_.path + "-wal", error);
+  if (!error && wal_bytes > kWalRestartBytes)
+    sqlite3_wal_checkpoint_v2(writer_->db.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
   return outcomes;
 }
 

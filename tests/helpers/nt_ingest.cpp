@@ -13,6 +13,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -132,12 +134,31 @@ int load(neutracer::v1::Ingest::Stub& stub, const std::string& token, int agents
       grpc::ClientContext context;
       if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
       auto stream = stub.Stream(&context);
+      // As the agent's uplink: at most kInFlight batches written and not yet acknowledged.
+      constexpr uint64_t kInFlight = 32;
+      std::mutex mutex;
+      std::condition_variable acks;
+      uint64_t mine = 0;
+      bool ended = false;
       std::thread reader([&] {
         Ack ack;
-        while (stream->Read(&ack)) ++acked;
+        while (stream->Read(&ack)) {
+          ++acked;
+          std::lock_guard lock(mutex);
+          ++mine;
+          acks.notify_all();
+        }
+        std::lock_guard lock(mutex);
+        ended = true;
+        acks.notify_all();
       });
       auto next = std::chrono::steady_clock::now();
       for (uint64_t seq = 1; std::chrono::steady_clock::now() < end; ++seq) {
+        {
+          std::unique_lock lock(mutex);
+          acks.wait(lock, [&] { return ended || seq - 1 - mine < kInFlight; });
+          if (ended) break;
+        }
         if (!stream->Write(good_batch("sim-" + std::to_string(a), seq, processes, seq))) break;
         ++batches;
         samples += static_cast<uint64_t>(processes);

@@ -377,7 +377,8 @@ class BadInput(unittest.TestCase):
             self.assertEqual(server.status_of("/api/v1/hosts", token=TOKEN, method="POST"), 405)
             self.assertIsNone(server.proc.poll())  # alive
             metrics = server.metrics()
-            for reason in ("unauthenticated", "wrong_token", "invalid_batch", "bad_query"):
+            for reason in ("unauthenticated", "wrong_token", "invalid_batch", "bad_query", "malformed_request",
+                           "garbage_connection", "aborted_stream"):
                 self.assertRegex(metrics, rf'neutracer_server_rejected_total{{reason="{reason}"}} [1-9]')
             stored = server.host("hostile'); DROP TABLE hosts;--")
             self.assertEqual(stored["batches_stored"], 1)

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <random>
+#include <set>
 
 #include "model/process_counters.h"
 
@@ -152,6 +154,54 @@ TEST(Query, ArbitraryBytesNeverCrashAndAlwaysAnswer) {
       EXPECT_LE(query->from, query->to);
     }
   }
+}
+
+// docs/openapi.yaml names every route parse_query accepts (as a key of `paths:`), no route it does
+// not, and every counter name (as an enum item).
+TEST(Query, OpenApiDocumentsEveryRouteAndCounter) {
+  std::ifstream file(NT_OPENAPI_PATH);
+  ASSERT_TRUE(file) << "cannot read " << NT_OPENAPI_PATH;
+  std::set<std::string> paths, items;
+  bool in_paths = false;
+  for (std::string line; std::getline(file, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty() && line[0] != ' ' && line[0] != '#') {
+      in_paths = line == "paths:";
+      continue;
+    }
+    // A key of `paths:` is indented by two spaces and ends with a colon ("  /api/v1/hosts:").
+    if (in_paths && line.size() > 3 && line.compare(0, 2, "  ") == 0 && line[2] != ' ' && line.back() == ':') {
+      std::string key = line.substr(2, line.size() - 3);
+      if (key.size() >= 2 && (key.front() == '"' || key.front() == '\'') && key.back() == key.front())
+        key = key.substr(1, key.size() - 2);
+      paths.insert(key);
+    }
+    const size_t dash = line.find_first_not_of(' ');
+    if (dash != std::string::npos && line.compare(dash, 2, "- ") == 0) items.insert(line.substr(dash + 2));
+  }
+
+  const std::pair<QueryKind, const char*> routes[] = {
+      {QueryKind::kHosts, "/api/v1/hosts"},         {QueryKind::kProcesses, "/api/v1/processes"},
+      {QueryKind::kSeries, "/api/v1/series"},       {QueryKind::kFlows, "/api/v1/flows"},
+      {QueryKind::kMatrix, "/api/v1/matrix"},       {QueryKind::kConnections, "/api/v1/connections"},
+      {QueryKind::kLosses, "/api/v1/losses"},       {QueryKind::kAnomalies, "/api/v1/anomalies"},
+      {QueryKind::kJobs, "/api/v1/jobs"},           {QueryKind::kDetect, "/api/v1/detect"},
+  };
+  std::set<QueryKind> kinds;
+  for (const auto& [kind, path] : routes) {
+    EXPECT_EQ(nt::server::query_kind(path), kind) << path;
+    kinds.insert(kind);
+    EXPECT_EQ(paths.count(path), 1u) << path << " is not a key of paths: in " << NT_OPENAPI_PATH;
+  }
+  EXPECT_EQ(kinds.size(), std::size(routes));
+  for (const std::string& path : paths) {
+    if (path.rfind("/api/v1/", 0) == 0) {
+      EXPECT_TRUE(nt::server::query_kind(path)) << path << " is documented but not served";
+    }
+  }
+
+  for (auto counter : nt::model::kProcessCounterNames)
+    EXPECT_EQ(items.count(std::string(counter)), 1u) << counter << " is not an enum item in " << NT_OPENAPI_PATH;
 }
 
 }  // namespace
