@@ -82,7 +82,10 @@ class Flows(unittest.TestCase):
                         self.assertEqual(len(closes), 1, closes)
                         close = closes[0]
                         self.assertEqual((close["direction"], close["preexisting"]), (direction, False))
-                        self.assertAlmostEqual(close["duration_ms"], open_ms, delta=max(0.1 * open_ms, 20))
+                        # The kernel's span is the helper's plus the teardown (the FINs, the peer's
+                        # turn to close), which takes a few hundred ms under emulation.
+                        self.assertGreaterEqual(close["duration_ms"], open_ms - 20)
+                        self.assertLess(close["duration_ms"], 1.5 * open_ms)
                         sent, received = (nbytes, 0) if direction == "active" else (0, nbytes)
                         self.assertEqual((close["tx_bytes"], close["rx_bytes"]), (sent, received))
 
