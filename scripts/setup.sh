@@ -24,6 +24,8 @@ PACKAGES=(
   qemu-system-x86 busybox-static kmod xz-utils zstd
   # the demo workload: PyTorch DistributedDataParallel with gloo
   python3-torch python3-numpy
+  # the dashboard (web/): Node.js builds it (its packages from npm), headless Chromium tests it
+  nodejs chromium
 )
 
 if [[ ${1:-} == --print-packages ]]; then
@@ -47,6 +49,13 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
 fi
 
+# npm: NodeSource's nodejs package carries its own (and conflicts with Debian's); Debian's nodejs does not.
+if ! command -v npm >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+
 # bpftrace's tracepoints (the benchmark's comparison) need tracefs; some hosts boot without it.
 if [[ -d /sys/kernel/tracing && ! -e /sys/kernel/tracing/events ]]; then
   mount -t tracefs tracefs /sys/kernel/tracing
@@ -54,6 +63,16 @@ fi
 
 if [[ ${1:-} == --no-build ]]; then
   exit 0
+fi
+
+# The dashboard's toolchain (Vite 8, Playwright) wants Node.js 20.19 or newer.
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a == 20 && b >= 19) ? 0 : 1)'; then
+  echo "setup.sh: the dashboard needs Node.js 20.19 or newer; this is $(node --version)" >&2
+  exit 1
+fi
+# The dashboard's packages, exactly as package-lock.json pins them; again only when the lock changed.
+if [[ ! "$repo/web/node_modules/.package-lock.json" -nt "$repo/web/package-lock.json" ]]; then
+  (cd "$repo/web" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 cmake -S "$repo" -B "$repo/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

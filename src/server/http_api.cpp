@@ -6,6 +6,10 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <string_view>
 
@@ -21,6 +25,15 @@ constexpr time_t kReadTimeoutS = 5;
 constexpr time_t kWriteTimeoutS = 10;  // an answer of a thousand rows to a slow client
 constexpr time_t kKeepAliveTimeoutS = 5;
 constexpr size_t kKeepAliveMaxRequests = 100;
+
+// On every answer. The dashboard runs only its own files' scripts and styles, and talks only to
+// this server: text from the data that slipped into markup could still not run. The API's JSON is
+// never a document, so the same policy costs it nothing.
+constexpr const char* kContentSecurityPolicy =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+// The dashboard is a few hundred kilobytes; anything far larger under the web root is not its.
+constexpr std::uintmax_t kMaxFileBytes = 16u << 20;
 
 struct Endpoint {
   std::string host;
@@ -64,6 +77,64 @@ std::optional<std::string_view> bearer_token(std::string_view header) {
   return token;
 }
 
+// What only a holder of the token may read: the data and the server's state. The rest of the paths
+// are the dashboard's files.
+bool wants_token(std::string_view path) {
+  return path.starts_with("/api/") || path == "/metrics" || path == "/healthz";
+}
+
+// The dashboard file a (decoded) request path names, relative to the web root: "/" is index.html;
+// otherwise names of [A-Za-z0-9._-] joined by "/", none starting with a dot, so that no request
+// reaches above the root or into hidden files.
+std::optional<std::string> dashboard_file(std::string_view path) {
+  if (path == "/") return "index.html";
+  if (path.size() < 2 || path.front() != '/' || path.back() == '/') return std::nullopt;
+  path.remove_prefix(1);
+  bool segment_start = true;
+  for (char c : path) {
+    const bool plain = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+    if (c == '/') {
+      if (segment_start) return std::nullopt;  // "//"
+    } else if (!plain || (segment_start && c == '.')) {
+      return std::nullopt;
+    }
+    segment_start = c == '/';
+  }
+  return std::string(path);
+}
+
+const char* content_type(std::string_view name) {
+  static constexpr std::pair<std::string_view, const char*> kTypes[] = {
+      {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},   {".svg", "image/svg+xml"},
+      {".png", "image/png"},                 {".json", "application/json"},
+      {".woff2", "font/woff2"},              {".txt", "text/plain; charset=utf-8"}};
+  for (auto [suffix, type] : kTypes)
+    if (name.ends_with(suffix)) return type;
+  return "application/octet-stream";
+}
+
+// The library compresses with brotli whenever a client offers it, and at brotli's slowest setting:
+// an answer of a thousand processes (1 MB of JSON) then costs a quarter of a second of CPU, against
+// a few milliseconds with gzip for twice the bytes. Browsers offer both; they are given gzip. The
+// request is the library's own (mutable) object, handed to the pre-routing handler as const.
+void withdraw_brotli(const httplib::Request& req) {
+  auto& headers = const_cast<httplib::Headers&>(req.headers);
+  for (auto [it, end] = headers.equal_range("Accept-Encoding"); it != end; ++it) {
+    std::string kept;
+    for (size_t start = 0; start <= it->second.size();) {
+      size_t comma = it->second.find(',', start);
+      if (comma == std::string::npos) comma = it->second.size();
+      std::string token = it->second.substr(start, comma - start);
+      start = comma + 1;
+      const size_t first = token.find_first_not_of(' ');
+      if (first == std::string::npos || token.compare(first, 2, "br") == 0) continue;
+      kept += (kept.empty() ? "" : ",") + token;
+    }
+    it->second = kept;
+  }
+}
+
 std::string error_body(std::string_view message) {
   return nlohmann::json{{"error", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -73,6 +144,7 @@ struct Handlers {
   const Store& store;
   HttpHooks hooks;
   std::string token;
+  std::filesystem::path web_root;
 
   double now() const {
     if (hooks.now) return hooks.now();
@@ -86,7 +158,7 @@ struct Handlers {
   }
 
   httplib::Server::HandlerResponse authenticate(const httplib::Request& req, httplib::Response& res) const {
-    if (token.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (token.empty() || !wants_token(req.path)) return httplib::Server::HandlerResponse::Unhandled;
     const std::string header = req.get_header_value("Authorization");  // owns what the view below points into
     const auto presented = bearer_token(header);
     if (!presented) {
@@ -119,11 +191,40 @@ struct Handlers {
     }
     res.set_content(answer->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
   }
+
+  // The dashboard's files, read at each request: a rebuilt dashboard is served without a restart.
+  void file(const httplib::Request& req, httplib::Response& res) const {
+    const auto name = dashboard_file(req.path);
+    std::error_code error;
+    const std::filesystem::path path = web_root / name.value_or("");
+    if (!name || web_root.empty() || !std::filesystem::is_regular_file(path, error) ||
+        std::filesystem::file_size(path, error) > kMaxFileBytes) {
+      refuse(res, 404, "not_found", "not found");
+      if (name == "index.html")  // someone opened the dashboard: say why it is not there
+        res.set_content("The dashboard is not built: run scripts/setup.sh (or `npm ci && npm run build` in web/), "
+                        "or point --web-root at its files. The API is under /api/v1/.\n",
+                        "text/plain; charset=utf-8");
+      return;
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      res.status = 500;
+      res.set_content(error_body("cannot read " + *name), "application/json");
+      return;
+    }
+    std::string body{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    // Vite names its assets by their content: a name never changes meaning. index.html names the
+    // current ones, so it is asked for again each time.
+    res.set_header("Cache-Control", name->starts_with("assets/") ? "max-age=31536000, immutable" : "no-cache");
+    res.set_content(std::move(body), content_type(*name));
+  }
 };
 
 void route(httplib::Server& server, std::shared_ptr<const Handlers> handlers) {
-  server.set_pre_routing_handler(
-      [handlers](const httplib::Request& req, httplib::Response& res) { return handlers->authenticate(req, res); });
+  server.set_pre_routing_handler([handlers](const httplib::Request& req, httplib::Response& res) {
+    withdraw_brotli(req);
+    return handlers->authenticate(req, res);
+  });
   server.Get("/api/v1/.*", [handlers](const httplib::Request& req, httplib::Response& res) { handlers->api(req, res); });
   server.Get("/metrics", [handlers](const httplib::Request&, httplib::Response& res) {
     res.set_content(handlers->hooks.metrics_text ? handlers->hooks.metrics_text() : std::string(),
@@ -131,9 +232,7 @@ void route(httplib::Server& server, std::shared_ptr<const Handlers> handlers) {
   });
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
   // Routes are tried in the order they were added: this one takes what the ones above did not.
-  server.Get(".*", [handlers](const httplib::Request&, httplib::Response& res) {
-    handlers->refuse(res, 404, "not_found", "not found");
-  });
+  server.Get(".*", [handlers](const httplib::Request& req, httplib::Response& res) { handlers->file(req, res); });
   const auto not_allowed = [handlers](const httplib::Request&, httplib::Response& res) {
     res.set_header("Allow", "GET, HEAD");
     handlers->refuse(res, 405, "method_not_allowed", "only GET is served");
@@ -180,13 +279,14 @@ Result<std::unique_ptr<HttpApi>> HttpApi::start(const HttpOptions& options, cons
   server.set_write_timeout(kWriteTimeoutS);
   server.set_keep_alive_timeout(kKeepAliveTimeoutS);
   server.set_keep_alive_max_count(kKeepAliveMaxRequests);
+  server.set_default_headers({{"Content-Security-Policy", kContentSecurityPolicy}, {"X-Content-Type-Options", "nosniff"}});
   // The library's default adds SO_REUSEPORT, with which a second server on the same port would
   // share its connections instead of failing to start.
   server.set_socket_options([](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
-  route(server, std::make_shared<const Handlers>(Handlers{store, std::move(hooks), options.token}));
+  route(server, std::make_shared<const Handlers>(Handlers{store, std::move(hooks), options.token, options.web_root}));
 
   errno = 0;
   api->host_ = endpoint->host;

@@ -1,5 +1,8 @@
 // The server's HTTP API: the store's answers as JSON under /api/v1/, the server's own metrics at
-// /metrics, and /healthz. GET only; with a token, every route wants `Authorization: Bearer TOKEN`.
+// /metrics, /healthz, and the dashboard's files at every other path. GET only; with a token, the
+// API, /metrics and /healthz want `Authorization: Bearer TOKEN`. The dashboard's files hold no data
+// and are served to anyone: a browser cannot add the header to a navigation, so the page asks for
+// the token and sends it with each API call.
 #pragma once
 
 #include <atomic>
@@ -22,6 +25,8 @@ struct HttpOptions {
   std::string listen = "127.0.0.1:0";  // HOST:PORT ([V6]:PORT); port 0 picks a free one
   std::string token;                   // empty: no authentication
   std::string tls_cert, tls_key;       // PEM files; both or neither
+  std::string web_root;                // the dashboard's built files (web/dist); without index.html,
+                                       // "/" says the dashboard is not built
 };
 
 // What the API asks of the rest of the server. Called from the API's threads, several at once.

@@ -35,6 +35,7 @@ struct ServerOptions {
   std::string tls_cert, tls_key;
   std::string remote_write;
   size_t max_message_bytes = 16u << 20;
+  std::string web_root = NT_WEB_ROOT;  // the build's web/dist, so that a built tree serves its dashboard
 };
 
 int fail(const std::string& message, int status) {
@@ -162,6 +163,7 @@ int run(const ServerOptions& options) {
   http_options.token = token;
   http_options.tls_cert = options.tls_cert;
   http_options.tls_key = options.tls_key;
+  http_options.web_root = options.web_root;
   nt::server::HttpHooks hooks;
   hooks.now = [] { return nt::unix_seconds(); };
   hooks.rejected = [&](std::string_view reason) { metrics.rejected(reason); };
@@ -212,6 +214,7 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", options.tls_cert, "PEM certificate: TLS on both ports");
   app.add_option("--tls-key", options.tls_key, "PEM private key of --tls-cert");
   app.add_option("--remote-write", options.remote_write, "Forward series to this Prometheus remote-write URL");
+  app.add_option("--web-root", options.web_root, "The dashboard's built files, served at / (default: the build's)");
   app.add_option("--max-message-bytes", options.max_message_bytes, "Largest batch accepted")
       ->check(CLI::Range(size_t{1} << 16, size_t{1} << 30));
   try {
