@@ -13,6 +13,7 @@
 #include <optional>
 #include <string_view>
 
+#include "server/bearer.h"
 #include "server/query.h"
 
 namespace nt::server {
@@ -52,29 +53,6 @@ Result<Endpoint> parse_listen(const std::string& listen) {
     return Error{"HTTP API: not HOST:PORT: " + listen};
   endpoint.port = std::stoi(port);
   return endpoint;
-}
-
-// Every byte of the expected token is looked at whatever was presented, so the time a refusal takes
-// says nothing about how much of a guess was right.
-bool same_secret(std::string_view presented, std::string_view expected) {
-  size_t difference = presented.size() ^ expected.size();
-  for (size_t i = 0; i < expected.size(); ++i) {
-    const char given = i < presented.size() ? presented[i] : '\0';
-    difference |= static_cast<unsigned char>(given ^ expected[i]);
-  }
-  return difference == 0;
-}
-
-// The token of an "Authorization: Bearer TOKEN" header; none for a missing header or another scheme.
-std::optional<std::string_view> bearer_token(std::string_view header) {
-  constexpr std::string_view kScheme = "bearer ";
-  if (header.size() < kScheme.size()) return std::nullopt;
-  for (size_t i = 0; i < kScheme.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return std::nullopt;
-  std::string_view token = header.substr(kScheme.size());
-  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-  return token;
 }
 
 // What only a holder of the token may read: the data and the server's state. The rest of the paths
@@ -159,14 +137,13 @@ struct Handlers {
 
   httplib::Server::HandlerResponse authenticate(const httplib::Request& req, httplib::Response& res) const {
     if (token.empty() || !wants_token(req.path)) return httplib::Server::HandlerResponse::Unhandled;
-    const std::string header = req.get_header_value("Authorization");  // owns what the view below points into
-    const auto presented = bearer_token(header);
-    if (!presented) {
+    const auto verdict = check_bearer(req.get_header_value("Authorization"), token);
+    if (verdict == AuthVerdict::kMissing) {
       res.set_header("WWW-Authenticate", "Bearer realm=\"neutracer\"");
       refuse(res, 401, "unauthenticated", "this server wants Authorization: Bearer TOKEN");
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (!same_secret(*presented, token)) {
+    if (verdict == AuthVerdict::kWrong) {
       res.set_header("WWW-Authenticate", "Bearer realm=\"neutracer\", error=\"invalid_token\"");
       refuse(res, 403, "wrong_token", "the bearer token is not this server's");
       return httplib::Server::HandlerResponse::Handled;

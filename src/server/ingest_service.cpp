@@ -81,17 +81,6 @@ void BatchWriter::run() {
   }
 }
 
-AuthVerdict check_bearer(std::string_view header, const std::string& token) {
-  if (token.empty()) return AuthVerdict::kOk;
-  constexpr std::string_view kScheme = "Bearer ";
-  if (header.substr(0, kScheme.size()) != kScheme) return AuthVerdict::kMissing;
-  std::string_view given = header.substr(kScheme.size());
-  // Constant time in the token's length: no early exit on the first differing byte.
-  unsigned char differ = given.size() != token.size();
-  for (size_t i = 0; i < token.size(); ++i) differ |= static_cast<unsigned char>(token[i] ^ (i < given.size() ? given[i] : 0));
-  return differ ? AuthVerdict::kWrong : AuthVerdict::kOk;
-}
-
 grpc::Status IngestService::Stream(grpc::ServerContext* context,
                                    grpc::ServerReaderWriter<neutracer::v1::Ack, neutracer::v1::Batch>* stream) {
   const auto& metadata = context->client_metadata();

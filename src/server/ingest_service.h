@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "neutracer/v1/ingest.grpc.pb.h"
+#include "server/bearer.h"
 #include "server/server_metrics.h"
 #include "server/store.h"
 #include "server/validate.h"
@@ -47,10 +48,6 @@ class BatchWriter {
   bool stopping_ = false;
   std::thread thread_;
 };
-
-// Bearer tokens: "" when none is required.
-enum class AuthVerdict { kOk, kMissing, kWrong };
-AuthVerdict check_bearer(std::string_view header, const std::string& token);
 
 class IngestService final : public neutracer::v1::Ingest::Service {
  public:

@@ -291,7 +291,10 @@ CREATE TABLE flow_samples (
   tx_bytes INTEGER NOT NULL,
   rx_bytes INTEGER NOT NULL,
   retransmits INTEGER NOT NULL,
-  srtt_us INTEGER NOT NULL);
+  srtt_us INTEGER NOT NULL,
+  total_tx_bytes INTEGER NOT NULL,
+  total_rx_bytes INTEGER NOT NULL,
+  total_retransmits INTEGER NOT NULL);
 CREATE INDEX flow_samples_by_flow ON flow_samples(flow_id, ts);
 CREATE INDEX flow_samples_by_ts ON flow_samples(ts);
 CREATE TABLE devices (
@@ -609,7 +612,8 @@ Status Store::Writer::prepare_all() {
       {&sample_insert, "INSERT INTO samples (process_id, ts, interval_s, resolution_s, " + counters + ", " +
                            counter_list("total_") + ") VALUES (?1, ?2, ?3, 0, " + counter_parameters(4) + ", " +
                            counter_parameters(4 + static_cast<int>(kCounters)) + ")"},
-      {&flow_select, "SELECT id, run_start_ns, run_tx_bytes, run_rx_bytes, run_retransmits FROM flows WHERE "
+      {&flow_select, "SELECT id, run_start_ns, run_tx_bytes, run_rx_bytes, run_retransmits, tx_bytes, rx_bytes, "
+                     "retransmits, last_ts FROM flows WHERE "
                      "process_id = ?1 AND protocol = ?2 AND local_addr = ?3 AND local_port = ?4 AND "
                      "remote_addr = ?5 AND remote_port = ?6"},
       {&flow_insert, "INSERT INTO flows (host_id, process_id, netns, protocol, local_addr, local_port, remote_addr, "
@@ -618,7 +622,9 @@ Status Store::Writer::prepare_all() {
                      "retired = max(retired, ?3), srtt_us = iif(?2 >= last_ts, ?4, srtt_us), run_start_ns = ?5, "
                      "run_tx_bytes = ?6, run_rx_bytes = ?7, run_retransmits = ?8, tx_bytes = tx_bytes + ?9, "
                      "rx_bytes = rx_bytes + ?10, retransmits = retransmits + ?11 WHERE id = ?1"},
-      {&flow_sample_insert, "INSERT INTO flow_samples VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+      {&flow_sample_insert, "INSERT INTO flow_samples (flow_id, ts, interval_s, tx_bytes, rx_bytes, retransmits, "
+                            "srtt_us, total_tx_bytes, total_rx_bytes, total_retransmits) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
       {&device_upsert, R"(INSERT INTO devices VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (host_id, netns, ifindex) DO UPDATE SET name = excluded.name,
          tx_bytes = excluded.tx_bytes, rx_bytes = excluded.rx_bytes, tx_packets = excluded.tx_packets,
@@ -760,10 +766,16 @@ Status Store::Writer::store_flow(int64_t host_id, int64_t run, const Batch& batc
   if (!found) return found.error();
   int64_t id = 0;
   RunCounters<3> counters;
+  std::array<uint64_t, 3> totals{};
+  double last_ts = batch.ts();
   if (*found) {
     id = flow_select.integer(0);
     counters.run = flow_select.integer(1);
-    for (int i = 0; i < 3; ++i) counters.values[i] = from_sql(flow_select.integer(2 + i));
+    for (int i = 0; i < 3; ++i) {
+      counters.values[i] = from_sql(flow_select.integer(2 + i));
+      totals[i] = from_sql(flow_select.integer(5 + i));
+    }
+    last_ts = flow_select.real(8);
     flow_select.start();
   } else {
     if (auto s = flow_insert
@@ -783,7 +795,11 @@ Status Store::Writer::store_flow(int64_t host_id, int64_t run, const Batch& batc
       !s)
     return s;
   if (!delta) return {};
-  return flow_sample_insert.bind(id, batch.ts(), batch.interval_s(), moved[0], moved[1], moved[2], flow.srtt_us()).run();
+  // Running totals in time order, as for processes: a flow's movement over a range is two lookups.
+  return flow_sample_insert
+      .bind(id, std::max(batch.ts(), last_ts), batch.interval_s(), moved[0], moved[1], moved[2], flow.srtt_us(),
+            totals[0] + moved[0], totals[1] + moved[1], totals[2] + moved[2])
+      .run();
 }
 
 Status Store::Writer::store_events(int64_t host_id, int64_t run, const Batch& batch) {
@@ -1131,16 +1147,31 @@ class Answerer {
     return out;
   }
 
+  // What flow f moved in (from, to] (?1, ?2) of the named counters, summed: its running totals at
+  // the range's last row less those before its first row (NULL for a flow with no row in the range).
+  static std::string flow_moved(std::initializer_list<std::string_view> counters) {
+    std::string totals, deltas;
+    for (auto name : counters) {
+      totals += (totals.empty() ? "total_" : " + total_") + std::string(name);
+      deltas += (deltas.empty() ? "" : " + ") + std::string(name);
+    }
+    return "((SELECT " + totals + " FROM flow_samples WHERE flow_id = f.id AND ts <= ?2 ORDER BY ts DESC, rowid DESC "
+           "LIMIT 1) - (SELECT " + totals + " - (" + deltas + ") FROM flow_samples WHERE flow_id = f.id AND ts > ?1 "
+           "AND ts <= ?2 ORDER BY ts, rowid LIMIT 1))";
+  }
+
   Result<Json> flows() {
     Json list = Json::array();
     auto s = rows(
+        "WITH top AS (SELECT f.id, " + flow_moved({"tx_bytes", "rx_bytes"}) + " AS amount "
+        "FROM flows f JOIN hosts h ON h.id = f.host_id WHERE f.last_ts > ?1 AND f.first_ts <= ?2 "
+        "AND (?3 IS NULL OR h.machine_id = ?3) AND (?4 IS NULL OR f.process_id = ?4) AND amount IS NOT NULL "
+        "ORDER BY amount DESC, f.id LIMIT ?5) "
         "SELECT f.id, h.machine_id, f.process_id, p.tgid, p.comm, f.protocol, f.local_addr, f.local_port, "
-        "f.remote_addr, f.remote_port, f.srtt_us, f.retired, f.last_ts, sum(fs.tx_bytes), sum(fs.rx_bytes), "
-        "sum(fs.retransmits), f.tx_bytes, f.rx_bytes "
-        "FROM flow_samples fs JOIN flows f ON f.id = fs.flow_id JOIN processes p ON p.id = f.process_id "
-        "JOIN hosts h ON h.id = f.host_id WHERE fs.ts > ?1 AND fs.ts <= ?2 AND (?3 IS NULL OR h.machine_id = ?3) "
-        "AND (?4 IS NULL OR f.process_id = ?4) GROUP BY fs.flow_id "
-        "ORDER BY sum(fs.tx_bytes) + sum(fs.rx_bytes) DESC, f.id LIMIT ?5",
+        "f.remote_addr, f.remote_port, f.srtt_us, f.retired, f.last_ts, " + flow_moved({"tx_bytes"}) + ", " +
+        flow_moved({"rx_bytes"}) + ", " + flow_moved({"retransmits"}) + ", f.tx_bytes, f.rx_bytes "
+        "FROM top JOIN flows f ON f.id = top.id JOIN processes p ON p.id = f.process_id "
+        "JOIN hosts h ON h.id = f.host_id ORDER BY top.amount DESC, f.id",
         [&](const Statement& r) {
           list.push_back({{"id", r.integer(0)},
                           {"host", r.bytes(1)},
@@ -1178,10 +1209,9 @@ class Answerer {
     };
     std::vector<Sent> sent;
     auto s = rows(
-        "SELECT f.host_id, h.machine_id, f.process_id, f.netns, f.protocol, f.local_addr, f.local_port, "
-        "f.remote_addr, f.remote_port, sum(fs.tx_bytes) FROM flow_samples fs JOIN flows f ON f.id = fs.flow_id "
-        "JOIN hosts h ON h.id = f.host_id WHERE fs.ts > ?1 AND fs.ts <= ?2 GROUP BY fs.flow_id "
-        "HAVING sum(fs.tx_bytes) > 0",
+        "SELECT * FROM (SELECT f.host_id, h.machine_id, f.process_id, f.netns, f.protocol, f.local_addr, "
+        "f.local_port, f.remote_addr, f.remote_port, " + flow_moved({"tx_bytes"}) + " AS sent FROM flows f "
+        "JOIN hosts h ON h.id = f.host_id WHERE f.last_ts > ?1 AND f.first_ts <= ?2) WHERE sent > 0",
         [&](const Statement& r) {
           sent.push_back({r.integer(0), r.integer(2), r.integer(3), r.integer(4), r.integer(6), r.integer(8),
                           r.integer(9), r.bytes(1), r.bytes(5), r.bytes(7)});

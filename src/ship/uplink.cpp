@@ -96,23 +96,25 @@ UplinkCounts Uplink::counts() const {
   return counts;
 }
 
+// Stopping, and everything acknowledged or the drain's time is up.
+bool Uplink::finished_locked() const {
+  return stopping_ && (pending_.empty() || std::chrono::steady_clock::now() >= stop_deadline_);
+}
+
 void Uplink::run() {
   auto stub = neutracer::v1::Ingest::NewStub(channel_);
   auto backoff = kFirstBackoff;
-  auto done = [&] {
-    return stopping_ && (pending_.empty() || std::chrono::steady_clock::now() >= stop_deadline_);
-  };
   bool stop_seen = false;  // the stop cuts one backoff pause short: a last try at once
   while (true) {
     {
       std::unique_lock lock(mutex_);
       changed_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
-      if (done()) break;
+      if (finished_locked()) break;
     }
     const uint64_t acked_before = counts().batches_acked;
     stream_once(*stub);
     std::unique_lock lock(mutex_);
-    if (done()) break;
+    if (finished_locked()) break;
     if (counts_.batches_acked > acked_before) backoff = kFirstBackoff;
     changed_.wait_for(lock, backoff, [&] {
       return stopping_ && (!stop_seen || std::chrono::steady_clock::now() >= stop_deadline_);
@@ -174,11 +176,8 @@ void Uplink::stream_once(neutracer::v1::Ingest::Stub& stub) {
         }
         return static_cast<Pending*>(nullptr);
       };
-      auto finished = [&] {
-        return stopping_ && (pending_.empty() || std::chrono::steady_clock::now() >= stop_deadline_);
-      };
-      changed_.wait(lock, [&] { return broken || finished() || unsent() != nullptr; });
-      if (broken || finished()) break;
+      changed_.wait(lock, [&] { return broken || finished_locked() || unsent() != nullptr; });
+      if (broken || finished_locked()) break;
       Pending* p = unsent();
       p->sent = true;
       next = p->batch;

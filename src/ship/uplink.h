@@ -66,6 +66,7 @@ class Uplink {
   // One stream's life: writes pending batches while a reader thread takes the acks.
   void stream_once(neutracer::v1::Ingest::Stub& stub);
   void drop_front_locked();
+  bool finished_locked() const;
 
   UplinkOptions options_;
   mutable std::mutex mutex_;

@@ -67,9 +67,8 @@ export const RANGES = [
   ["24h", 86400],
   ["7d", 604800],
 ] as const;
-// Short enough that a page's questions stay cheap with thousands of flows (ranking flows reads
-// every flow sample in the range), long enough to show a trend.
-export const DEFAULT_RANGE = "5m";
+// Long enough to show a trend; the server ranks by running totals, so a longer range costs no more.
+export const DEFAULT_RANGE = "15m";
 
 export interface Range {
   from: number;

@@ -1,4 +1,5 @@
-// The API's queries: defaults, every bound, and an error (one line) for everything else.
+// The API's queries: defaults, every bound, and an error (one line) for everything else; the
+// bearer-token check both ports share.
 #include "server/query.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <set>
 
 #include "model/process_counters.h"
+#include "server/bearer.h"
 
 namespace {
 
@@ -202,6 +204,22 @@ TEST(Query, OpenApiDocumentsEveryRouteAndCounter) {
 
   for (auto counter : nt::model::kProcessCounterNames)
     EXPECT_EQ(items.count(std::string(counter)), 1u) << counter << " is not an enum item in " << NT_OPENAPI_PATH;
+}
+
+TEST(Bearer, TheSchemeInAnyCaseBlanksAroundAndOnlyTheWholeToken) {
+  using nt::server::AuthVerdict;
+  using nt::server::check_bearer;
+  EXPECT_EQ(check_bearer("", ""), AuthVerdict::kOk);  // no token required
+  EXPECT_EQ(check_bearer("Basic abc", ""), AuthVerdict::kOk);
+  EXPECT_EQ(check_bearer("Bearer s3cret", "s3cret"), AuthVerdict::kOk);
+  EXPECT_EQ(check_bearer("bEARER   s3cret  ", "s3cret"), AuthVerdict::kOk);
+  EXPECT_EQ(check_bearer("", "s3cret"), AuthVerdict::kMissing);
+  EXPECT_EQ(check_bearer("Basic s3cret", "s3cret"), AuthVerdict::kMissing);
+  EXPECT_EQ(check_bearer("Bearer", "s3cret"), AuthVerdict::kMissing);
+  EXPECT_EQ(check_bearer("Bearer s3cre", "s3cret"), AuthVerdict::kWrong);
+  EXPECT_EQ(check_bearer("Bearer s3crets", "s3cret"), AuthVerdict::kWrong);
+  EXPECT_EQ(check_bearer("Bearer S3CRET", "s3cret"), AuthVerdict::kWrong);
+  EXPECT_EQ(check_bearer(std::string_view("Bearer s3cret\0", 14), "s3cret"), AuthVerdict::kWrong);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The server's store and its HTTP API: hand-built batches in, exact answers out.
 #include "server/store.h"
 
+#include <algorithm>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <sqlite3.h>
@@ -417,6 +418,15 @@ TEST_F(StoreTest, FlowsMatrixConnectionsAnomaliesAndJobs) {
   EXPECT_EQ(top[0]["bytes"], 12001);
   EXPECT_EQ(top[1]["tx_bytes"], 3000);
   EXPECT_EQ(top[1]["rx_bytes"], 9000);
+  // A later part of the range: only what moved in it, while the totals stay whole.
+  Json later = answer(over(QueryKind::kFlows, kT0 + 10, kT0 + 20))["flows"];
+  const auto a_flow = std::find_if(later.begin(), later.end(), [](const Json& f) { return f["local"] == "10.0.0.1:40000"; });
+  ASSERT_NE(a_flow, later.end());
+  EXPECT_EQ((*a_flow)["tx_bytes"], 2000);
+  EXPECT_EQ((*a_flow)["rx_bytes"], 4000);
+  EXPECT_EQ((*a_flow)["total"]["tx_bytes"], 3000);
+  Json none = answer(over(QueryKind::kFlows, kT0 + 20, kT0 + 30))["flows"];
+  EXPECT_TRUE(none.empty()) << none;
 
   Json hosts = answer(over(QueryKind::kMatrix, kT0, kT0 + 20));
   std::map<std::pair<std::string, std::string>, int64_t> edges;
@@ -425,6 +435,10 @@ TEST_F(StoreTest, FlowsMatrixConnectionsAnomaliesAndJobs) {
                        {{"host-a", "host-b"}, 3000}, {{"host-b", "host-a"}, 9000}, {{"host-a", "host-a"}, 110}}));
   EXPECT_EQ(hosts["unattributed_bytes"], 787);
   EXPECT_EQ(hosts["nodes"].size(), 2u);
+  Json later_matrix = answer(over(QueryKind::kMatrix, kT0 + 10, kT0 + 20));
+  std::map<std::pair<std::string, std::string>, int64_t> later_edges;
+  for (const auto& e : later_matrix["edges"]) later_edges[{e["from"], e["to"]}] = e["bytes"];
+  EXPECT_EQ(later_edges[std::make_pair(std::string("host-a"), std::string("host-b"))], 2000);
 
   Query by_process = over(QueryKind::kMatrix, kT0, kT0 + 20);
   by_process.level = "process";
