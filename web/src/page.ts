@@ -36,6 +36,18 @@ export function poller(ctx: Context, periodMs: number, round: (signal: AbortSign
   return poll;
 }
 
+// A page with one poller: refreshing asks again now; disposing stops it, then what the page owns.
+export function polledPage(element: HTMLElement, poll: Poller, ...owned: { dispose(): void }[]): Page {
+  return {
+    element,
+    refresh: () => poll.run(),
+    dispose: () => {
+      poll.stop();
+      for (const part of owned) part.dispose();
+    },
+  };
+}
+
 export function section(title: string, ...children: Child[]): HTMLElement {
   return h("section", { class: "panel" }, h("h2", null, title), ...children);
 }

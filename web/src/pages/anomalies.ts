@@ -3,7 +3,7 @@ import { get, MAX_ROWS, type Anomaly } from "../api";
 import { TimeChart } from "../chart";
 import { h } from "../dom";
 import * as fmt from "../format";
-import { poller, processIndex, section, type Context, type Page } from "../page";
+import { poller, processIndex, section, type Context, type Page, polledPage } from "../page";
 import { anyFilter, link, matchesRow, parse } from "../route";
 import { VirtualTable, type Column } from "../table";
 
@@ -63,13 +63,5 @@ export function anomaliesPage(ctx: Context): Page {
     table.setRows(shown, answer.anomalies.length >= MAX_ROWS ? ` (the ${MAX_ROWS} newest)` : "");
   });
 
-  return {
-    element,
-    refresh: () => poll.run(),
-    dispose: () => {
-      poll.stop();
-      timeline.dispose();
-      table.dispose();
-    },
-  };
+  return polledPage(element, poll, timeline, table);
 }

@@ -2,7 +2,7 @@
 import { get, MAX_ROWS, type Connection } from "../api";
 import { h, replace } from "../dom";
 import * as fmt from "../format";
-import { poller, processIndex, section, type Context, type Page } from "../page";
+import { poller, processIndex, section, type Context, type Page, polledPage } from "../page";
 import { anyFilter, link, matchesRow, parse } from "../route";
 import { VirtualTable, type Column } from "../table";
 
@@ -64,12 +64,5 @@ export function connectionsPage(ctx: Context): Page {
     table.setRows(shown, answer.connections.length >= MAX_ROWS ? ` (of the ${MAX_ROWS} newest)` : "");
   });
 
-  return {
-    element,
-    refresh: () => poll.run(),
-    dispose: () => {
-      poll.stop();
-      table.dispose();
-    },
-  };
+  return polledPage(element, poll, table);
 }

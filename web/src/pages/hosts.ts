@@ -3,7 +3,7 @@
 import { get, MAX_ROWS, type Host, type Process } from "../api";
 import { h } from "../dom";
 import * as fmt from "../format";
-import { poller, rangeSeconds, section, type Context, type Page } from "../page";
+import { poller, rangeSeconds, section, type Context, type Page, polledPage } from "../page";
 import { withParams } from "../route";
 import { VirtualTable } from "../table";
 
@@ -74,12 +74,5 @@ export function hostsPage(ctx: Context): Page {
     table.setRows(all);
   });
 
-  return {
-    element,
-    refresh: () => poll.run(),
-    dispose: () => {
-      poll.stop();
-      table.dispose();
-    },
-  };
+  return polledPage(element, poll, table);
 }

@@ -3,7 +3,7 @@
 import { get, type Host, type HostLosses } from "../api";
 import { h, replace } from "../dom";
 import * as fmt from "../format";
-import { poller, section, type Context, type Page } from "../page";
+import { poller, section, type Context, type Page, polledPage } from "../page";
 
 const PERIOD_MS = 5000;
 
@@ -47,9 +47,5 @@ export function lossesPage(ctx: Context): Page {
     replace(slot, hosts.hosts.length ? table : h("p", { class: "note" }, "no agent has reported yet"));
   });
 
-  return {
-    element,
-    refresh: () => poll.run(),
-    dispose: () => poll.stop(),
-  };
+  return polledPage(element, poll);
 }

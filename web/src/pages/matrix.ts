@@ -3,7 +3,7 @@
 import { get, MAX_ROWS, type Matrix, type MatrixEdge, type MatrixNode } from "../api";
 import { h, replace, select } from "../dom";
 import * as fmt from "../format";
-import { poller, section, type Context, type Page } from "../page";
+import { poller, section, type Context, type Page, polledPage } from "../page";
 import { link, parse } from "../route";
 import { VirtualTable } from "../table";
 
@@ -98,12 +98,5 @@ export function matrixPage(ctx: Context): Page {
     edges.setRows(shown, answer.edges.length >= MAX_ROWS ? ` (the ${MAX_ROWS} heaviest)` : "");
   });
 
-  return {
-    element,
-    refresh: () => poll.run(),
-    dispose: () => {
-      poll.stop();
-      edges.dispose();
-    },
-  };
+  return polledPage(element, poll, edges);
 }
