@@ -740,7 +740,9 @@ Result<int> run_record(const RecordOptions& options) {
   if (!write_status) return write_status.error();
   if (auto ok = recorder.emit_interval(); !ok) return ok.error();
   double duration_s = static_cast<double>(monotonic_ns() - start_ns) / 1e9;
-  webhook.reset();  // what is still queued gets one more try before the summary counts it
+  // What is still queued gets one more try before the summary counts it (the Recorder reads the
+  // counts, so the webhook lives on until the end).
+  if (webhook) webhook->close();
   if (uplink)  // what the server has not acknowledged by then counts as dropped in the summary
     uplink->close(std::chrono::milliseconds(static_cast<int64_t>(options.server_drain_s * 1000)));
   if (auto ok = recorder.emit_summary(duration_s, exit_status); !ok) return ok.error();

@@ -69,13 +69,15 @@ Result<std::unique_ptr<Webhook>> Webhook::start(const std::string& url) {
 Webhook::Webhook(std::string host, std::string port, std::string path)
     : host_(std::move(host)), port_(std::move(port)), path_(std::move(path)), thread_([this] { run(); }) {}
 
-Webhook::~Webhook() {
+Webhook::~Webhook() { close(); }
+
+void Webhook::close() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 void Webhook::post(const nlohmann::ordered_json& anomaly) {

@@ -28,7 +28,9 @@ class Webhook {
  public:
   // url: http://HOST[:PORT][/PATH]; checked here, resolved at each delivery.
   static Result<std::unique_ptr<Webhook>> start(const std::string& url);
-  ~Webhook();  // tries what is queued once more (briefly), then stops
+  ~Webhook();  // close()
+  // Tries what is queued once more (briefly), then stops delivering; counts() stays readable.
+  void close();
   Webhook(const Webhook&) = delete;
   Webhook& operator=(const Webhook&) = delete;
 

@@ -162,6 +162,8 @@ class Agent:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         _, self.stderr = self.proc.communicate(timeout=20)
+        if self.proc.returncode < 0:  # it handles SIGINT itself: a signal's death is a crash
+            raise AssertionError(f"agent died of signal {-self.proc.returncode}: {self.stderr[-2000:]}")
         self.records = self._lines()
         with open(self.out.name) as f:
             self.text = f.read()
