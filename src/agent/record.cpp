@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "agent/held_child.h"
+#include "detect/rhythm.h"
 #include "detect/watch.h"
 #include "bpf_runtime/kernel_env.h"
 #include "collectors/devices/rtnl_devices.h"
@@ -95,7 +96,17 @@ class Recorder {
         netns_(netns),
         metrics_(std::move(metrics)),
         series_cap_(options.metrics_top),
-        watch_(watch_options(options)) {}
+        watch_(watch_options(options)),
+        host_name_(host_name(options)) {}
+
+  // What a job on a loopback rendezvous is qualified with: the name the server knows this host by
+  // (--host-id, else /etc/machine-id), else the hostname.
+  static std::string host_name(const RecordOptions& options) {
+    if (auto host = ship::local_host_identity(options.host_id, {})) return host.value().machine_id;
+    char name[256] = {};
+    gethostname(name, sizeof(name) - 1);
+    return name;
+  }
 
   static anomaly::WatchOptions watch_options(const RecordOptions& options) {
     anomaly::WatchOptions watch;
@@ -163,6 +174,7 @@ class Recorder {
         if (auto ok = sink_.write_line(line_); !ok) return ok;
       }
       for (const auto& name : jobs_.add_interval(tables_.flows)) changed_jobs.insert(name);
+      follow_rhythms(changed_jobs);
       for (const auto& name : changed_jobs)
         if (auto ok = sink_.write(output::job_record(jobs_.jobs().at(name), ts)); !ok) return ok;
       if (sources_.net) {
@@ -307,11 +319,47 @@ class Recorder {
       if (!identified_.try_emplace(key).second || !collectors::process_alive(key)) continue;
       auto identity = collectors::read_identity(key.tgid);
       if (!identity) continue;  // exited meanwhile
+      if (identity.value().job_on_loopback)
+        identity.value().job = host_name_ + "/" + std::to_string(key.netns) + "/" + identity.value().job;
       identified_[key] = identity.value();
       if (auto ok = sink_.write(output::process_info_record(key, process.comm, identity.value(), ts)); !ok) return ok;
       if (jobs_.add_member(key, identity.value())) changed_jobs.insert(identity.value().job);
     }
     return {};
+  }
+
+  // Each rank's send rhythm, read from the kernel's bins and estimated here (detect/rhythm.h).
+  // A rank is watched from when it joins its job until it exits.
+  void follow_rhythms(std::set<std::string>& changed_jobs) {
+    if (!sources_.net) return;
+    for (const auto& [name, job] : jobs_.jobs())
+      for (const auto& [rank, key] : job.ranks) {
+        if (rhythms_.count(key) || !collectors::process_alive(key)) continue;
+        if (auto ok = sources_.net->watch_rhythm(key.tgid); !ok) {
+          ++rhythm_watch_failures_;  // the kernel's table is full: this rank's step stays unknown
+          continue;
+        }
+        detect::RhythmConfig config;
+        config.bin_s = collectors::NetCollector::kRhythmBinS;
+        rhythms_.emplace(key, RankRhythm{detect::Rhythm(config), 0});
+      }
+    for (auto it = rhythms_.begin(); it != rhythms_.end();) {
+      const auto& key = it->first;
+      auto& rhythm = it->second;
+      if (!collectors::process_alive(key)) {
+        sources_.net->unwatch_rhythm(key.tgid);
+        if (auto name = jobs_.set_step(key, std::nullopt); !name.empty()) changed_jobs.insert(name);
+        it = rhythms_.erase(it);
+        continue;
+      }
+      for (const auto& [bin, bytes] : sources_.net->read_rhythm(key.tgid, rhythm.read_through))
+        rhythm.estimator.add(bin, bytes);
+      std::optional<model::StepEstimate> step;
+      if (auto estimate = rhythm.estimator.estimate())
+        step = model::StepEstimate{estimate->period_s, estimate->bytes_per_step, estimate->correlation};
+      if (auto name = jobs_.set_step(key, step); !name.empty() && step) changed_jobs.insert(name);
+      ++it;
+    }
   }
 
   std::string comm_of(const model::ProcessKey& key) const {
@@ -324,6 +372,7 @@ class Recorder {
     sources_.filter.add_losses(losses);
     for (const auto* collector : sources_.collectors) collector->add_losses(losses);
     losses[static_cast<size_t>(model::LossReason::kDeviceReadFailed)] = device_read_failures_;
+    losses[static_cast<size_t>(model::LossReason::kRhythmTableFull)] = rhythm_watch_failures_;
     if (uplink_) {
       auto counts = uplink_->counts();
       losses[static_cast<size_t>(model::LossReason::kServerBatchesDropped)] = counts.batches_dropped;
@@ -417,6 +466,12 @@ class Recorder {
   collectors::RtnlDevices devices_;
   model::Tables tables_;
   model::JobTable jobs_;
+  struct RankRhythm {
+    detect::Rhythm estimator;
+    uint64_t read_through;  // the last kernel bin read (NetCollector::read_rhythm)
+  };
+  std::map<model::ProcessKey, RankRhythm> rhythms_;
+  uint64_t rhythm_watch_failures_ = 0;
   std::map<model::ProcessKey, model::ProcessIdentity> identified_;  // empty when it could not be read
   std::shared_ptr<http::MetricsExporter> metrics_;
   output::SeriesCap series_cap_;
@@ -427,6 +482,7 @@ class Recorder {
   std::vector<model::ProgramStats> programs_before_;
   std::deque<model::ConnEvent> recent_conns_;
   anomaly::Watch watch_;
+  std::string host_name_;  // qualifies jobs on a loopback rendezvous
   static constexpr size_t kRecentAnomalies = 50;  // what `top` lists and marks rows by
   std::deque<model::Anomaly> recent_anomalies_;
   std::set<model::ProcessKey> exit_reported_;

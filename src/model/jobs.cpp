@@ -17,6 +17,21 @@ bool JobTable::add_member(const ProcessKey& process, const ProcessIdentity& iden
   return true;
 }
 
+std::string JobTable::set_step(const ProcessKey& process, std::optional<StepEstimate> step) {
+  auto member = job_of_.find(process);
+  if (member == job_of_.end()) return "";
+  Job& job = jobs_[member->second];
+  for (const auto& [rank, key] : job.ranks) {
+    if (key != process) continue;
+    if (step)
+      job.steps[rank] = *step;
+    else
+      job.steps.erase(rank);
+    return job.name;
+  }
+  return "";
+}
+
 std::vector<std::string> JobTable::add_interval(const FlowTable& flows) {
   if (job_of_.empty()) return {};
   // Which job member owns each local endpoint, per namespace: a rank's peer is another rank

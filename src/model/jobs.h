@@ -13,11 +13,20 @@
 
 namespace nt::model {
 
+// A rank's training step as its send rhythm shows it: every step ends in collectives, so what the
+// rank sends repeats once a step (detect/rhythm.h).
+struct StepEstimate {
+  double step_s = 0;
+  double bytes_per_step = 0;
+  double regularity = 0;  // the rhythm's autocorrelation at the step, (0, 1]
+};
+
 struct Job {
-  std::string name;  // "MASTER_ADDR:MASTER_PORT"
+  std::string name;  // ProcessIdentity::job
   std::optional<int> world_size;
   std::map<int, ProcessKey> ranks;
   uint64_t bytes_between_ranks = 0;  // sent by a rank on a flow whose peer is another rank's flow
+  std::map<int, StepEstimate> steps;  // by rank, for ranks whose rhythm is known
 };
 
 class JobTable {
@@ -27,6 +36,9 @@ class JobTable {
   // Adds what ranks sent to each other during the interval just drained from `flows`;
   // returns the names of the jobs whose traffic moved.
   std::vector<std::string> add_interval(const FlowTable& flows);
+  // The step a member's rhythm shows (none: not known now); the job's name, or "" for a process
+  // that is no job's member.
+  std::string set_step(const ProcessKey& process, std::optional<StepEstimate> step);
   const std::map<std::string, Job>& jobs() const { return jobs_; }
 
  private:

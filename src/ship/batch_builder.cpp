@@ -183,6 +183,10 @@ neutracer::v1::Batch BatchBuilder::build(const model::Snapshot& snapshot, bool f
         auto* member = out->add_ranks();
         member->set_rank(rank);
         set_key(member->mutable_process(), process);
+        if (auto step = job.steps.find(rank); step != job.steps.end()) {
+          member->set_step_s(step->second.step_s);
+          member->set_bytes_per_step(step->second.bytes_per_step);
+        }
       }
       out->set_bytes_between_ranks(job.bytes_between_ranks);
     }

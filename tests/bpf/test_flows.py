@@ -159,21 +159,30 @@ class Flows(unittest.TestCase):
                     self.assertEqual(len(closes), 1)
                     self.assertIsNone(closes[0]["duration_ms"])
 
-    def test_torchrun_job_grouped_by_rendezvous(self):
+    def torchrun(self, *demo_args, host_id="flows-test"):
+        """2 ranks of scripts/ddp_demo.py under torchrun on a loopback rendezvous, recorded: the
+        records, the job's name as the agent qualifies it, and what the ranks printed."""
         with socket.socket() as probe:  # a port nothing listens on
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
             # --redirects/--tee 1: torch 1.13's torchrun cannot parse the default 0 on Python 3.11.
-            run = subprocess.run([NEUTRACER, "record", "-o", out.name, "--", "/usr/bin/torchrun", "--nnodes", "1",
-                                  "--nproc_per_node", "2", "--redirects", "1", "--tee", "1", "--master_addr",
-                                  "127.0.0.1", "--master_port", str(port), os.path.join(REPO, "scripts", "ddp_demo.py"),
-                                  "--seconds", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                 timeout=300)
+            run = subprocess.run([NEUTRACER, "record", "--host-id", host_id, "-o", out.name, "--", "/usr/bin/torchrun",
+                                  "--nnodes", "1", "--nproc_per_node", "2", "--redirects", "1", "--tee", "1",
+                                  "--master_addr", "127.0.0.1", "--master_port", str(port),
+                                  os.path.join(REPO, "scripts", "ddp_demo.py"), *demo_args],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
             self.assertEqual(run.returncode, 0, run.stderr[-2000:])
-            records = [json.loads(line) for line in open(out.name)]
+            with open(out.name) as f:
+                records = [json.loads(line) for line in f]
+        # A loopback rendezvous names a job on this host and in this namespace only.
+        netns = os.stat("/proc/self/ns/net").st_ino
+        return records, f"{host_id}/{netns}/127.0.0.1:{port}", run.stdout
+
+    def test_torchrun_job_grouped_by_rendezvous(self):
+        records, name, _ = self.torchrun("--seconds", "3")
         summary = next(r for r in records if r["type"] == "summary")
-        jobs = [j for j in summary["jobs"] if j["job"] == f"127.0.0.1:{port}"]
+        jobs = [j for j in summary["jobs"] if j["job"] == name]
         self.assertEqual(len(jobs), 1, summary["jobs"])
         ranks = {r["rank"]: r["pid"] for r in jobs[0]["ranks"]}
         self.assertEqual(sorted(ranks), [0, 1])
@@ -184,6 +193,28 @@ class Flows(unittest.TestCase):
             self.assertEqual((infos[pid]["rank"], infos[pid]["rank_status"]), (rank, "known"))
         launcher = [r for r in infos.values() if "torchrun" in r["cmdline"] and r["pid"] not in ranks.values()]
         self.assertTrue(all(r["rank_status"] == "unknown" for r in launcher))
+
+    def test_step_time_of_each_rank_from_its_send_rhythm(self):
+        records, name, stdout = self.torchrun("--steps", "400")
+        measured = {}  # rank -> the script's own median step, seconds
+        for line in stdout.splitlines():
+            if "median_step_ms" in line:
+                report = json.loads(line[line.index("{"):])
+                measured[report["rank"]] = report["median_step_ms"] / 1000
+        self.assertEqual(sorted(measured), [0, 1], stdout[-2000:])
+        estimated = {}  # rank -> the last step time the agent gave while the rank ran
+        for r in records:
+            if r["type"] == "job" and r["job"] == name:
+                for rank in r["ranks"]:
+                    if "step_s" in rank:
+                        estimated[rank["rank"]] = (rank["step_s"], rank["bytes_per_step"])
+        self.assertEqual(sorted(estimated), [0, 1], [r for r in records if r["type"] == "job"][-3:])
+        for rank, (step_s, bytes_per_step) in estimated.items():
+            with self.subTest(rank=rank):
+                print(f"rank {rank}: step {step_s * 1000:.1f} ms from traffic, {measured[rank] * 1000:.1f} ms "
+                      f"measured by the script; {bytes_per_step:.0f} bytes a step", file=sys.stderr)
+                self.assertAlmostEqual(step_s, measured[rank], delta=0.1 * measured[rank])
+                self.assertGreater(bytes_per_step, 0)
 
 
 if __name__ == "__main__":

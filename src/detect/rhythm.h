@@ -1,0 +1,60 @@
+// The rhythm of a data-parallel rank's traffic: every training step ends in collectives (all-reduce
+// of the gradients), so what a rank sends comes in bursts that repeat once a step. From the bytes
+// sent per fixed time bin, this estimates the period of that pattern (the step time) and the bytes
+// each step moves, online and with bounded memory.
+//
+//   nt::detect::Rhythm rhythm(nt::detect::RhythmConfig{});
+//   for (each bin) rhythm.add(bin_index, bytes);   // bins in increasing order; skipped bins are 0
+//   if (auto step = rhythm.estimate()) use(step->period_s, step->bytes_per_step);
+//
+// How: the mean-removed series over the window is autocorrelated on coarse bins (10 ms) for every
+// lag from min_period to max_period; the period is the shortest lag whose correlation is a local
+// peak within `peak_share` of the best (so a multiple of the period never wins over the period
+// itself), refined on the fine bins and by a parabola through the peak. Bytes per step are the
+// window's bytes over the number of periods it holds. Pure C++, no clocks: a replay gives the same
+// estimates.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <vector>
+
+namespace nt::detect {
+
+struct RhythmConfig {
+  double bin_s = 0.002;        // the width of one input bin
+  double coarse_s = 0.010;     // the search's bin width (a multiple of bin_s)
+  double window_s = 12.0;      // the history kept
+  double min_period_s = 0.02;  // shortest step considered
+  double max_period_s = 4.0;   // longest (the window must hold at least three)
+  double min_correlation = 0.3;  // below this, no rhythm is claimed
+  double peak_share = 0.85;      // a shorter peak within this share of the best is the period
+};
+
+struct RhythmEstimate {
+  double period_s = 0;
+  double bytes_per_step = 0;
+  double correlation = 0;  // at the period, in (0, 1]: how regular the pattern is
+  double window_s = 0;     // the history it was estimated over
+};
+
+class Rhythm {
+ public:
+  explicit Rhythm(RhythmConfig config);
+
+  // Adds bin `index` (time / bin_s); a bin older than the newest is ignored, skipped ones are 0.
+  void add(uint64_t index, uint64_t bytes);
+  // None until the history holds three periods of a repeating pattern.
+  std::optional<RhythmEstimate> estimate() const;
+  void clear() { bins_.clear(); }
+
+ private:
+  RhythmConfig config_;
+  size_t capacity_;     // bins in the window
+  size_t coarse_bins_;  // fine bins per coarse bin
+  std::deque<uint64_t> bins_;
+  uint64_t newest_ = 0;
+};
+
+}  // namespace nt::detect
