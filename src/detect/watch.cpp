@@ -24,9 +24,12 @@ std::string endpoint(const std::string& addr, uint64_t port) {
 }
 
 // Loopback addresses repeat in every namespace: there they name an end only with the namespace.
+bool loopback_address(const std::string& addr) {
+  return addr.rfind("127.", 0) == 0 || addr == "::1" || addr.rfind("::ffff:127.", 0) == 0;
+}
+
 std::string qualified_end(const std::string& addr, uint64_t port, uint64_t netns) {
-  bool loopback = addr.rfind("127.", 0) == 0 || addr == "::1";
-  return (loopback ? std::to_string(netns) + " " : std::string()) + endpoint(addr, port);
+  return (loopback_address(addr) ? std::to_string(netns) + " " : std::string()) + endpoint(addr, port);
 }
 
 std::string owner_key(uint64_t pid, uint64_t start_time, uint64_t netns) {
@@ -40,6 +43,7 @@ void observe_flow_fields(Observation& o, const std::string& proto, const std::st
   o.key = "flow " + owner_key(o.pid, o.start_time, o.netns) + " " + o.flow;
   o.local = qualified_end(saddr, sport, o.netns);
   o.remote = qualified_end(daddr, dport, o.netns);
+  o.on_host = loopback_address(daddr) || saddr == daddr;
 }
 
 // Segments the receiver reported twice (DSACK) were not lost: reordering or an early timer
@@ -327,7 +331,9 @@ std::vector<model::Anomaly> Watch::close_interval(double ts) {
     } else if (o.type == "flow") {
       s->values["rate"] = o.tx_rate + o.rx_rate;
       s->sending = o.tx_rate;
-      if (o.srtt_us >= 0) s->values["srtt_us"] = o.srtt_us;
+      // A flow within the host crosses no network: its RTT is how soon the peer process gets a CPU
+      // (the CPU collector's run-queue wait says that directly), and a busy host moves it by ms.
+      if (o.srtt_us >= 0 && !o.on_host) s->values["srtt_us"] = o.srtt_us;
       auto retransmits = rate_of(*s, "retransmits", o.retransmits);
       auto sent = rate_of(*s, "sent_segments", o.sent_segments);
       if (retransmits) {

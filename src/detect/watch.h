@@ -65,6 +65,7 @@ struct Observation {
   double cpu_share = -1, runq_wait_us = -1;           // sched: -1 when the interval had none
   double io_latency_us = -1, queue_latency_us = -1;   // disk
   bool ending = false, open = false;
+  bool on_host = false;  // flows: both ends on this host (loopback, or one address): no network between
   // What an anomaly on its series names: kind, process (or a device's namespace), comm, subject.
   model::Anomaly subject() const;
   bool operator==(const Observation&) const = default;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <tuple>
 
 #include "detect/watch.h"
 #include "output/json_lines.h"
@@ -80,6 +81,23 @@ TEST(ObserveFlow, LoopbackEndsAreQualifiedByNamespace) {
   EXPECT_EQ(o.key, "flow 42 9 4026531840 tcp 127.0.0.1:40000 > 192.0.2.2:5201");
   EXPECT_EQ(o.local, "4026531840 127.0.0.1:40000");
   EXPECT_EQ(o.remote, "192.0.2.2:5201");
+  EXPECT_FALSE(o.on_host);
+}
+
+TEST(ObserveFlow, FlowsWithinTheHostAreOnHost) {
+  const std::array<uint8_t, 16> loopback6{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  const std::vector<std::tuple<nt::model::Endpoint, nt::model::Endpoint, bool>> cases = {
+      {v4(127, 0, 0, 1, 40000), v4(127, 0, 0, 1, 5201), true},
+      {v4(10, 0, 0, 5, 40000), v4(10, 0, 0, 5, 5201), true},  // its own address: the loopback device
+      {v6(loopback6, 1), v6(loopback6, 2), true},
+      {v4(192, 0, 2, 1, 40000), v4(192, 0, 2, 2, 5201), false},
+  };
+  for (const auto& [local, remote, on_host] : cases) {
+    nt::model::FlowTraffic flow;
+    flow.key = {{42, 4026531840u, 9}, 6, local, remote};
+    auto o = nt::anomaly::observe_flow(flow, nt::model::shown(flow, 1.0), "trainer");
+    EXPECT_EQ(o.on_host, on_host) << o.flow;
+  }
 }
 
 // A record written and read back, as replay reads it.
