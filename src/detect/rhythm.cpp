@@ -36,6 +36,31 @@ double vertex_offset(double before, double at, double after) {
   return std::clamp(0.5 * (before - after) / curvature, -0.5, 0.5);
 }
 
+// Where in the period sending begins, in [0, period): the window folded over the period into
+// `slots` slots, the slot after the longest circular run of quiet ones (under 5% of the busiest).
+double onset_phase(const std::vector<double>& bins, double bin_s, double first_s, double period_s) {
+  const size_t slots = std::max<size_t>(8, static_cast<size_t>(std::lround(period_s / bin_s)));
+  std::vector<double> profile(slots, 0.0);
+  for (size_t i = 0; i < bins.size(); ++i) {
+    const double phase = std::fmod(first_s + static_cast<double>(i) * bin_s, period_s);
+    profile[std::min(slots - 1, static_cast<size_t>(phase / period_s * static_cast<double>(slots)))] += bins[i];
+  }
+  const double busiest = *std::max_element(profile.begin(), profile.end());
+  size_t best_end = 0, best_length = 0, length = 0;
+  for (size_t k = 0; k < 2 * slots; ++k) {  // twice round: a quiet run may wrap
+    if (profile[k % slots] <= 0.05 * busiest) {
+      if (++length > best_length && length <= slots) {
+        best_length = length;
+        best_end = k % slots;
+      }
+    } else {
+      length = 0;
+    }
+  }
+  const size_t onset = best_length ? (best_end + 1) % slots : 0;
+  return static_cast<double>(onset) * period_s / static_cast<double>(slots);
+}
+
 }  // namespace
 
 Rhythm::Rhythm(RhythmConfig config)
@@ -92,6 +117,7 @@ std::optional<RhythmEstimate> Rhythm::estimate() const {
     if (r[lag] >= config_.peak_share * best && r[lag] >= r[lag - 1] && r[lag] >= r[lag + 1]) period = lag;
   if (!period) return std::nullopt;
 
+  std::vector<double> raw = fine;  // the bytes as they came, for the onset
   // Refine on the fine bins around the coarse peak.
   const double fine_variance = center(fine);
   const size_t low = std::max((period - 1) * coarse_bins_,
@@ -115,6 +141,14 @@ std::optional<RhythmEstimate> Rhythm::estimate() const {
   estimate.window_s = static_cast<double>(fine.size()) * config_.bin_s;
   estimate.bytes_per_step = bytes * estimate.period_s / estimate.window_s;
   estimate.correlation = std::clamp(r[period], 0.0, 1.0);
+  // The newest onset: the last time at or before the window's end with the onset's phase, folded
+  // over the last four periods only (an error in the period adds up over every period folded).
+  const size_t recent = std::min(raw.size(), static_cast<size_t>(4 * estimate.period_s / config_.bin_s));
+  raw.erase(raw.begin(), raw.end() - static_cast<std::ptrdiff_t>(recent));
+  const double first_s = static_cast<double>(newest_ + 1 - raw.size()) * config_.bin_s;
+  const double end_s = static_cast<double>(newest_ + 1) * config_.bin_s;
+  const double phase = onset_phase(raw, config_.bin_s, first_s, estimate.period_s);
+  estimate.onset_s = std::floor((end_s - phase) / estimate.period_s) * estimate.period_s + phase;
   return estimate;
 }
 

@@ -37,6 +37,10 @@ struct RhythmEstimate {
   double bytes_per_step = 0;
   double correlation = 0;  // at the period, in (0, 1]: how regular the pattern is
   double window_s = 0;     // the history it was estimated over
+  // When the newest step's sending began, in the bins' clock (index x bin_s): the window folded
+  // over the period, the end of its longest quiet stretch. Ranks of one job compared on one clock
+  // show which one enters the collectives last: the straggler the others wait for.
+  double onset_s = 0;
 };
 
 class Rhythm {

@@ -19,6 +19,7 @@ struct StepEstimate {
   double step_s = 0;
   double bytes_per_step = 0;
   double regularity = 0;  // the rhythm's autocorrelation at the step, (0, 1]
+  double onset_unix_s = 0;  // when the newest step's sending began: the last rank to start is waited for
 };
 
 struct Job {

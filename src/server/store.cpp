@@ -855,7 +855,9 @@ Status Store::Writer::store_events(int64_t host_id, int64_t run, const Batch& ba
                        {"pid", rank.process().tgid()},
                        {"netns", rank.process().netns()},
                        {"start_ns", rank.process().start_ns()}});
-      if (rank.step_s() > 0) ranks.back().update({{"step_s", rank.step_s()}, {"bytes_per_step", rank.bytes_per_step()}});
+      if (rank.step_s() > 0)
+        ranks.back().update({{"step_s", rank.step_s()}, {"bytes_per_step", rank.bytes_per_step()},
+                             {"onset", rank.onset_unix_s()}});
     }
     if (auto s = job_upsert
                      .bind(host_id, job.name(), job.world_size(), ranks.dump(), job.bytes_between_ranks(), batch.ts())

@@ -126,4 +126,20 @@ TEST(Rhythm, SkippedBinsAreZeroAndOldOnesIgnored) {
   EXPECT_NEAR(ea->period_s, 0.300, 0.003);
 }
 
+TEST(Rhythm, OnsetIsWhenTheNewestStepsSendingBegan) {
+  // Bursts every 300 ms starting at 120 ms into each step; the last whole step began at 11.7 s.
+  for (double late_s : {0.0, 0.050}) {
+    Rhythm rhythm(RhythmConfig{});
+    const uint64_t first = 50000;  // the bins' clock does not start at 0
+    std::vector<uint64_t> bins(6000, 0);
+    for (double step = 0; step + 0.3 <= 12.0; step += 0.3)
+      for (int i = 0; i < 10; ++i) bins[static_cast<size_t>((step + 0.120 + late_s) / kBin) + i] = 100000;
+    for (size_t i = 0; i < bins.size(); ++i) rhythm.add(first + i, bins[i]);
+    auto step = rhythm.estimate();
+    ASSERT_TRUE(step);
+    const double expected = static_cast<double>(first) * kBin + 11.7 + 0.120 + late_s;
+    EXPECT_NEAR(step->onset_s, expected, 0.004) << late_s;
+  }
+}
+
 }  // namespace
