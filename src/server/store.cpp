@@ -954,6 +954,7 @@ class Answerer {
       case QueryKind::kLosses: return losses();
       case QueryKind::kAnomalies: return anomalies();
       case QueryKind::kJobs: return jobs();
+      case QueryKind::kJob: return job();
       case QueryKind::kDetect: return detect();
     }
     return Error{"unknown query kind"};
@@ -1010,6 +1011,34 @@ class Answerer {
     return Json{{"now", query_.now}, {"hosts", std::move(list)}};
   }
 
+  // What process `id` moved over (from, to] of every counter: its running totals at the range's
+  // last row less those before its first row (zeros for a process with no row in the range).
+  Result<std::array<int64_t, kCounters>> moved_in_range(int64_t id) {
+    static const std::string range_end = "SELECT " + counter_list("total_") +
+                                         " FROM samples WHERE process_id = ?1 AND ts <= ?3 ORDER BY ts DESC LIMIT 1";
+    static const std::string before_start = [] {
+      std::string sql = "SELECT ";
+      for (size_t i = 0; i < kCounters; ++i) {
+        const std::string name(model::kProcessCounterNames[i]);
+        sql += (i ? ", total_" : "total_") + name + " - " + name;
+      }
+      return sql + " FROM samples WHERE process_id = ?1 AND ts > ?2 AND ts <= ?3 ORDER BY ts LIMIT 1";
+    }();
+    std::array<int64_t, kCounters> end{}, start{}, moved{};
+    bool any = false;
+    auto read = [&](const std::string& sql, std::array<int64_t, kCounters>& into) {
+      return rows(sql, [&](const Statement& r) {
+        any = true;
+        for (size_t i = 0; i < kCounters; ++i) into[i] = r.integer(static_cast<int>(i));
+      }, id, query_.from, query_.to);
+    };
+    if (auto ok = read(before_start, start); !ok) return ok.error();
+    if (!any) return moved;  // no row in the range
+    if (auto ok = read(range_end, end); !ok) return ok.error();
+    for (size_t i = 0; i < kCounters; ++i) moved[i] = end[i] - start[i];
+    return moved;
+  }
+
   // Top processes over (from, to]. Each sample row carries the process's running totals, so what a
   // process moved in the range is its totals at the range's last row minus those before its first
   // row: two index lookups per process seen in the range, however many rows the range holds.
@@ -1035,25 +1064,11 @@ class Answerer {
         "SELECT p.id, h.machine_id, p.tgid, p.netns, p.start_ns, p.comm, p.exited, p.first_ts, p.last_ts, "
         "p.cmdline, p.user, p.container_id, p.job, p.rank, p.world_size, p.uid, " + counter_list("p.") +
         " FROM processes p JOIN hosts h ON h.id = p.host_id WHERE p.id = ?1";
-    const std::string range_end = "SELECT " + counter_list("total_") +
-                                  " FROM samples WHERE process_id = ?1 AND ts <= ?3 ORDER BY ts DESC LIMIT 1";
-    std::string before_start = "SELECT ";
-    for (size_t i = 0; i < kCounters; ++i) {
-      const std::string name(model::kProcessCounterNames[i]);
-      before_start += (i ? ", total_" : "total_") + name + " - " + name;
-    }
-    before_start += " FROM samples WHERE process_id = ?1 AND ts > ?2 AND ts <= ?3 ORDER BY ts LIMIT 1";
     for (int64_t id : top) {
-      std::array<int64_t, kCounters> end{}, start{};
-      auto read = [&](const std::string& sql, std::array<int64_t, kCounters>& into) {
-        return rows(sql, [&](const Statement& r) {
-          for (size_t i = 0; i < kCounters; ++i) into[i] = r.integer(static_cast<int>(i));
-        }, id, query_.from, query_.to);
-      };
-      if (auto ok = read(range_end, end); !ok) return ok.error();
-      if (auto ok = read(before_start, start); !ok) return ok.error();
+      auto moved = moved_in_range(id);
+      if (!moved) return moved.error();
       Json delta = Json::object();
-      for (size_t i = 0; i < kCounters; ++i) delta[std::string(model::kProcessCounterNames[i])] = end[i] - start[i];
+      for (size_t i = 0; i < kCounters; ++i) delta[std::string(model::kProcessCounterNames[i])] = (*moved)[i];
       auto described = rows(
           describe,
           [&](const Statement& r) {
@@ -1383,6 +1398,77 @@ class Answerer {
   }
 
   // A job spans hosts: each host reports the ranks it runs.
+  // One job across its hosts, rank by rank: the ranks each host last reported in the range, with
+  // their step (from the send rhythm), how late each began its newest step against the others'
+  // median (within half a step: steps of different ranks are matched modulo the step), and what
+  // each process moved over the range, as rates and shares of the range.
+  Result<Json> job() {
+    std::vector<Json> ranks;
+    int64_t world_size = -1;
+    auto s = rows(
+        "SELECT h.machine_id, j.world_size, j.ranks FROM jobs j JOIN hosts h ON h.id = j.host_id "
+        "WHERE j.name = ?1 AND j.last_ts > ?2 AND j.first_ts <= ?3 ORDER BY h.machine_id",
+        [&](const Statement& r) {
+          world_size = std::max(world_size, r.integer(1));
+          Json list = Json::parse(r.bytes(2), nullptr, false);
+          if (!list.is_array()) return;
+          for (auto& rank : list) {
+            rank["host"] = r.bytes(0);
+            ranks.push_back(std::move(rank));
+          }
+        },
+        *query_.job, query_.from, query_.to);
+    if (!s) return s.error();
+    std::sort(ranks.begin(), ranks.end(), [](const Json& a, const Json& b) { return a.value("rank", 0) < b.value("rank", 0); });
+
+    std::vector<double> steps;
+    for (const auto& rank : ranks)
+      if (rank.contains("step_s") && rank.contains("onset")) steps.push_back(rank["step_s"].get<double>());
+    if (!steps.empty()) {
+      std::nth_element(steps.begin(), steps.begin() + static_cast<std::ptrdiff_t>(steps.size() / 2), steps.end());
+      const double step = steps[steps.size() / 2];
+      const auto within_half_step = [step](double d) { return d - step * std::floor(d / step + 0.5); };
+      std::optional<double> reference;
+      std::vector<double> offsets;
+      for (auto& rank : ranks) {
+        if (!rank.contains("step_s") || !rank.contains("onset")) continue;
+        const double onset = rank["onset"].get<double>();
+        if (!reference) reference = onset;
+        rank["offset"] = within_half_step(onset - *reference);
+        offsets.push_back(rank["offset"].get<double>());
+      }
+      std::nth_element(offsets.begin(), offsets.begin() + static_cast<std::ptrdiff_t>(offsets.size() / 2), offsets.end());
+      const double middle = offsets[offsets.size() / 2];
+      for (auto& rank : ranks) {
+        if (!rank.contains("offset")) continue;
+        rank["lateness_s"] = within_half_step(rank["offset"].get<double>() - middle);
+        rank.erase("offset");
+      }
+    }
+
+    const double range_s = std::max(query_.to - query_.from, 1e-9);
+    const auto counter = [](const std::array<int64_t, kCounters>& moved, model::ProcessCounter c) {
+      return static_cast<double>(moved[static_cast<size_t>(c)]);
+    };
+    for (auto& rank : ranks) {
+      if (!rank.contains("process") || !rank["process"].is_number_integer()) continue;
+      auto moved = moved_in_range(rank["process"].get<int64_t>());
+      if (!moved) return moved.error();
+      using C = model::ProcessCounter;
+      rank["tx_bytes_per_s"] = counter(*moved, C::kTxBytes) / range_s;
+      rank["rx_bytes_per_s"] = counter(*moved, C::kRxBytes) / range_s;
+      rank["on_cpu_share"] = counter(*moved, C::kOnCpuNs) / 1e9 / range_s;
+      rank["runq_share"] = counter(*moved, C::kRunqNs) / 1e9 / range_s;
+      rank["off_voluntary_share"] = counter(*moved, C::kOffVoluntaryNs) / 1e9 / range_s;
+      rank["io_bytes_per_s"] = (counter(*moved, C::kIoReadBytes) + counter(*moved, C::kIoWriteBytes)) / range_s;
+    }
+    Json out = range();
+    out["job"] = *query_.job;
+    out["world_size"] = world_size;
+    out["ranks"] = ranks;
+    return out;
+  }
+
   Result<Json> jobs() {
     Json list = Json::array();
     auto s = rows(

@@ -334,6 +334,53 @@ TEST_F(StoreTest, RetentionAndDownsamplingKeepTheSums) {
   EXPECT_EQ(sql("PRAGMA foreign_key_check"), "(no row)");  // nothing points at a deleted row
 }
 
+TEST_F(StoreTest, OneJobAcrossHostsRankByRank) {
+  open();
+  // Three ranks on three hosts, 100 ms steps; rank 2 begins each step 40 ms after the others and
+  // waits for the CPU a third of the time.
+  const double step = 0.100;
+  const double onsets[] = {kT0 + 9.5001, kT0 + 9.6003, kT0 + 9.5404};  // rank 1 one step later
+  std::vector<Batch> batches;
+  for (int rank = 0; rank < 3; ++rank) {
+    const std::string host = "node-" + std::to_string(rank);
+    const uint32_t pid = 300 + static_cast<uint32_t>(rank);
+    Batch first = batch(host, 1, 1, kT0);
+    add_process(first, pid, "python3", {0, 0, 0, 0, 0, 0, 0, 0, 0});
+    Batch second = batch(host, 1, 2, kT0 + 10);
+    const uint64_t runq = rank == 2 ? 3'333'333'333ull : 100'000'000ull;
+    add_process(second, pid, "python3", {50'000'000, 40'000'000, 0, 0, 0, 0, 0, 6'000'000'000ull, runq});
+    auto* job = second.add_jobs();
+    job->set_name("10.0.0.1:29500");
+    job->set_world_size(3);
+    auto* member = job->add_ranks();
+    member->set_rank(rank);
+    set_key(member->mutable_process(), pid);
+    member->set_step_s(step);
+    member->set_bytes_per_step(2e6);
+    member->set_onset_unix_s(onsets[rank]);
+    batches.push_back(first);
+    batches.push_back(second);
+  }
+  for (auto& b : batches) ingest(b);
+  Query query = over(QueryKind::kJob, kT0, kT0 + 10);
+  query.job = "10.0.0.1:29500";
+  Json job = answer(query);
+  EXPECT_EQ(job["world_size"], 3);
+  ASSERT_EQ(job["ranks"].size(), 3u) << job.dump();
+  for (int rank = 0; rank < 3; ++rank) {
+    const Json& r = job["ranks"][rank];
+    EXPECT_EQ(r["rank"], rank);
+    EXPECT_EQ(r["host"], "node-" + std::to_string(rank));
+    EXPECT_NEAR(r["lateness_s"].get<double>(), rank == 2 ? 0.040 : 0.0, 0.001) << r.dump();
+    EXPECT_NEAR(r["tx_bytes_per_s"].get<double>(), 5e6, 1) << r.dump();
+    EXPECT_NEAR(r["on_cpu_share"].get<double>(), 0.6, 1e-6);
+    EXPECT_NEAR(r["runq_share"].get<double>(), rank == 2 ? 0.3333 : 0.01, 1e-3);
+  }
+  Query other = over(QueryKind::kJob, kT0, kT0 + 10);
+  other.job = "no-such-job";
+  EXPECT_TRUE(answer(other)["ranks"].empty());
+}
+
 TEST_F(StoreTest, AReopenedFileHasItsDataAndPassesTheIntegrityCheck) {
   open();
   Batch b = batch("host-a", 1, 1, kT0 + 10);
