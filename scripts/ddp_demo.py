@@ -41,7 +41,18 @@ def leave(code=0):
     os._exit(code)
 
 
-def train(rank, world_size, port, seconds, fixed_steps=None):
+def injected_delay(path, rank):
+    """Seconds this rank sleeps before each step's backward pass while `path` says "RANK SECONDS":
+    a straggler on cue, for tests and demos."""
+    try:
+        with open(path) as f:
+            who, seconds = f.read().split()
+        return float(seconds) if int(who) == rank else 0.0
+    except (OSError, ValueError):
+        return 0.0
+
+
+def train(rank, world_size, port, seconds, fixed_steps=None, slow_file=None):
     if port is not None:
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world_size, timeout=COLLECTIVE_TIMEOUT)
@@ -53,6 +64,8 @@ def train(rank, world_size, port, seconds, fixed_steps=None):
     def step():
         optimizer.zero_grad()
         loss = model(torch.randn(64, 512)).pow(2).mean()
+        if slow_file:
+            time.sleep(injected_delay(slow_file, rank))
         loss.backward()
         optimizer.step()
 
@@ -89,9 +102,10 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--steps", type=int, default=None, help="exactly this many timed steps (benchmarks)")
+    parser.add_argument("--slow-file", default=None, help='while it holds "RANK SECONDS", that rank sleeps each step')
     args = parser.parse_args()
     torch.set_num_threads(1)
     if "RANK" in os.environ:  # torchrun
-        train(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), None, args.seconds, args.steps)
+        train(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), None, args.seconds, args.steps, args.slow_file)
     else:
-        mp.spawn(train, args=(args.ranks, free_port(), args.seconds, args.steps), nprocs=args.ranks)
+        mp.spawn(train, args=(args.ranks, free_port(), args.seconds, args.steps, args.slow_file), nprocs=args.ranks)
