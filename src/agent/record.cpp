@@ -358,7 +358,8 @@ class Recorder {
       if (auto estimate = rhythm.estimator.estimate()) {
         // The bins are on the monotonic clock; ranks on other hosts compare on the wall clock.
         const double onset_unix_s = estimate->onset_s - static_cast<double>(monotonic_ns()) / 1e9 + unix_seconds();
-        step = model::StepEstimate{estimate->period_s, estimate->bytes_per_step, estimate->correlation, onset_unix_s};
+        step = model::StepEstimate{estimate->period_s, estimate->bytes_per_step, estimate->correlation, onset_unix_s,
+                                   estimate->sending_s};
       }
       if (auto name = jobs_.set_step(key, step); !name.empty() && step) changed_jobs.insert(name);
       ++it;

@@ -61,6 +61,24 @@ double onset_phase(const std::vector<double>& bins, double bin_s, double first_s
   return static_cast<double>(onset) * period_s / static_cast<double>(slots);
 }
 
+// How much of the period the rank spends sending at all: the period less its longest circular run
+// of slots with nothing sent (under 1% of the busiest slot), from the same fold.
+double sending_span(const std::vector<double>& bins, double bin_s, double first_s, double period_s) {
+  const size_t slots = std::max<size_t>(8, static_cast<size_t>(std::lround(period_s / bin_s)));
+  std::vector<double> profile(slots, 0.0);
+  for (size_t i = 0; i < bins.size(); ++i) {
+    const double phase = std::fmod(first_s + static_cast<double>(i) * bin_s, period_s);
+    profile[std::min(slots - 1, static_cast<size_t>(phase / period_s * static_cast<double>(slots)))] += bins[i];
+  }
+  const double busiest = *std::max_element(profile.begin(), profile.end());
+  size_t best = 0, length = 0;
+  for (size_t k = 0; k < 2 * slots; ++k) {
+    length = profile[k % slots] <= 0.01 * busiest ? length + 1 : 0;
+    best = std::max(best, std::min(length, slots));
+  }
+  return static_cast<double>(slots - best) * period_s / static_cast<double>(slots);
+}
+
 }  // namespace
 
 Rhythm::Rhythm(RhythmConfig config)
@@ -149,6 +167,7 @@ std::optional<RhythmEstimate> Rhythm::estimate() const {
   const double end_s = static_cast<double>(newest_ + 1) * config_.bin_s;
   const double phase = onset_phase(raw, config_.bin_s, first_s, estimate.period_s);
   estimate.onset_s = std::floor((end_s - phase) / estimate.period_s) * estimate.period_s + phase;
+  estimate.sending_s = sending_span(raw, config_.bin_s, first_s, estimate.period_s);
   return estimate;
 }
 

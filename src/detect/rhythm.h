@@ -41,6 +41,9 @@ struct RhythmEstimate {
   // over the period, the end of its longest quiet stretch. Ranks of one job compared on one clock
   // show which one enters the collectives last: the straggler the others wait for.
   double onset_s = 0;
+  // How long in each step the rank sends at all (the step less its longest silence): a rank that
+  // waits inside the collectives for a late peer sends over a longer span than the late one.
+  double sending_s = 0;
 };
 
 class Rhythm {

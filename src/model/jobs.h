@@ -19,7 +19,8 @@ struct StepEstimate {
   double step_s = 0;
   double bytes_per_step = 0;
   double regularity = 0;  // the rhythm's autocorrelation at the step, (0, 1]
-  double onset_unix_s = 0;  // when the newest step's sending began: the last rank to start is waited for
+  double onset_unix_s = 0;  // when the newest step's sending began
+  double sending_s = 0;     // how long in a step the rank sends at all (detect::RhythmEstimate)
 };
 
 struct Job {

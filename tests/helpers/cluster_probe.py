@@ -31,4 +31,4 @@ for r in agent.records:
         off = {k: ((v["onset"] - ref) / P + 0.5) % 1 * P - P / 2 for k, v in steps.items()}
         med = sorted(off.values())[1]
         late = {k: round(((o - med) / P + 0.5) % 1 * P - P / 2, 4) for k, o in off.items()}
-        print(round(r["ts"] - t0, 1), "step", {k: round(v["step_s"], 4) for k, v in steps.items()}, "late", late)
+        print(round(r["ts"] - t0, 1), "step", {k: round(v["step_s"], 4) for k, v in steps.items()}, "late", late, "sending", {k: round(v["sending_s"], 4) for k, v in steps.items()})
