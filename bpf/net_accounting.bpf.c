@@ -229,7 +229,7 @@ static __always_inline struct nt_sock_owner *stamp_from_io(struct sock *sk, __u3
 	return owner;
 }
 
-static __always_inline void add_to_rhythm(__u32 tgid, int ret)
+static __always_inline void add_to_rhythm(__u32 tgid, int ret, bool is_tx)
 {
 	struct nt_rhythm *r = bpf_map_lookup_elem(&rhythm, &tgid);
 	__u64 bin;
@@ -244,8 +244,12 @@ static __always_inline void add_to_rhythm(__u32 tgid, int ret)
 	if (r->bin[slot] != bin) {
 		r->bin[slot] = bin;
 		r->bytes[slot] = 0;
+		r->rx_bytes[slot] = 0;
 	}
-	__sync_fetch_and_add(&r->bytes[slot], ret);
+	if (is_tx)
+		__sync_fetch_and_add(&r->bytes[slot], ret);
+	else
+		__sync_fetch_and_add(&r->rx_bytes[slot], ret);
 }
 
 static __always_inline void count_on_socket(struct nt_sock_owner *owner, int ret, bool is_tx)
@@ -253,12 +257,12 @@ static __always_inline void count_on_socket(struct nt_sock_owner *owner, int ret
 	if (is_tx) {
 		__sync_fetch_and_add(&owner->tx_bytes, ret);
 		__sync_fetch_and_add(&owner->tx_calls, 1);
-		if (rhythm_watched)
-			add_to_rhythm(owner->tgid, ret);
 	} else {
 		__sync_fetch_and_add(&owner->rx_bytes, ret);
 		__sync_fetch_and_add(&owner->rx_calls, 1);
 	}
+	if (rhythm_watched)
+		add_to_rhythm(owner->tgid, ret, is_tx);
 }
 
 /* An unconnected datagram socket's call, counted per peer. */

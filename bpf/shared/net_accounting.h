@@ -224,7 +224,8 @@ enum nt_loss {
 #define NT_RHYTHM_SLOTS 1024
 struct nt_rhythm {
 	__u64 bin[NT_RHYTHM_SLOTS];   /* ktime_ns / NT_RHYTHM_BIN_NS of what the slot counts */
-	__u64 bytes[NT_RHYTHM_SLOTS];
+	__u64 bytes[NT_RHYTHM_SLOTS]; /* sent */
+	__u64 rx_bytes[NT_RHYTHM_SLOTS];
 };
 
 #endif

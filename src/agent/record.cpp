@@ -341,7 +341,7 @@ class Recorder {
         }
         detect::RhythmConfig config;
         config.bin_s = collectors::NetCollector::kRhythmBinS;
-        rhythms_.emplace(key, RankRhythm{detect::Rhythm(config), 0});
+        rhythms_.emplace(key, RankRhythm{detect::Rhythm(config), detect::Rhythm(config), 0});
       }
     for (auto it = rhythms_.begin(); it != rhythms_.end();) {
       const auto& key = it->first;
@@ -352,14 +352,17 @@ class Recorder {
         it = rhythms_.erase(it);
         continue;
       }
-      for (const auto& [bin, bytes] : sources_.net->read_rhythm(key.tgid, rhythm.read_through))
-        rhythm.estimator.add(bin, bytes);
+      for (const auto& bin : sources_.net->read_rhythm(key.tgid, rhythm.read_through)) {
+        rhythm.estimator.add(bin.bin, bin.sent);
+        rhythm.received.add(bin.bin, bin.received);
+      }
       std::optional<model::StepEstimate> step;
       if (auto estimate = rhythm.estimator.estimate()) {
         // The bins are on the monotonic clock; ranks on other hosts compare on the wall clock.
-        const double onset_unix_s = estimate->onset_s - static_cast<double>(monotonic_ns()) / 1e9 + unix_seconds();
-        step = model::StepEstimate{estimate->period_s, estimate->bytes_per_step, estimate->correlation, onset_unix_s,
-                                   estimate->sending_s};
+        const double to_unix = unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9;
+        step = model::StepEstimate{estimate->period_s, estimate->bytes_per_step, estimate->correlation,
+                                   estimate->onset_s + to_unix, estimate->sending_s};
+        if (auto received = rhythm.received.onset_at(estimate->period_s)) step->receive_onset_unix_s = *received + to_unix;
       }
       if (auto name = jobs_.set_step(key, step); !name.empty() && step) changed_jobs.insert(name);
       ++it;
@@ -471,7 +474,8 @@ class Recorder {
   model::Tables tables_;
   model::JobTable jobs_;
   struct RankRhythm {
-    detect::Rhythm estimator;
+    detect::Rhythm estimator;  // what the rank sends: its step
+    detect::Rhythm received;   // what it receives: when, in that step, data reaches it
     uint64_t read_through;  // the last kernel bin read (NetCollector::read_rhythm)
   };
   std::map<model::ProcessKey, RankRhythm> rhythms_;

@@ -159,16 +159,25 @@ std::optional<RhythmEstimate> Rhythm::estimate() const {
   estimate.window_s = static_cast<double>(fine.size()) * config_.bin_s;
   estimate.bytes_per_step = bytes * estimate.period_s / estimate.window_s;
   estimate.correlation = std::clamp(r[period], 0.0, 1.0);
-  // The newest onset: the last time at or before the window's end with the onset's phase, folded
-  // over the last four periods only (an error in the period adds up over every period folded).
+  if (auto onset = onset_at(estimate.period_s)) estimate.onset_s = *onset;
+  // The same fold as the onset's (the last four periods).
   const size_t recent = std::min(raw.size(), static_cast<size_t>(4 * estimate.period_s / config_.bin_s));
   raw.erase(raw.begin(), raw.end() - static_cast<std::ptrdiff_t>(recent));
   const double first_s = static_cast<double>(newest_ + 1 - raw.size()) * config_.bin_s;
-  const double end_s = static_cast<double>(newest_ + 1) * config_.bin_s;
-  const double phase = onset_phase(raw, config_.bin_s, first_s, estimate.period_s);
-  estimate.onset_s = std::floor((end_s - phase) / estimate.period_s) * estimate.period_s + phase;
   estimate.sending_s = sending_span(raw, config_.bin_s, first_s, estimate.period_s);
   return estimate;
+}
+
+std::optional<double> Rhythm::onset_at(double period_s) const {
+  if (period_s <= 0 || bins_.empty()) return std::nullopt;
+  // Folded over the last four periods only: an error in the period adds up over every period folded.
+  const size_t recent = std::min(bins_.size(), static_cast<size_t>(4 * period_s / config_.bin_s));
+  std::vector<double> raw(bins_.end() - static_cast<std::ptrdiff_t>(recent), bins_.end());
+  if (std::all_of(raw.begin(), raw.end(), [](double v) { return v <= 0; })) return std::nullopt;
+  const double first_s = static_cast<double>(newest_ + 1 - raw.size()) * config_.bin_s;
+  const double end_s = static_cast<double>(newest_ + 1) * config_.bin_s;
+  const double phase = onset_phase(raw, config_.bin_s, first_s, period_s);
+  return std::floor((end_s - phase) / period_s) * period_s + phase;
 }
 
 }  // namespace nt::detect

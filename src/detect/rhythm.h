@@ -55,6 +55,9 @@ class Rhythm {
   // None until the history holds three periods of a repeating pattern.
   std::optional<RhythmEstimate> estimate() const;
   void clear() { bins_.clear(); }
+  // The newest onset of this series folded over a period found elsewhere (a rank's receiving,
+  // folded over the step its sending shows); none without history or traffic.
+  std::optional<double> onset_at(double period_s) const;
 
  private:
   RhythmConfig config_;

@@ -21,6 +21,7 @@ struct StepEstimate {
   double regularity = 0;  // the rhythm's autocorrelation at the step, (0, 1]
   double onset_unix_s = 0;  // when the newest step's sending began
   double sending_s = 0;     // how long in a step the rank sends at all (detect::RhythmEstimate)
+  double receive_onset_unix_s = 0;  // when the newest step's receiving began (0: unknown)
 };
 
 struct Job {

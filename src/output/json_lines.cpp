@@ -117,7 +117,8 @@ nlohmann::ordered_json job_record(const model::Job& job, double ts) {
                            {"bytes_per_step", step->second.bytes_per_step},
                            {"regularity", step->second.regularity},
                            {"onset", step->second.onset_unix_s},
-                           {"sending_s", step->second.sending_s}});
+                           {"sending_s", step->second.sending_s},
+                           {"receive_onset", step->second.receive_onset_unix_s}});
   }
   record.update({{"job", job.name}, {"world_size", optional_int(job.world_size)}, {"ranks", ranks},
                  {"bytes_between_ranks", job.bytes_between_ranks}});

@@ -22,13 +22,14 @@ with Cluster(3) as c:
         for p in ranks: p.wait(timeout=200)
     os.unlink(slow)
 print("fault at", round(fault - t0, 1))
+def wrap(d, P):
+    return ((d / P + 0.5) % 1) * P - P / 2
 for r in agent.records:
     if r["type"] == "job" and r["job"].endswith(":29511"):
-        steps = {x["rank"]: x for x in r["ranks"] if "step_s" in x}
+        steps = {x["rank"]: x for x in r["ranks"] if "step_s" in x and x.get("receive_onset")}
         if len(steps) < 3: continue
         P = sorted(x["step_s"] for x in steps.values())[1]
-        ref = steps[0]["onset"]
-        off = {k: ((v["onset"] - ref) / P + 0.5) % 1 * P - P / 2 for k, v in steps.items()}
-        med = sorted(off.values())[1]
-        late = {k: round(((o - med) / P + 0.5) % 1 * P - P / 2, 4) for k, o in off.items()}
-        print(round(r["ts"] - t0, 1), "step", {k: round(v["step_s"], 4) for k, v in steps.items()}, "late", late, "sending", {k: round(v["sending_s"], 4) for k, v in steps.items()})
+        # Ring r -> r+1: how long data sent on each link waits before its receiver starts receiving.
+        waits = {f"{a}>{(a + 1) % 3}": round(wrap(steps[(a + 1) % 3]["receive_onset"] - steps[a]["onset"], P), 4)
+                 for a in range(3)}
+        print(round(r["ts"] - t0, 1), "step", round(P, 4), "link waits", waits)

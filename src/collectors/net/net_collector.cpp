@@ -33,7 +33,7 @@ static_assert(sizeof(nt_device_key) == 8);
 static_assert(sizeof(nt_packet_owner_key) == 24);
 static_assert(sizeof(nt_packet_event) == 88);
 static_assert(sizeof(nt_flow_key) == 56);
-static_assert(sizeof(nt_rhythm) == 2 * 8 * NT_RHYTHM_SLOTS);
+static_assert(sizeof(nt_rhythm) == 3 * 8 * NT_RHYTHM_SLOTS);
 static_assert(NetCollector::kRhythmBinS * 1e9 == NT_RHYTHM_BIN_NS);
 static_assert(sizeof(nt_flow_stats) == 48);
 static_assert(sizeof(nt_conn_event) == 136);
@@ -536,8 +536,8 @@ void NetCollector::unwatch_rhythm(uint32_t tgid) {
   bpf_map_delete_elem(bpf_map__fd(skel().maps.rhythm), &tgid);
 }
 
-std::vector<std::pair<uint64_t, uint64_t>> NetCollector::read_rhythm(uint32_t tgid, uint64_t& after) {
-  std::vector<std::pair<uint64_t, uint64_t>> bins;
+std::vector<NetCollector::RhythmBin> NetCollector::read_rhythm(uint32_t tgid, uint64_t& after) {
+  std::vector<RhythmBin> bins;
   if (!rhythm_watched_.count(tgid)) return bins;
   const uint64_t current = monotonic_ns() / NT_RHYTHM_BIN_NS;  // the clock bpf_ktime_get_ns reads
   if (after == 0) {  // the first reading starts now: what came before says nothing of the rhythm
@@ -553,7 +553,8 @@ std::vector<std::pair<uint64_t, uint64_t>> NetCollector::read_rhythm(uint32_t tg
   const uint64_t oldest = current >= NT_RHYTHM_SLOTS ? current - NT_RHYTHM_SLOTS + 1 : 0;
   for (uint64_t bin = std::max(after + 1, oldest); bin < current; ++bin) {
     const size_t slot = bin & (NT_RHYTHM_SLOTS - 1);
-    bins.emplace_back(bin, value->bin[slot] == bin ? value->bytes[slot] : 0);
+    const bool counted = value->bin[slot] == bin;
+    bins.push_back({bin, counted ? value->bytes[slot] : 0, counted ? value->rx_bytes[slot] : 0});
   }
   after = std::max(after, current - 1);
   return bins;

@@ -80,9 +80,12 @@ class NetCollector : public Collector {
   Status watch_rhythm(uint32_t tgid);
   void unwatch_rhythm(uint32_t tgid);
   // The watched process's bins after `after` and before the current (still filling) one, oldest
-  // first, with bytes (0 for a bin nothing was sent in); `after` becomes the last bin returned.
+  // first, with bytes sent and received (0 for a quiet bin); `after` becomes the last bin returned.
   // `after` 0 (a first reading) returns nothing and starts from now.
-  std::vector<std::pair<uint64_t, uint64_t>> read_rhythm(uint32_t tgid, uint64_t& after);
+  struct RhythmBin {
+    uint64_t bin, sent, received;
+  };
+  std::vector<RhythmBin> read_rhythm(uint32_t tgid, uint64_t& after);
 
   std::vector<uint64_t> per_cpu_loss(model::LossReason reason) const;
   std::vector<model::ProgramStats> program_stats() const override;
