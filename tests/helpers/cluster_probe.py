@@ -17,10 +17,17 @@ with Cluster(3) as c:
                                            "--seconds", "45", "--slow-file", slow], env=env))
         t0 = time.time()
         time.sleep(25)
-        with open(slow, "w") as f: f.write("2 0.05")
+        busy = None
+        if os.environ.get("PROBE_FAULT") == "cpu":  # rank 2 shares one CPU with a busy loop
+            subprocess.run(["taskset", "-a", "-p", "-c", "1", str(ranks[2].pid)], check=True, stdout=subprocess.DEVNULL)
+            busy = subprocess.Popen(["taskset", "-c", "1", "/usr/bin/python3", "-c", "while True: pass"])
+        else:
+            with open(slow, "w") as f: f.write("2 0.05")
         fault = time.time()
         for p in ranks: p.wait(timeout=200)
-    os.unlink(slow)
+        if busy:
+            busy.kill(); busy.wait()
+    if os.path.exists(slow): os.unlink(slow)
 print("fault at", round(fault - t0, 1))
 def wrap(d, P):
     return ((d / P + 0.5) % 1) * P - P / 2
