@@ -52,7 +52,7 @@ def injected_delay(path, rank):
         return 0.0
 
 
-def train(rank, world_size, port, seconds, fixed_steps=None, slow_file=None):
+def train(rank, world_size, port, seconds, fixed_steps=None, slow_file=None, report=False):
     if port is not None:
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world_size, timeout=COLLECTIVE_TIMEOUT)
@@ -83,7 +83,13 @@ def train(rank, world_size, port, seconds, fixed_steps=None, slow_file=None):
         dist.destroy_process_group()
         leave()
     deadline, steps = time.monotonic() + seconds, 0
+    reported_at, reported_steps = time.time(), 0
     while True:
+        if report and time.time() - reported_at >= 1:  # the step as the script measures it, once a second
+            now = time.time()
+            line = json.dumps({"rank": rank, "ts": now, "step_s": (now - reported_at) / max(steps - reported_steps, 1)})
+            os.write(1, (line + "\n").encode())
+            reported_at, reported_steps = now, steps
         # Every rank takes the same number of steps: rank 0 decides when to stop.
         stop = torch.tensor([1 if time.monotonic() >= deadline else 0])
         dist.broadcast(stop, src=0)
@@ -103,9 +109,10 @@ if __name__ == "__main__":
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--steps", type=int, default=None, help="exactly this many timed steps (benchmarks)")
     parser.add_argument("--slow-file", default=None, help='while it holds "RANK SECONDS", that rank sleeps each step')
+    parser.add_argument("--report", action="store_true", help="each rank prints its mean step time once a second")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if "RANK" in os.environ:  # torchrun
-        train(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), None, args.seconds, args.steps, args.slow_file)
+        train(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), None, args.seconds, args.steps, args.slow_file, args.report)
     else:
-        mp.spawn(train, args=(args.ranks, free_port(), args.seconds, args.steps, args.slow_file), nprocs=args.ranks)
+        mp.spawn(train, args=(args.ranks, free_port(), args.seconds, args.steps, args.slow_file, args.report), nprocs=args.ranks)

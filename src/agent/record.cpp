@@ -341,7 +341,7 @@ class Recorder {
         }
         detect::RhythmConfig config;
         config.bin_s = collectors::NetCollector::kRhythmBinS;
-        rhythms_.emplace(key, RankRhythm{detect::Rhythm(config), detect::Rhythm(config), 0});
+        rhythms_.emplace(key, RankRhythm{detect::Rhythm(config), detect::Rhythm(config), 0, 0});
       }
     for (auto it = rhythms_.begin(); it != rhythms_.end();) {
       const auto& key = it->first;
@@ -354,15 +354,21 @@ class Recorder {
       }
       for (const auto& bin : sources_.net->read_rhythm(key.tgid, rhythm.read_through)) {
         rhythm.estimator.add(bin.bin, bin.sent);
-        rhythm.received.add(bin.bin, bin.received);
+        rhythm.exchanged.add(bin.bin, bin.sent + bin.received);
       }
       std::optional<model::StepEstimate> step;
-      if (auto estimate = rhythm.estimator.estimate()) {
+      // Over a span of eight steps (at least 2 s) when the step is known, so that a step that
+      // changes is followed within seconds; over the whole window when that finds none.
+      std::optional<detect::RhythmEstimate> estimate;
+      if (rhythm.step_s > 0) estimate = rhythm.estimator.estimate(std::max(2.0, 8 * rhythm.step_s));
+      if (!estimate) estimate = rhythm.estimator.estimate();
+      rhythm.step_s = estimate ? estimate->period_s : 0;
+      if (estimate) {
         // The bins are on the monotonic clock; ranks on other hosts compare on the wall clock.
         const double to_unix = unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9;
         step = model::StepEstimate{estimate->period_s, estimate->bytes_per_step, estimate->correlation,
                                    estimate->onset_s + to_unix, estimate->sending_s};
-        if (auto received = rhythm.received.onset_at(estimate->period_s)) step->receive_onset_unix_s = *received + to_unix;
+        if (auto active = rhythm.exchanged.span_at(estimate->period_s)) step->active_s = *active;
       }
       if (auto name = jobs_.set_step(key, step); !name.empty() && step) changed_jobs.insert(name);
       ++it;
@@ -475,8 +481,9 @@ class Recorder {
   model::JobTable jobs_;
   struct RankRhythm {
     detect::Rhythm estimator;  // what the rank sends: its step
-    detect::Rhythm received;   // what it receives: when, in that step, data reaches it
+    detect::Rhythm exchanged;  // what it sends and receives: how long in a step it takes part
     uint64_t read_through;  // the last kernel bin read (NetCollector::read_rhythm)
+    double step_s = 0;      // the last estimate's (0: none)
   };
   std::map<model::ProcessKey, RankRhythm> rhythms_;
   uint64_t rhythm_watch_failures_ = 0;

@@ -61,9 +61,9 @@ double onset_phase(const std::vector<double>& bins, double bin_s, double first_s
   return static_cast<double>(onset) * period_s / static_cast<double>(slots);
 }
 
-// How much of the period the rank spends sending at all: the period less its longest circular run
-// of slots with nothing sent (under 1% of the busiest slot), from the same fold.
-double sending_span(const std::vector<double>& bins, double bin_s, double first_s, double period_s) {
+// How much of the period the series is busy at all: the period less its longest circular run of
+// slots with nothing in them (under 1% of the busiest slot), from the same fold.
+double busy_span(const std::vector<double>& bins, double bin_s, double first_s, double period_s) {
   const size_t slots = std::max<size_t>(8, static_cast<size_t>(std::lround(period_s / bin_s)));
   std::vector<double> profile(slots, 0.0);
   for (size_t i = 0; i < bins.size(); ++i) {
@@ -104,9 +104,11 @@ void Rhythm::add(uint64_t index, uint64_t bytes) {
   while (bins_.size() > capacity_) bins_.pop_front();
 }
 
-std::optional<RhythmEstimate> Rhythm::estimate() const {
+std::optional<RhythmEstimate> Rhythm::estimate(double recent_s) const {
+  const size_t used = recent_s > 0 ? std::min(bins_.size(), static_cast<size_t>(std::lround(recent_s / config_.bin_s)))
+                                   : bins_.size();
   // Coarse bins, aligned on the newest end (the oldest partial one is left out).
-  const size_t coarse_count = bins_.size() / coarse_bins_;
+  const size_t coarse_count = used / coarse_bins_;
   if (coarse_count < 8) return std::nullopt;
   const size_t skip = bins_.size() - coarse_count * coarse_bins_;
   std::vector<double> coarse(coarse_count, 0.0), fine(bins_.size() - skip);
@@ -135,7 +137,6 @@ std::optional<RhythmEstimate> Rhythm::estimate() const {
     if (r[lag] >= config_.peak_share * best && r[lag] >= r[lag - 1] && r[lag] >= r[lag + 1]) period = lag;
   if (!period) return std::nullopt;
 
-  std::vector<double> raw = fine;  // the bytes as they came, for the onset
   // Refine on the fine bins around the coarse peak.
   const double fine_variance = center(fine);
   const size_t low = std::max((period - 1) * coarse_bins_,
@@ -160,24 +161,32 @@ std::optional<RhythmEstimate> Rhythm::estimate() const {
   estimate.bytes_per_step = bytes * estimate.period_s / estimate.window_s;
   estimate.correlation = std::clamp(r[period], 0.0, 1.0);
   if (auto onset = onset_at(estimate.period_s)) estimate.onset_s = *onset;
-  // The same fold as the onset's (the last four periods).
-  const size_t recent = std::min(raw.size(), static_cast<size_t>(4 * estimate.period_s / config_.bin_s));
-  raw.erase(raw.begin(), raw.end() - static_cast<std::ptrdiff_t>(recent));
-  const double first_s = static_cast<double>(newest_ + 1 - raw.size()) * config_.bin_s;
-  estimate.sending_s = sending_span(raw, config_.bin_s, first_s, estimate.period_s);
+  if (auto span = span_at(estimate.period_s)) estimate.sending_s = *span;
   return estimate;
 }
 
-std::optional<double> Rhythm::onset_at(double period_s) const {
+std::optional<Rhythm::Recent> Rhythm::recent(double period_s) const {
   if (period_s <= 0 || bins_.empty()) return std::nullopt;
-  // Folded over the last four periods only: an error in the period adds up over every period folded.
-  const size_t recent = std::min(bins_.size(), static_cast<size_t>(4 * period_s / config_.bin_s));
-  std::vector<double> raw(bins_.end() - static_cast<std::ptrdiff_t>(recent), bins_.end());
-  if (std::all_of(raw.begin(), raw.end(), [](double v) { return v <= 0; })) return std::nullopt;
-  const double first_s = static_cast<double>(newest_ + 1 - raw.size()) * config_.bin_s;
+  // The last four periods only: an error in the period adds up over every period folded.
+  const size_t count = std::min(bins_.size(), static_cast<size_t>(4 * period_s / config_.bin_s));
+  Recent out{std::vector<double>(bins_.end() - static_cast<std::ptrdiff_t>(count), bins_.end()), 0};
+  if (std::all_of(out.bins.begin(), out.bins.end(), [](double v) { return v <= 0; })) return std::nullopt;
+  out.first_s = static_cast<double>(newest_ + 1 - out.bins.size()) * config_.bin_s;
+  return out;
+}
+
+std::optional<double> Rhythm::onset_at(double period_s) const {
+  auto folded = recent(period_s);
+  if (!folded) return std::nullopt;
   const double end_s = static_cast<double>(newest_ + 1) * config_.bin_s;
-  const double phase = onset_phase(raw, config_.bin_s, first_s, period_s);
+  const double phase = onset_phase(folded->bins, config_.bin_s, folded->first_s, period_s);
   return std::floor((end_s - phase) / period_s) * period_s + phase;
+}
+
+std::optional<double> Rhythm::span_at(double period_s) const {
+  auto folded = recent(period_s);
+  if (!folded) return std::nullopt;
+  return busy_span(folded->bins, config_.bin_s, folded->first_s, period_s);
 }
 
 }  // namespace nt::detect

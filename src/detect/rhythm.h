@@ -53,13 +53,24 @@ class Rhythm {
   // Adds bin `index` (time / bin_s); a bin older than the newest is ignored, skipped ones are 0.
   void add(uint64_t index, uint64_t bytes);
   // None until the history holds three periods of a repeating pattern.
-  std::optional<RhythmEstimate> estimate() const;
+  // Over the newest `recent_s` of the window only (0: all of it): a step that just changed is
+  // found once a short span holds the new one, instead of when the old one has left the window.
+  std::optional<RhythmEstimate> estimate(double recent_s = 0) const;
   void clear() { bins_.clear(); }
-  // The newest onset of this series folded over a period found elsewhere (a rank's receiving,
-  // folded over the step its sending shows); none without history or traffic.
+  // The newest onset of this series folded over `period_s`; none without history or traffic.
   std::optional<double> onset_at(double period_s) const;
+  // How long in each period the series is busy at all: the period less its longest silence, over
+  // the last four periods folded (a rank's sending and receiving together, folded over the step its
+  // sending shows, is how long it takes part in the step's exchange); none without traffic.
+  std::optional<double> span_at(double period_s) const;
 
  private:
+  struct Recent {
+    std::vector<double> bins;  // the last four periods' bins (fewer while the history is short)
+    double first_s;            // the first one's time
+  };
+  std::optional<Recent> recent(double period_s) const;
+
   RhythmConfig config_;
   size_t capacity_;     // bins in the window
   size_t coarse_bins_;  // fine bins per coarse bin

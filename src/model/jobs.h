@@ -21,7 +21,9 @@ struct StepEstimate {
   double regularity = 0;  // the rhythm's autocorrelation at the step, (0, 1]
   double onset_unix_s = 0;  // when the newest step's sending began
   double sending_s = 0;     // how long in a step the rank sends at all (detect::RhythmEstimate)
-  double receive_onset_unix_s = 0;  // when the newest step's receiving began (0: unknown)
+  // How long in a step the rank sends or receives at all. A rank the others wait for takes part
+  // only from when it arrives; the others exchange among themselves meanwhile (0: unknown).
+  double active_s = 0;
 };
 
 struct Job {

@@ -118,7 +118,7 @@ nlohmann::ordered_json job_record(const model::Job& job, double ts) {
                            {"regularity", step->second.regularity},
                            {"onset", step->second.onset_unix_s},
                            {"sending_s", step->second.sending_s},
-                           {"receive_onset", step->second.receive_onset_unix_s}});
+                           {"active_s", step->second.active_s}});
   }
   record.update({{"job", job.name}, {"world_size", optional_int(job.world_size)}, {"ranks", ranks},
                  {"bytes_between_ranks", job.bytes_between_ranks}});

@@ -367,8 +367,29 @@ CREATE TABLE jobs (
 )";
 }
 
+// Issue 16: the server's own findings over a job's ranks and links, one row per episode.
+std::string schema_v2() {
+  return R"(
+CREATE TABLE job_findings (
+  id INTEGER PRIMARY KEY,
+  job TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  rank INTEGER NOT NULL,
+  from_rank INTEGER NOT NULL,
+  to_rank INTEGER NOT NULL,
+  metric TEXT NOT NULL,
+  value REAL NOT NULL,
+  peers_median REAL NOT NULL,
+  since REAL NOT NULL,
+  ts REAL NOT NULL,
+  ended REAL);
+CREATE INDEX job_findings_by_job ON job_findings(job, since);
+)";
+}
+
 // Version N of the schema is what the first N entries make; entries are appended, never edited.
-std::vector<std::string> migrations() { return {schema_v1()}; }
+std::vector<std::string> migrations() { return {schema_v1(), schema_v2()}; }
 
 Status migrate(sqlite3* db) {
   Result<Statement> version = Statement::prepare(db, "PRAGMA user_version");
@@ -546,6 +567,7 @@ struct Store::Writer {
   Statement process_select, process_insert, process_update, identity_update, sample_insert;
   Statement flow_select, flow_insert, flow_update, flow_sample_insert;
   Statement device_upsert, connection_insert, loss_upsert, anomaly_insert, job_upsert;
+  Statement finding_insert, finding_end;
   std::vector<std::pair<double, Statement>> retention;  // (units per second of ?1, the statement)
   Statement fold, fold_delete, fold_insert, fold_clear;
 
@@ -657,6 +679,9 @@ Status Store::Writer::prepare_all() {
                          counter_list("total_") + ") SELECT process_id, ts, interval_s, 60, " + counters + ", " +
                          counter_list("total_") + " FROM temp.folded"},
       {&fold_clear, "DELETE FROM temp.folded"},
+      {&finding_insert, "INSERT INTO job_findings (job, kind, subject, rank, from_rank, to_rank, metric, value, "
+                        "peers_median, since, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+      {&finding_end, "UPDATE job_findings SET ended = ?2 WHERE id = ?1 AND ended IS NULL"},
   };
   for (const auto& [statement, sql] : statements) {
     auto prepared = Statement::prepare(db.get(), sql);
@@ -671,6 +696,7 @@ Status Store::Writer::prepare_all() {
       {1, "DELETE FROM flow_samples WHERE ts < ?1"},
       {1e9, "DELETE FROM connections WHERE close_unix_ns < ?1"},
       {1, "DELETE FROM anomalies WHERE ts < ?1"},
+      {1, "DELETE FROM job_findings WHERE coalesce(ended, ts) < ?1"},
       {1, "DELETE FROM batches WHERE ts < ?1"},
       {1, "DELETE FROM jobs WHERE last_ts < ?1"},
       {1, "DELETE FROM devices WHERE last_ts < ?1"},
@@ -858,6 +884,7 @@ Status Store::Writer::store_events(int64_t host_id, int64_t run, const Batch& ba
       if (rank.step_s() > 0)
         ranks.back().update({{"step_s", rank.step_s()}, {"bytes_per_step", rank.bytes_per_step()},
                              {"onset", rank.onset_unix_s()}});
+      if (rank.active_s() > 0) ranks.back()["active_s"] = rank.active_s();
     }
     if (auto s = job_upsert
                      .bind(host_id, job.name(), job.world_size(), ranks.dump(), job.bytes_between_ranks(), batch.ts())
@@ -1462,11 +1489,110 @@ class Answerer {
       rank["off_voluntary_share"] = counter(*moved, C::kOffVoluntaryNs) / 1e9 / range_s;
       rank["io_bytes_per_s"] = (counter(*moved, C::kIoReadBytes) + counter(*moved, C::kIoWriteBytes)) / range_s;
     }
+    auto links = job_links(ranks, range_s);
+    if (!links) return links.error();
+    auto findings = job_findings();
+    if (!findings) return findings.error();
     Json out = range();
     out["job"] = *query_.job;
     out["world_size"] = world_size;
     out["ranks"] = ranks;
+    out["links"] = std::move(*links);
+    out["findings"] = std::move(*findings);
     return out;
+  }
+
+  // Rank to rank over the range: what each rank sent to each other rank and what that one received
+  // from it (the flows of the ranks' processes, paired by their ends as matrix() pairs them), the
+  // sender's retransmits, and its smoothed RTT averaged over the range, weighted by bytes sent.
+  Result<Json> job_links(const std::vector<Json>& ranks, double range_s) {
+    struct Flow {
+      int rank;
+      int64_t host_id, netns, protocol, local_port, remote_port, sent, received, retransmits;
+      std::string local_addr, remote_addr;
+      double srtt_us;  // 0: none sampled in the range
+    };
+    std::vector<Flow> flows;
+    for (const auto& rank : ranks) {
+      if (!rank.contains("process") || !rank["process"].is_number_integer()) continue;
+      const int number = rank.value("rank", -1);
+      auto s = rows(
+          "SELECT f.host_id, f.netns, f.protocol, f.local_addr, f.local_port, f.remote_addr, f.remote_port, "
+          "coalesce(" + flow_moved({"tx_bytes"}) + ", 0), coalesce(" + flow_moved({"rx_bytes"}) + ", 0), "
+          "coalesce(" + flow_moved({"retransmits"}) + ", 0), "
+          "coalesce((SELECT avg(srtt_us) FROM flow_samples WHERE flow_id = f.id AND ts > ?1 AND ts <= ?2 "
+          "AND srtt_us > 0), 0) FROM flows f WHERE f.process_id = ?3 AND f.last_ts > ?1 AND f.first_ts <= ?2",
+          [&](const Statement& r) {
+            flows.push_back({number, r.integer(0), r.integer(1), r.integer(2), r.integer(4), r.integer(6),
+                             r.integer(7), r.integer(8), r.integer(9), r.bytes(3), r.bytes(5), r.real(10)});
+          },
+          query_.from, query_.to, rank["process"].get<int64_t>());
+      if (!s) return s.error();
+    }
+    struct Link {
+      int64_t sent = 0, received = 0, retransmits = 0;
+      double srtt_weighted = 0, srtt_bytes = 0;
+    };
+    std::map<std::pair<int, int>, Link> links;
+    for (const auto& flow : flows) {
+      // The rank at the far end: a rank's flow whose local end is this flow's remote end (on a
+      // loopback address, only in the same host and namespace).
+      const Flow* peer = nullptr;
+      for (const auto& other : flows)
+        if (other.rank != flow.rank && other.protocol == flow.protocol && other.local_addr == flow.remote_addr &&
+            other.local_port == flow.remote_port && other.remote_addr == flow.local_addr &&
+            other.remote_port == flow.local_port &&
+            (!loopback(flow.remote_addr) || (other.host_id == flow.host_id && other.netns == flow.netns)))
+          peer = &other;
+      if (!peer) continue;
+      auto& out = links[{flow.rank, peer->rank}];
+      out.sent += flow.sent;
+      out.retransmits += flow.retransmits;
+      if (flow.srtt_us > 0) {
+        const double weight = static_cast<double>(std::max<int64_t>(flow.sent, 1));
+        out.srtt_weighted += flow.srtt_us * weight;
+        out.srtt_bytes += weight;
+      }
+      links[{peer->rank, flow.rank}].received += flow.received;
+    }
+    std::map<int, std::string> host_of;
+    for (const auto& rank : ranks) host_of[rank.value("rank", -1)] = rank.value("host", "");
+    Json list = Json::array();
+    for (const auto& [ends, link] : links) {
+      Json item = {{"from_rank", ends.first},
+                   {"to_rank", ends.second},
+                   {"from_host", host_of[ends.first]},
+                   {"to_host", host_of[ends.second]},
+                   {"bytes", link.sent},
+                   {"bytes_received", link.received},
+                   {"bytes_per_s", static_cast<double>(link.sent) / range_s},
+                   {"retransmits", link.retransmits},
+                   {"retransmits_per_s", static_cast<double>(link.retransmits) / range_s}};
+      if (link.srtt_bytes > 0) item["srtt_us"] = link.srtt_weighted / link.srtt_bytes;
+      list.push_back(std::move(item));
+    }
+    return list;
+  }
+
+  // The server's findings on the job (server/job_watch.h) whose episode overlaps the range, newest first.
+  Result<Json> job_findings() {
+    Json list = Json::array();
+    auto s = rows(
+        "SELECT ts, since, ended, kind, subject, rank, from_rank, to_rank, metric, value, peers_median "
+        "FROM job_findings WHERE job = ?1 AND since <= ?3 AND (ended IS NULL OR ended > ?2) "
+        "ORDER BY ts DESC, id DESC LIMIT 100",
+        [&](const Statement& r) {
+          Json item = {{"ts", r.real(0)},          {"since", r.real(1)},  {"ongoing", r.null(2)},
+                       {"kind", r.bytes(3)},       {"subject", r.bytes(4)}, {"metric", r.bytes(8)},
+                       {"value", r.real(9)},       {"peers_median", r.real(10)}};
+          if (!r.null(2)) item["ended"] = r.real(2);
+          for (const auto& [column, name] : {std::pair{5, "rank"}, {6, "from_rank"}, {7, "to_rank"}})
+            if (r.integer(column) >= 0) item[name] = r.integer(column);
+          list.push_back(std::move(item));
+        },
+        *query_.job, query_.from, query_.to);
+    if (!s) return s.error();
+    return list;
   }
 
   Result<Json> jobs() {
@@ -1558,6 +1684,38 @@ Result<std::vector<IngestOutcome>> Store::ingest(const std::vector<const Batch*>
     sqlite3_wal_checkpoint_v2(writer_->db.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
   return outcomes;
 }
+
+Result<int64_t> Store::record_job_finding(const JobFinding& f) {
+  auto transaction = Transaction::begin(writer_->db.get(), "BEGIN IMMEDIATE");
+  if (!transaction) return transaction.error();
+  auto& w = *writer_;
+  if (auto s = w.finding_insert
+                   .bind(f.job, f.kind, f.subject, f.rank, f.from_rank, f.to_rank, f.metric, f.value, f.peers_median,
+                         f.since, f.ts)
+                   .run();
+      !s)
+    return s.error();
+  const int64_t id = sqlite3_last_insert_rowid(w.db.get());
+  // The anomaly row, on the named rank's host (known once any of its batches was stored).
+  auto host = w.host_select.bind(f.host).step();
+  if (!host) return host.error();
+  if (*host) {
+    const int64_t host_id = w.host_select.integer(0);
+    w.host_select.start();
+    // What was expected is what its peers show: their median.
+    if (auto s = w.anomaly_insert
+                     .bind(host_id, f.process ? std::optional<int64_t>(f.process) : std::nullopt, f.ts, "job", f.tgid,
+                           f.netns, static_cast<int64_t>(f.start_ns), Blob{""}, Blob{f.job + " " + f.subject}, f.metric,
+                           f.kind, f.value, f.peers_median, f.peers_median, f.score)
+                     .run();
+        !s)
+      return s.error();
+  }
+  if (auto s = transaction->commit(); !s) return s.error();
+  return id;
+}
+
+Status Store::end_job_finding(int64_t id, double ended) { return writer_->finding_end.bind(id, ended).run(); }
 
 Status Store::maintain(double now) {
   if (!std::isfinite(now)) return Error{"store: maintain needs a time"};

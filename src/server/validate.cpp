@@ -108,8 +108,9 @@ Status validate_batch(const neutracer::v1::Batch& batch, double now, const Batch
     if (static_cast<size_t>(job.ranks_size()) > limits.max_ranks) return too_many("jobs.ranks", job.ranks_size(), limits.max_ranks);
     for (const auto& rank : job.ranks())
       if (!std::isfinite(rank.step_s()) || rank.step_s() < 0 || rank.step_s() > 3600 ||
-          !std::isfinite(rank.bytes_per_step()) || rank.bytes_per_step() < 0 || !std::isfinite(rank.onset_unix_s()))
-        return Error{"jobs.ranks: step_s from 0 to 3600, bytes_per_step finite and not negative"};
+          !std::isfinite(rank.bytes_per_step()) || rank.bytes_per_step() < 0 || !std::isfinite(rank.onset_unix_s()) ||
+          !std::isfinite(rank.active_s()) || rank.active_s() < 0 || rank.active_s() > rank.step_s())
+        return Error{"jobs.ranks: step_s from 0 to 3600, bytes_per_step finite and not negative, active_s within the step"};
   }
   return {};
 }

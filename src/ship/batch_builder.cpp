@@ -187,6 +187,7 @@ neutracer::v1::Batch BatchBuilder::build(const model::Snapshot& snapshot, bool f
           member->set_step_s(step->second.step_s);
           member->set_bytes_per_step(step->second.bytes_per_step);
           member->set_onset_unix_s(step->second.onset_unix_s);
+          member->set_active_s(step->second.active_s);
         }
       }
       out->set_bytes_between_ranks(job.bytes_between_ranks);

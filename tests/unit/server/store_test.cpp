@@ -388,7 +388,7 @@ TEST_F(StoreTest, AReopenedFileHasItsDataAndPassesTheIntegrityCheck) {
   ingest(b);
   store_.reset();
   EXPECT_EQ(sql("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(sql("PRAGMA user_version"), "1");
+  EXPECT_EQ(sql("PRAGMA user_version"), "2");  // schema v2: job findings
   open();
   EXPECT_EQ(host("host-a")["batches_stored"], 1);
   EXPECT_EQ((*find_pid(processes(kT0, kT0 + 10), 100))["total"]["tx_bytes"], 1000);
