@@ -52,7 +52,10 @@ def injected_delay(path, rank):
         return 0.0
 
 
-def train(rank, world_size, port, seconds, fixed_steps=None, slow_file=None, report=False):
+def train(rank, world_size, port, seconds, fixed_steps=None, slow_file=None, report=False, threads=None,
+          load_s=0.0):
+    if threads:
+        torch.set_num_threads(threads)
     if port is not None:
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world_size, timeout=COLLECTIVE_TIMEOUT)
@@ -62,6 +65,8 @@ def train(rank, world_size, port, seconds, fixed_steps=None, slow_file=None, rep
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
 
     def step():
+        if load_s:
+            time.sleep(load_s)  # waiting for the next batch of data, as a loader that keeps up would
         optimizer.zero_grad()
         loss = model(torch.randn(64, 512)).pow(2).mean()
         if slow_file:
@@ -110,9 +115,11 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=None, help="exactly this many timed steps (benchmarks)")
     parser.add_argument("--slow-file", default=None, help='while it holds "RANK SECONDS", that rank sleeps each step')
     parser.add_argument("--report", action="store_true", help="each rank prints its mean step time once a second")
+    parser.add_argument("--threads", type=int, default=None, help="torch's intra-op threads per rank")
+    parser.add_argument("--load-s", type=float, default=0.0, help="seconds each step waits for its data")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if "RANK" in os.environ:  # torchrun
-        train(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), None, args.seconds, args.steps, args.slow_file, args.report)
+        train(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), None, args.seconds, args.steps, args.slow_file, args.report, args.threads, args.load_s)
     else:
-        mp.spawn(train, args=(args.ranks, free_port(), args.seconds, args.steps, args.slow_file, args.report), nprocs=args.ranks)
+        mp.spawn(train, args=(args.ranks, free_port(), args.seconds, args.steps, args.slow_file, args.report, args.threads, args.load_s), nprocs=args.ranks)

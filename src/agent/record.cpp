@@ -349,6 +349,7 @@ class Recorder {
       if (!collectors::process_alive(key)) {
         sources_.net->unwatch_rhythm(key.tgid);
         if (auto name = jobs_.set_step(key, std::nullopt); !name.empty()) changed_jobs.insert(name);
+        jobs_.set_participation(key, std::nullopt);
         it = rhythms_.erase(it);
         continue;
       }
@@ -363,9 +364,15 @@ class Recorder {
       if (rhythm.step_s > 0) estimate = rhythm.estimator.estimate(std::max(2.0, 8 * rhythm.step_s));
       if (!estimate) estimate = rhythm.estimator.estimate();
       rhythm.step_s = estimate ? estimate->period_s : 0;
+      // The bins are on the monotonic clock; ranks on other hosts compare on the wall clock.
+      const double to_unix = unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9;
+      constexpr double kBinS = collectors::NetCollector::kRhythmBinS;
+      uint64_t first_bin = 0;
+      const auto recent = rhythm.exchanged.tail(detect::kParticipationS, first_bin);
+      jobs_.set_participation(key, recent.empty() ? std::nullopt
+                                                  : std::optional(detect::busy_slots(
+                                                        recent, static_cast<double>(first_bin) * kBinS + to_unix, kBinS)));
       if (estimate) {
-        // The bins are on the monotonic clock; ranks on other hosts compare on the wall clock.
-        const double to_unix = unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9;
         step = model::StepEstimate{estimate->period_s, estimate->bytes_per_step, estimate->correlation,
                                    estimate->onset_s + to_unix, estimate->sending_s};
         if (auto active = rhythm.exchanged.span_at(estimate->period_s)) step->active_s = *active;

@@ -36,15 +36,22 @@ double vertex_offset(double before, double at, double after) {
   return std::clamp(0.5 * (before - after) / curvature, -0.5, 0.5);
 }
 
-// Where in the period sending begins, in [0, period): the window folded over the period into
-// `slots` slots, the slot after the longest circular run of quiet ones (under 5% of the busiest).
-double onset_phase(const std::vector<double>& bins, double bin_s, double first_s, double period_s) {
+// The bins (the first at `first_s`) folded over the period: one slot a bin's width, at least 8.
+std::vector<double> fold(const std::vector<double>& bins, double bin_s, double first_s, double period_s) {
   const size_t slots = std::max<size_t>(8, static_cast<size_t>(std::lround(period_s / bin_s)));
   std::vector<double> profile(slots, 0.0);
   for (size_t i = 0; i < bins.size(); ++i) {
     const double phase = std::fmod(first_s + static_cast<double>(i) * bin_s, period_s);
     profile[std::min(slots - 1, static_cast<size_t>(phase / period_s * static_cast<double>(slots)))] += bins[i];
   }
+  return profile;
+}
+
+// Where in the period sending begins, in [0, period): the window folded over the period into
+// `slots` slots, the slot after the longest circular run of quiet ones (under 5% of the busiest).
+double onset_phase(const std::vector<double>& bins, double bin_s, double first_s, double period_s) {
+  const std::vector<double> profile = fold(bins, bin_s, first_s, period_s);
+  const size_t slots = profile.size();
   const double busiest = *std::max_element(profile.begin(), profile.end());
   size_t best_end = 0, best_length = 0, length = 0;
   for (size_t k = 0; k < 2 * slots; ++k) {  // twice round: a quiet run may wrap
@@ -64,12 +71,8 @@ double onset_phase(const std::vector<double>& bins, double bin_s, double first_s
 // How much of the period the series is busy at all: the period less its longest circular run of
 // slots with nothing in them (under 1% of the busiest slot), from the same fold.
 double busy_span(const std::vector<double>& bins, double bin_s, double first_s, double period_s) {
-  const size_t slots = std::max<size_t>(8, static_cast<size_t>(std::lround(period_s / bin_s)));
-  std::vector<double> profile(slots, 0.0);
-  for (size_t i = 0; i < bins.size(); ++i) {
-    const double phase = std::fmod(first_s + static_cast<double>(i) * bin_s, period_s);
-    profile[std::min(slots - 1, static_cast<size_t>(phase / period_s * static_cast<double>(slots)))] += bins[i];
-  }
+  const std::vector<double> profile = fold(bins, bin_s, first_s, period_s);
+  const size_t slots = profile.size();
   const double busiest = *std::max_element(profile.begin(), profile.end());
   size_t best = 0, length = 0;
   for (size_t k = 0; k < 2 * slots; ++k) {
@@ -163,6 +166,12 @@ std::optional<RhythmEstimate> Rhythm::estimate(double recent_s) const {
   if (auto onset = onset_at(estimate.period_s)) estimate.onset_s = *onset;
   if (auto span = span_at(estimate.period_s)) estimate.sending_s = *span;
   return estimate;
+}
+
+std::vector<uint64_t> Rhythm::tail(double seconds, uint64_t& first_index) const {
+  const size_t count = std::min(bins_.size(), static_cast<size_t>(std::lround(seconds / config_.bin_s)));
+  first_index = newest_ + 1 - count;
+  return {bins_.end() - static_cast<std::ptrdiff_t>(count), bins_.end()};
 }
 
 std::optional<Rhythm::Recent> Rhythm::recent(double period_s) const {

@@ -57,6 +57,8 @@ class Rhythm {
   // found once a short span holds the new one, instead of when the old one has left the window.
   std::optional<RhythmEstimate> estimate(double recent_s = 0) const;
   void clear() { bins_.clear(); }
+  // The newest `seconds` of bins (fewer while the history is short); `first_index` gets the first's.
+  std::vector<uint64_t> tail(double seconds, uint64_t& first_index) const;
   // The newest onset of this series folded over `period_s`; none without history or traffic.
   std::optional<double> onset_at(double period_s) const;
   // How long in each period the series is busy at all: the period less its longest silence, over

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "detect/participation.h"
 #include "model/flows.h"
 #include "model/identity.h"
 #include "model/process.h"
@@ -32,6 +33,7 @@ struct Job {
   std::map<int, ProcessKey> ranks;
   uint64_t bytes_between_ranks = 0;  // sent by a rank on a flow whose peer is another rank's flow
   std::map<int, StepEstimate> steps;  // by rank, for ranks whose rhythm is known
+  std::map<int, detect::Participation> participation;  // by rank: its busy slots of late (detect/participation.h)
 };
 
 class JobTable {
@@ -41,9 +43,10 @@ class JobTable {
   // Adds what ranks sent to each other during the interval just drained from `flows`;
   // returns the names of the jobs whose traffic moved.
   std::vector<std::string> add_interval(const FlowTable& flows);
-  // The step a member's rhythm shows (none: not known now); the job's name, or "" for a process
-  // that is no job's member.
+  // The step a member's rhythm shows, and its busy slots of late (none: not known now); each returns
+  // the job's name, or "" for a process that is no job's member.
   std::string set_step(const ProcessKey& process, std::optional<StepEstimate> step);
+  std::string set_participation(const ProcessKey& process, std::optional<detect::Participation> participation);
   const std::map<std::string, Job>& jobs() const { return jobs_; }
 
  private:

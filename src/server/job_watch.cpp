@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "detect/participation.h"
+
 namespace nt::server {
 
 namespace {
@@ -69,7 +71,7 @@ void JobWatch::observe(const Json& job, double now) {
   // Ranks.
   std::map<std::string, JobFinding> rank_findings, link_findings;
   std::map<int, const Json*> by_rank;
-  std::map<std::string, double> active, runq, io, step;
+  std::map<std::string, double> absent, runq, io;
   std::vector<double> steps;
   for (const auto& rank : ranks) {
     const int number = rank.value("rank", -1);
@@ -78,23 +80,19 @@ void JobWatch::observe(const Json& job, double now) {
     by_rank[number] = &rank;
     rank_findings[subject] = about_rank(name, rank, "straggler");
     if (rank.contains("runq_share")) runq[subject] = rank["runq_share"].get<double>();
+    if (rank.contains("absent_share")) absent[subject] = rank["absent_share"].get<double>();
     if (rank.contains("io_bytes_per_s")) io[subject] = rank["io_bytes_per_s"].get<double>();
-    if (!rank.contains("step_s")) {
-      step_seen_.erase({name, number});
-      continue;
-    }
-    const double step_s = rank["step_s"].get<double>();
-    steps.push_back(step_s);
-    if (rank.contains("active_s")) active[subject] = rank["active_s"].get<double>();
-    const double first = step_seen_.emplace(std::pair{name, number}, now).first->second;
-    if (now - first >= config_.settle_s) step[subject] = step_s;
+    if (rank.contains("step_s")) steps.push_back(rank["step_s"].get<double>());
   }
   const double typical_step = median(steps);
-  // Taking part in the exchange for a fraction of what the others do: the others wait for it.
-  compare(job, "active_s", {false, std::max(0.005, 0.15 * typical_step), 1.5}, active, rank_findings, now, departing);
-  compare(job, "runq_share", {true, 0.05, 1.5}, runq, rank_findings, now, departing);
+  // Absences are counted over the slots the agents sent (detect::kParticipationS): with fewer than
+  // eight steps in them, one late step is most of the evidence. Fault-free here: 0-0.18 a rank; a
+  // rank that sleeps 50 ms a step or shares its CPU with a busy loop: 0.3-0.45.
+  if (typical_step > 0 && typical_step <= detect::kParticipationS / 8)
+    compare(job, "absent_share", {true, 0.15, 2}, absent, rank_findings, now, departing);
+  // Fault-free here: 0.1-0.3 a rank; sharing its host's CPU with a busy loop: 1.2-1.4.
+  compare(job, "runq_share", {true, 0.2, 2}, runq, rank_findings, now, departing);
   compare(job, "io_bytes_per_s", {true, 1 << 20, 3}, io, rank_findings, now, departing);
-  compare(job, "step_s", {true, 0.005, 1.3}, step, rank_findings, now, departing);
 
   // Links, one by one.
   std::map<std::string, double> srtt, retransmits, throughput;
@@ -198,7 +196,6 @@ void JobWatch::forget(const std::string& job, double now) {
     if (ongoing.id) ended_(ongoing.id, now);
   ongoing_.erase(job);
   peers_.forget(job);
-  std::erase_if(step_seen_, [&](const auto& entry) { return entry.first.first == job; });
 }
 
 }  // namespace nt::server

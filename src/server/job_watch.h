@@ -3,11 +3,11 @@
 // rank and each link against its peers (detect/peers.h): nothing is learnt, and a job that slows
 // down as a whole names nobody.
 //
-// Ranks (a straggler): how long in a step the rank takes part in the exchange at all (`active_s`,
-// lower: a rank the others wait for arrives late and is done early, the others exchange among
-// themselves meanwhile), its run-queue share (CPU contention), its disk bytes, and its step once
-// the estimate has settled. Links (a slow link): RTT and retransmits per second of each rank-to-rank
-// link, and throughput among the links that carry the job's data. A host's link that is slow slows
+// Ranks (a straggler): how often the others exchange without it (`absent_share`, detect/
+// participation.h), its run-queue share (CPU contention), its disk bytes. Not its step: in
+// synchronous training every rank's step is the slowest one's. Links (a slow link): RTT and
+// retransmits per second of each rank-to-rank link, and throughput, among the links that carry the
+// job's data. A host's link that is slow slows
 // every link that touches it, so the others are no baseline for one of them: the best link of each
 // rank is compared across ranks too, and a rank whose every link is slow is named as "links of rank N".
 #pragma once
@@ -26,7 +26,6 @@ namespace nt::server {
 
 struct JobWatchConfig {
   detect::PeerConfig peers{3, 4.0, 3};
-  double settle_s = 15;  // a rank's step is compared once it has been estimated this long
   double window_s = 3;   // each look's range: rates and shares over this much
   double lag_s = 1;      // ... ending this long ago (the agents' latest interval may still be on its way)
   size_t max_jobs = 64;  // jobs looked at a time
@@ -63,7 +62,6 @@ class JobWatch {
   detect::PeerWatch peers_;
   double last_look_ = 0;
   std::set<std::string> watched_;  // jobs seen at the last look
-  std::map<std::pair<std::string, int>, double> step_seen_;  // (job, rank): first look with a step
   std::map<std::string, std::map<std::string, Ongoing>> ongoing_;  // job -> "subject/metric" -> finding
 };
 

@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "detect/detector.h"
+#include "detect/participation.h"
 #include "detect/watch.h"
 #include "model/process_counters.h"
 
@@ -885,6 +886,8 @@ Status Store::Writer::store_events(int64_t host_id, int64_t run, const Batch& ba
         ranks.back().update({{"step_s", rank.step_s()}, {"bytes_per_step", rank.bytes_per_step()},
                              {"onset", rank.onset_unix_s()}});
       if (rank.active_s() > 0) ranks.back()["active_s"] = rank.active_s();
+      if (!rank.busy_slots().empty())
+        ranks.back()["busy"] = {{"start_ms", rank.busy_start_unix_ms()}, {"slots", detect::to_hex(rank.busy_slots())}};
     }
     if (auto s = job_upsert
                      .bind(host_id, job.name(), job.world_size(), ranks.dump(), job.bytes_between_ranks(), batch.ts())
@@ -1424,11 +1427,10 @@ class Answerer {
     return out;
   }
 
-  // A job spans hosts: each host reports the ranks it runs.
   // One job across its hosts, rank by rank: the ranks each host last reported in the range, with
-  // their step (from the send rhythm), how late each began its newest step against the others'
-  // median (within half a step: steps of different ranks are matched modulo the step), and what
-  // each process moved over the range, as rates and shares of the range.
+  // their step (from the send rhythm), how often the others exchanged without each (its absent
+  // share, detect/participation.h), and what each process moved over the range, as rates and
+  // shares of the range; the links between them and the server's findings.
   Result<Json> job() {
     std::vector<Json> ranks;
     int64_t world_size = -1;
@@ -1448,30 +1450,16 @@ class Answerer {
     if (!s) return s.error();
     std::sort(ranks.begin(), ranks.end(), [](const Json& a, const Json& b) { return a.value("rank", 0) < b.value("rank", 0); });
 
-    std::vector<double> steps;
-    for (const auto& rank : ranks)
-      if (rank.contains("step_s") && rank.contains("onset")) steps.push_back(rank["step_s"].get<double>());
-    if (!steps.empty()) {
-      std::nth_element(steps.begin(), steps.begin() + static_cast<std::ptrdiff_t>(steps.size() / 2), steps.end());
-      const double step = steps[steps.size() / 2];
-      const auto within_half_step = [step](double d) { return d - step * std::floor(d / step + 0.5); };
-      std::optional<double> reference;
-      std::vector<double> offsets;
-      for (auto& rank : ranks) {
-        if (!rank.contains("step_s") || !rank.contains("onset")) continue;
-        const double onset = rank["onset"].get<double>();
-        if (!reference) reference = onset;
-        rank["offset"] = within_half_step(onset - *reference);
-        offsets.push_back(rank["offset"].get<double>());
-      }
-      std::nth_element(offsets.begin(), offsets.begin() + static_cast<std::ptrdiff_t>(offsets.size() / 2), offsets.end());
-      const double middle = offsets[offsets.size() / 2];
-      for (auto& rank : ranks) {
-        if (!rank.contains("offset")) continue;
-        rank["lateness_s"] = within_half_step(rank["offset"].get<double>() - middle);
-        rank.erase("offset");
-      }
+    // Idle while the others exchange: the rank they wait for (detect/participation.h).
+    std::map<int, detect::Participation> participation;
+    for (const auto& rank : ranks) {
+      if (!rank.contains("busy")) continue;
+      auto slots = detect::from_hex(rank["busy"].value("slots", ""));
+      if (slots && !slots->empty()) participation[rank.value("rank", -1)] = {rank["busy"].value("start_ms", int64_t{0}), *slots};
     }
+    const auto absent = detect::absent_shares(participation);
+    for (auto& rank : ranks)
+      if (auto share = absent.find(rank.value("rank", -1)); share != absent.end()) rank["absent_share"] = share->second;
 
     const double range_s = std::max(query_.to - query_.from, 1e-9);
     const auto counter = [](const std::array<int64_t, kCounters>& moved, model::ProcessCounter c) {
@@ -1545,15 +1533,17 @@ class Answerer {
             (!loopback(flow.remote_addr) || (other.host_id == flow.host_id && other.netns == flow.netns)))
           peer = &other;
       if (!peer) continue;
-      auto& out = links[{flow.rank, peer->rank}];
-      out.sent += flow.sent;
-      out.retransmits += flow.retransmits;
-      if (flow.srtt_us > 0) {
-        const double weight = static_cast<double>(std::max<int64_t>(flow.sent, 1));
-        out.srtt_weighted += flow.srtt_us * weight;
-        out.srtt_bytes += weight;
+      if (flow.sent > 0 || flow.retransmits > 0) {  // a link is a direction something moved in
+        auto& out = links[{flow.rank, peer->rank}];
+        out.sent += flow.sent;
+        out.retransmits += flow.retransmits;
+        if (flow.srtt_us > 0) {
+          const double weight = static_cast<double>(std::max<int64_t>(flow.sent, 1));
+          out.srtt_weighted += flow.srtt_us * weight;
+          out.srtt_bytes += weight;
+        }
       }
-      links[{peer->rank, flow.rank}].received += flow.received;
+      if (flow.received > 0) links[{peer->rank, flow.rank}].received += flow.received;
     }
     std::map<int, std::string> host_of;
     for (const auto& rank : ranks) host_of[rank.value("rank", -1)] = rank.value("host", "");

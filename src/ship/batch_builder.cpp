@@ -189,6 +189,10 @@ neutracer::v1::Batch BatchBuilder::build(const model::Snapshot& snapshot, bool f
           member->set_onset_unix_s(step->second.onset_unix_s);
           member->set_active_s(step->second.active_s);
         }
+        if (auto busy = job.participation.find(rank); busy != job.participation.end()) {
+          member->set_busy_start_unix_ms(busy->second.start_ms);
+          member->set_busy_slots(busy->second.slots);
+        }
       }
       out->set_bytes_between_ranks(job.bytes_between_ranks);
     }

@@ -25,14 +25,60 @@ DDP = os.path.join(REPO, "scripts", "ddp_demo.py")
 TORCH_PYTHON = "/usr/bin/python3"  # Debian's, with python3-torch
 
 
+class HostCpus:
+    """Each simulated host's processes in a CPU cgroup of their own, capped at `share` of a CPU (cgroup
+    v2's cpu.max, or v1's CFS quota): a busy loop on one host then competes with that host's rank
+    only, as on separate machines, instead of pushing everything else onto the other CPUs."""
+
+    def __init__(self, tag, hosts, share):
+        v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+        self.root = os.path.join("/sys/fs/cgroup" if v2 else "/sys/fs/cgroup/cpu", f"ntjc{tag}")
+        os.mkdir(self.root)
+        if v2:
+            with open(os.path.join(self.root, "cgroup.subtree_control"), "w") as f:
+                f.write("+cpu")
+        self.groups = []
+        for i in range(hosts):
+            group = os.path.join(self.root, f"host{i}")
+            os.mkdir(group)
+            quota = int(share * 100000)
+            if v2:
+                self._write(group, "cpu.max", f"{quota} 100000")
+            else:
+                self._write(group, "cpu.cfs_period_us", "100000")
+                self._write(group, "cpu.cfs_quota_us", str(quota))
+            self.groups.append(group)
+
+    @staticmethod
+    def _write(group, name, value):
+        with open(os.path.join(group, name), "w") as f:
+            f.write(value)
+
+    def place(self, host, pid):
+        self._write(self.groups[host], "cgroup.procs", str(pid))
+
+    def remove(self):
+        """After every process in them has ended (rmdir refuses a cgroup that still has some)."""
+        for group in self.groups + [self.root]:
+            for _ in range(50):
+                try:
+                    os.rmdir(group)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+
+
 class TrainingCluster:
-    def __init__(self, ranks=3, seconds=600, token="job-cluster-token", server_args=()):
-        self.ranks, self.seconds = ranks, seconds
+    def __init__(self, ranks=3, seconds=600, token="job-cluster-token", server_args=(), load_s=0.03, cpu_share=0.6):
+        self.ranks, self.seconds, self.load_s, self.cpu_share = ranks, seconds, load_s, cpu_share
         self.tmp = tempfile.TemporaryDirectory(prefix="nt-job-cluster-")
         self.slow_file = os.path.join(self.tmp.name, "slow")
         self.cluster = Cluster(ranks)
         self.server = Server(self.tmp.name, token=token, extra=list(server_args))
         self.agents, self.procs, self.busy = [], [], None
+        self.cpus = None
         self.steps = {}  # rank -> [(ts, step_s)] as the script measures it
         self.master_port = free_port()
 
@@ -43,6 +89,7 @@ class TrainingCluster:
     def __enter__(self):
         try:
             self.cluster.__enter__()
+            self.cpus = HostCpus(self.cluster.tag, self.ranks, self.cpu_share)
             self.server.listen = f"0.0.0.0:{self.server.grpc_port}"
             self.server.start()
             token_file = os.path.join(self.tmp.name, "token")
@@ -55,10 +102,14 @@ class TrainingCluster:
                 env = {**os.environ, "RANK": str(i), "WORLD_SIZE": str(self.ranks), "LOCAL_RANK": "0",
                        "MASTER_ADDR": self.cluster.hosts[0].address, "MASTER_PORT": str(self.master_port),
                        "GLOO_SOCKET_IFNAME": ns.ifname}
+                # One thread and a data-loading pause a step: the three ranks leave room on two CPUs,
+                # so that CPU contention stays on the host it is made on, as on separate machines.
                 proc = subprocess.Popen(ns.enter_argv([TORCH_PYTHON, DDP, "--seconds", str(self.seconds), "--report",
-                                                       "--slow-file", self.slow_file]),
+                                                       "--slow-file", self.slow_file, "--threads", "1",
+                                                       "--load-s", str(self.load_s)]),
                                         env=env, stdout=subprocess.PIPE, text=True)
                 self.procs.append(proc)
+                self.cpus.place(i, proc.pid)
                 self.steps[i] = []
                 threading.Thread(target=self._read_steps, args=(proc, i), daemon=True).start()
         except BaseException:
@@ -86,6 +137,8 @@ class TrainingCluster:
             except Exception as e:  # the namespaces and the server still go
                 print(f"job_cluster: agent: {e}", file=sys.stderr)
         self.server.stop()
+        if self.cpus:
+            self.cpus.remove()
         self.cluster.__exit__()
         self.tmp.cleanup()
 
@@ -120,12 +173,10 @@ class TrainingCluster:
         with open(self.slow_file, "w") as f:
             f.write(f"{rank} {seconds}")
 
-    def contend(self, rank, cpu=1):
-        """The rank and a busy loop pinned to one CPU."""
-        subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(self.procs[rank].pid)], check=True,
-                       stdout=subprocess.DEVNULL)
-        self.busy = subprocess.Popen(["taskset", "-c", str(cpu), TORCH_PYTHON, "-c", "while True: pass"])
-        self.contended = rank
+    def contend(self, rank):
+        """A busy loop on the rank's host: it shares the host's CPU with the rank."""
+        self.busy = subprocess.Popen([TORCH_PYTHON, "-c", "while True: pass"])
+        self.cpus.place(rank, self.busy.pid)
 
     def rate_limit(self, rank, rate="40mbit"):
         """tbf on the bridge's end of the host's link: what reaches the host is limited."""
@@ -149,10 +200,6 @@ class TrainingCluster:
             self.busy.kill()
             self.busy.wait()
             self.busy = None
-            all_cpus = f"0-{os.cpu_count() - 1}"
-            if self.procs[self.contended].poll() is None:
-                subprocess.run(["taskset", "-a", "-p", "-c", all_cpus, str(self.procs[self.contended].pid)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for ns in self.cluster.hosts:
             subprocess.run(["tc", "qdisc", "del", "dev", ns.root_end, "root"], stderr=subprocess.DEVNULL)
             subprocess.run(["ip", "netns", "exec", ns.name, "nft", "delete", "table", "inet", "ntloss"],

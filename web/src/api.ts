@@ -144,7 +144,7 @@ export interface JobRank {
   pid: number;
   step_s?: number;
   bytes_per_step?: number;
-  lateness_s?: number;
+  absent_share?: number; // of the slots where the job exchanged, those where it was idle (docs/jobs.md)
   tx_bytes_per_s?: number;
   rx_bytes_per_s?: number;
   on_cpu_share?: number;

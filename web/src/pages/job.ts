@@ -11,21 +11,17 @@ const PERIOD_MS = 2000;
 const GRID_RANKS = 64; // more is too many cells to rebuild every round
 const ABSENT = "–"; // what the agents could not measure
 
-function signedSeconds(s: number): string {
-  return s < 0 ? `-${fmt.seconds(-s)}` : fmt.seconds(s);
-}
-
 // A share of the wall time (0.40: 40% of it); small ones keep a significant digit.
 function share(v: number): string {
   return v === 0 || v >= 0.01 ? v.toFixed(2) : v.toPrecision(1);
 }
 
-// A finding's value, in the unit its metric's name ends with (lateness_s, srtt_us, runq_share...).
+// A finding's value, in the unit its metric's name ends with (srtt_us, runq_share, retransmits_per_s...).
 function metricValue(metric: string, v: number): string {
   if (metric.endsWith("bytes_per_s")) return fmt.byteRate(v);
   if (metric.endsWith("_per_s")) return fmt.countRate(v);
   if (metric.endsWith("_us")) return fmt.micros(v);
-  if (metric.endsWith("_s")) return signedSeconds(v);
+  if (metric.endsWith("_s")) return fmt.seconds(v);
   if (metric.endsWith("_share")) return share(v);
   return Math.abs(v) >= 1000 ? fmt.count(v) : String(Number(v.toPrecision(3)));
 }
@@ -44,7 +40,7 @@ function optional(v: number | undefined, format: (v: number) => string): string 
 const RANK_COLUMNS: readonly (readonly [string, (r: JobRank) => string])[] = [
   ["step", (r) => optional(r.step_s, fmt.seconds)],
   ["bytes/step", (r) => optional(r.bytes_per_step, fmt.bytes)],
-  ["lateness", (r) => optional(r.lateness_s, signedSeconds)],
+  ["absent", (r) => optional(r.absent_share, share)],
   ["tx/s", (r) => optional(r.tx_bytes_per_s, fmt.byteRate)],
   ["rx/s", (r) => optional(r.rx_bytes_per_s, fmt.byteRate)],
   ["on-CPU", (r) => optional(r.on_cpu_share, share)],
