@@ -107,6 +107,9 @@ class JobCluster(unittest.TestCase):
         view = cluster.api("/api/v1/job", job=cluster.job, **{"from": free_from - 120, "to": time.time() + 1})
         data_links = [link for link in view["links"] if link["bytes"] > 10_000_000]
         self.assertGreaterEqual(len(data_links), 3, view["links"])
+        worst = max(abs(link["bytes_received"] - link["bytes"]) / max(link["bytes"], 1) for link in data_links)
+        print(f"link bytes, sender vs receiver: largest difference {worst:.2e} over {len(data_links)} data links",
+              file=sys.stderr)
         for link in view["links"]:
             self.assertAlmostEqual(link["bytes_received"], link["bytes"], delta=0.01 * link["bytes"] + 1, msg=link)
 
