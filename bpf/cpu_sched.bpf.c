@@ -240,13 +240,18 @@ int dump_threads(struct bpf_iter__task *ctx)
 	struct task_struct *task = ctx->task;
 	struct nt_thread_record *record;
 	struct nt_thread_sched *t;
-	__u32 zero = 0;
+	__u32 zero = 0, netns;
 
 	if (!task || !task->pid || (task->flags & PF_EXITING))
 		return 0;
 	t = thread_of(task);
 	if (!t)
 		return 0;
+	/* A thread can change namespace after it was first seen (nsenter, `ip netns exec`: setns, then
+	 * exec): it counts where it is now, or a rank started that way splits across two processes. */
+	netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+	if (netns)
+		t->netns = netns;
 	if (!process_filter.by_cgroup) {
 		t->traced = passes_filters(task, t, false);
 		t->verdict_known = 1;

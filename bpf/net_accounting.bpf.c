@@ -70,6 +70,19 @@ struct {
 	__uint(max_entries, CONN_RING_SIZE);
 } conn_events SEC(".maps");
 
+/* Watched processes' send rhythm (struct nt_rhythm). Entries are added by user space only, so the
+ * table needs no preallocation: a host with no job pays nothing but the check below. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct nt_rhythm);
+} rhythm SEC(".maps");
+
+/* How many processes `rhythm` holds, set by user space: while 0 the send path does not look. */
+__u32 rhythm_watched = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, SEGMENT_RING_SIZE);
@@ -216,6 +229,29 @@ static __always_inline struct nt_sock_owner *stamp_from_io(struct sock *sk, __u3
 	return owner;
 }
 
+static __always_inline void add_to_rhythm(__u32 tgid, int ret, bool is_tx)
+{
+	struct nt_rhythm *r = bpf_map_lookup_elem(&rhythm, &tgid);
+	__u64 bin;
+	__u32 slot;
+
+	if (!r)
+		return;
+	bin = bpf_ktime_get_ns() / NT_RHYTHM_BIN_NS;
+	slot = bin & (NT_RHYTHM_SLOTS - 1);
+	/* Two CPUs starting one slot at once may lose a send's bytes to the reset: the rhythm is an
+	 * estimate's input, never a total. */
+	if (r->bin[slot] != bin) {
+		r->bin[slot] = bin;
+		r->bytes[slot] = 0;
+		r->rx_bytes[slot] = 0;
+	}
+	if (is_tx)
+		__sync_fetch_and_add(&r->bytes[slot], ret);
+	else
+		__sync_fetch_and_add(&r->rx_bytes[slot], ret);
+}
+
 static __always_inline void count_on_socket(struct nt_sock_owner *owner, int ret, bool is_tx)
 {
 	if (is_tx) {
@@ -225,6 +261,8 @@ static __always_inline void count_on_socket(struct nt_sock_owner *owner, int ret
 		__sync_fetch_and_add(&owner->rx_bytes, ret);
 		__sync_fetch_and_add(&owner->rx_calls, 1);
 	}
+	if (rhythm_watched)
+		add_to_rhythm(owner->tgid, ret, is_tx);
 }
 
 /* An unconnected datagram socket's call, counted per peer. */

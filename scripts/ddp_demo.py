@@ -41,7 +41,21 @@ def leave(code=0):
     os._exit(code)
 
 
-def train(rank, world_size, port, seconds, fixed_steps=None):
+def injected_delay(path, rank):
+    """Seconds this rank sleeps before each step's backward pass while `path` says "RANK SECONDS":
+    a straggler on cue, for tests and demos."""
+    try:
+        with open(path) as f:
+            who, seconds = f.read().split()
+        return float(seconds) if int(who) == rank else 0.0
+    except (OSError, ValueError):
+        return 0.0
+
+
+def train(rank, world_size, port, seconds, fixed_steps=None, slow_file=None, report=False, threads=None,
+          load_s=0.0):
+    if threads:
+        torch.set_num_threads(threads)
     if port is not None:
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world_size, timeout=COLLECTIVE_TIMEOUT)
@@ -51,8 +65,12 @@ def train(rank, world_size, port, seconds, fixed_steps=None):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
 
     def step():
+        if load_s:
+            time.sleep(load_s)  # waiting for the next batch of data, as a loader that keeps up would
         optimizer.zero_grad()
         loss = model(torch.randn(64, 512)).pow(2).mean()
+        if slow_file:
+            time.sleep(injected_delay(slow_file, rank))
         loss.backward()
         optimizer.step()
 
@@ -70,7 +88,13 @@ def train(rank, world_size, port, seconds, fixed_steps=None):
         dist.destroy_process_group()
         leave()
     deadline, steps = time.monotonic() + seconds, 0
+    reported_at, reported_steps = time.time(), 0
     while True:
+        if report and time.time() - reported_at >= 1:  # the step as the script measures it, once a second
+            now = time.time()
+            line = json.dumps({"rank": rank, "ts": now, "step_s": (now - reported_at) / max(steps - reported_steps, 1)})
+            os.write(1, (line + "\n").encode())
+            reported_at, reported_steps = now, steps
         # Every rank takes the same number of steps: rank 0 decides when to stop.
         stop = torch.tensor([1 if time.monotonic() >= deadline else 0])
         dist.broadcast(stop, src=0)
@@ -89,9 +113,13 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--steps", type=int, default=None, help="exactly this many timed steps (benchmarks)")
+    parser.add_argument("--slow-file", default=None, help='while it holds "RANK SECONDS", that rank sleeps each step')
+    parser.add_argument("--report", action="store_true", help="each rank prints its mean step time once a second")
+    parser.add_argument("--threads", type=int, default=None, help="torch's intra-op threads per rank")
+    parser.add_argument("--load-s", type=float, default=0.0, help="seconds each step waits for its data")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if "RANK" in os.environ:  # torchrun
-        train(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), None, args.seconds, args.steps)
+        train(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), None, args.seconds, args.steps, args.slow_file, args.report, args.threads, args.load_s)
     else:
-        mp.spawn(train, args=(args.ranks, free_port(), args.seconds, args.steps), nprocs=args.ranks)
+        mp.spawn(train, args=(args.ranks, free_port(), args.seconds, args.steps, args.slow_file, args.report, args.threads, args.load_s), nprocs=args.ranks)

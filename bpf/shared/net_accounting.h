@@ -10,7 +10,7 @@
 #define NT_COMM_LEN 16
 
 /* Bumped whenever a struct below changes; the loader checks it after load. */
-#define NT_NET_ABI_VERSION 5
+#define NT_NET_ABI_VERSION 6
 
 /* A process is its thread group leader's pid plus its start time (pids wrap), seen in one
  * network namespace (tracepoints see every namespace, and the same pid can use several). */
@@ -214,6 +214,18 @@ enum nt_loss {
 	NT_LOSS_FLOW_BYTES_NOT_HELD, /* the bytes those calls carried (process totals still have them) */
 	NT_LOSS_CONN_RINGBUF_FULL,   /* a connection open/close record the ring buffer could not take */
 	NT_LOSS__COUNT,
+};
+
+/* The send rhythm of watched processes (a distributed job's ranks): bytes sent per 2 ms bin, in a
+ * ring of 1024 bins (about 2 s, so a reader that comes once a second sees every bin). A slot holds
+ * the bin it counts for; a send into a slot still holding an older bin starts it again. User space
+ * adds a process (a zeroed entry) to watch it and removes it when it exits. */
+#define NT_RHYTHM_BIN_NS 2000000ULL
+#define NT_RHYTHM_SLOTS 1024
+struct nt_rhythm {
+	__u64 bin[NT_RHYTHM_SLOTS];   /* ktime_ns / NT_RHYTHM_BIN_NS of what the slot counts */
+	__u64 bytes[NT_RHYTHM_SLOTS]; /* sent */
+	__u64 rx_bytes[NT_RHYTHM_SLOTS];
 };
 
 #endif

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "agent/held_child.h"
+#include "detect/rhythm.h"
 #include "detect/watch.h"
 #include "bpf_runtime/kernel_env.h"
 #include "collectors/devices/rtnl_devices.h"
@@ -95,7 +96,17 @@ class Recorder {
         netns_(netns),
         metrics_(std::move(metrics)),
         series_cap_(options.metrics_top),
-        watch_(watch_options(options)) {}
+        watch_(watch_options(options)),
+        host_name_(host_name(options)) {}
+
+  // What a job on a loopback rendezvous is qualified with: the name the server knows this host by
+  // (--host-id, else /etc/machine-id), else the hostname.
+  static std::string host_name(const RecordOptions& options) {
+    if (auto host = ship::local_host_identity(options.host_id, {})) return host.value().machine_id;
+    char name[256] = {};
+    gethostname(name, sizeof(name) - 1);
+    return name;
+  }
 
   static anomaly::WatchOptions watch_options(const RecordOptions& options) {
     anomaly::WatchOptions watch;
@@ -163,6 +174,7 @@ class Recorder {
         if (auto ok = sink_.write_line(line_); !ok) return ok;
       }
       for (const auto& name : jobs_.add_interval(tables_.flows)) changed_jobs.insert(name);
+      follow_rhythms(changed_jobs);
       for (const auto& name : changed_jobs)
         if (auto ok = sink_.write(output::job_record(jobs_.jobs().at(name), ts)); !ok) return ok;
       if (sources_.net) {
@@ -307,11 +319,67 @@ class Recorder {
       if (!identified_.try_emplace(key).second || !collectors::process_alive(key)) continue;
       auto identity = collectors::read_identity(key.tgid);
       if (!identity) continue;  // exited meanwhile
+      if (identity.value().job_on_loopback)
+        identity.value().job = host_name_ + "/" + std::to_string(key.netns) + "/" + identity.value().job;
       identified_[key] = identity.value();
       if (auto ok = sink_.write(output::process_info_record(key, process.comm, identity.value(), ts)); !ok) return ok;
       if (jobs_.add_member(key, identity.value())) changed_jobs.insert(identity.value().job);
     }
     return {};
+  }
+
+  // Each rank's send rhythm, read from the kernel's bins and estimated here (detect/rhythm.h).
+  // A rank is watched from when it joins its job until it exits.
+  void follow_rhythms(std::set<std::string>& changed_jobs) {
+    if (!sources_.net) return;
+    for (const auto& [name, job] : jobs_.jobs())
+      for (const auto& [rank, key] : job.ranks) {
+        if (rhythms_.count(key) || !collectors::process_alive(key)) continue;
+        if (auto ok = sources_.net->watch_rhythm(key.tgid); !ok) {
+          ++rhythm_watch_failures_;  // the kernel's table is full: this rank's step stays unknown
+          continue;
+        }
+        detect::RhythmConfig config;
+        config.bin_s = collectors::NetCollector::kRhythmBinS;
+        rhythms_.emplace(key, RankRhythm{detect::Rhythm(config), detect::Rhythm(config), 0, 0});
+      }
+    for (auto it = rhythms_.begin(); it != rhythms_.end();) {
+      const auto& key = it->first;
+      auto& rhythm = it->second;
+      if (!collectors::process_alive(key)) {
+        sources_.net->unwatch_rhythm(key.tgid);
+        if (auto name = jobs_.set_step(key, std::nullopt); !name.empty()) changed_jobs.insert(name);
+        jobs_.set_participation(key, std::nullopt);
+        it = rhythms_.erase(it);
+        continue;
+      }
+      for (const auto& bin : sources_.net->read_rhythm(key.tgid, rhythm.read_through)) {
+        rhythm.estimator.add(bin.bin, bin.sent);
+        rhythm.exchanged.add(bin.bin, bin.sent + bin.received);
+      }
+      std::optional<model::StepEstimate> step;
+      // Over a span of eight steps (at least 2 s) when the step is known, so that a step that
+      // changes is followed within seconds; over the whole window when that finds none.
+      std::optional<detect::RhythmEstimate> estimate;
+      if (rhythm.step_s > 0) estimate = rhythm.estimator.estimate(std::max(2.0, 8 * rhythm.step_s));
+      if (!estimate) estimate = rhythm.estimator.estimate();
+      rhythm.step_s = estimate ? estimate->period_s : 0;
+      // The bins are on the monotonic clock; ranks on other hosts compare on the wall clock.
+      const double to_unix = unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9;
+      constexpr double kBinS = collectors::NetCollector::kRhythmBinS;
+      uint64_t first_bin = 0;
+      const auto recent = rhythm.exchanged.tail(detect::kParticipationS, first_bin);
+      jobs_.set_participation(key, recent.empty() ? std::nullopt
+                                                  : std::optional(detect::busy_slots(
+                                                        recent, static_cast<double>(first_bin) * kBinS + to_unix, kBinS)));
+      if (estimate) {
+        step = model::StepEstimate{estimate->period_s, estimate->bytes_per_step, estimate->correlation,
+                                   estimate->onset_s + to_unix, estimate->sending_s};
+        if (auto active = rhythm.exchanged.span_at(estimate->period_s)) step->active_s = *active;
+      }
+      if (auto name = jobs_.set_step(key, step); !name.empty() && step) changed_jobs.insert(name);
+      ++it;
+    }
   }
 
   std::string comm_of(const model::ProcessKey& key) const {
@@ -324,6 +392,7 @@ class Recorder {
     sources_.filter.add_losses(losses);
     for (const auto* collector : sources_.collectors) collector->add_losses(losses);
     losses[static_cast<size_t>(model::LossReason::kDeviceReadFailed)] = device_read_failures_;
+    losses[static_cast<size_t>(model::LossReason::kRhythmTableFull)] = rhythm_watch_failures_;
     if (uplink_) {
       auto counts = uplink_->counts();
       losses[static_cast<size_t>(model::LossReason::kServerBatchesDropped)] = counts.batches_dropped;
@@ -417,6 +486,14 @@ class Recorder {
   collectors::RtnlDevices devices_;
   model::Tables tables_;
   model::JobTable jobs_;
+  struct RankRhythm {
+    detect::Rhythm estimator;  // what the rank sends: its step
+    detect::Rhythm exchanged;  // what it sends and receives: how long in a step it takes part
+    uint64_t read_through;  // the last kernel bin read (NetCollector::read_rhythm)
+    double step_s = 0;      // the last estimate's (0: none)
+  };
+  std::map<model::ProcessKey, RankRhythm> rhythms_;
+  uint64_t rhythm_watch_failures_ = 0;
   std::map<model::ProcessKey, model::ProcessIdentity> identified_;  // empty when it could not be read
   std::shared_ptr<http::MetricsExporter> metrics_;
   output::SeriesCap series_cap_;
@@ -427,6 +504,7 @@ class Recorder {
   std::vector<model::ProgramStats> programs_before_;
   std::deque<model::ConnEvent> recent_conns_;
   anomaly::Watch watch_;
+  std::string host_name_;  // qualifies jobs on a loopback rendezvous
   static constexpr size_t kRecentAnomalies = 50;  // what `top` lists and marks rows by
   std::deque<model::Anomaly> recent_anomalies_;
   std::set<model::ProcessKey> exit_reported_;

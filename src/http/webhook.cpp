@@ -40,9 +40,11 @@ std::string text_of(const nlohmann::ordered_json& value) {
 
 nlohmann::ordered_json alertmanager_alert(const nlohmann::ordered_json& anomaly) {
   nlohmann::ordered_json labels = {{"alertname", "NeuTracerAnomaly"}};
-  for (const char* key : {"detector", "kind", "metric", "pid", "start_time", "comm", "netns", "flow", "ifname", "device"})
+  for (const char* key :
+       {"detector", "kind", "metric", "pid", "start_time", "comm", "netns", "flow", "ifname", "device", "job", "subject", "host"})
     if (anomaly.contains(key) && !anomaly[key].is_null()) labels[key] = text_of(anomaly[key]);
-  std::string subject = anomaly.contains("ifname")   ? text_of(anomaly["ifname"])
+  std::string subject = anomaly.contains("job")      ? "job " + text_of(anomaly["job"]) + ": " + text_of(anomaly["subject"])
+                        : anomaly.contains("ifname") ? text_of(anomaly["ifname"])
                         : anomaly.contains("device") ? "disk " + text_of(anomaly["device"])
                                                      : text_of(anomaly.value("comm", nlohmann::ordered_json(""))) +
                                                          " (pid " + text_of(anomaly.value("pid", nlohmann::ordered_json(0))) + ")";

@@ -16,7 +16,11 @@ struct ProcessIdentity {
   // Rendezvous of a distributed job, as torchrun (torch.distributed.run) puts it in the
   // environment. mp.spawn-style launchers set it after exec, where /proc cannot see it: then
   // `job` is empty and the rank unknown, never guessed.
-  std::string job;  // "MASTER_ADDR:MASTER_PORT", "" when unknown
+  // "MASTER_ADDR:MASTER_PORT", with "/TORCHELASTIC_RUN_ID" when torchrun names the run; "" when
+  // unknown. A loopback rendezvous names a job only within one host and namespace: the agent puts
+  // "HOST/NETNS/" before it (job_on_loopback).
+  std::string job;
+  bool job_on_loopback = false;
   std::optional<int> rank;
   std::optional<int> local_rank;
   std::optional<int> world_size;

@@ -17,6 +17,39 @@ bool JobTable::add_member(const ProcessKey& process, const ProcessIdentity& iden
   return true;
 }
 
+namespace {
+
+// Sets (or, with none, removes) what `by_rank` holds for the rank `process` is in `job`.
+template <typename T>
+void set_for_rank(const Job& job, const ProcessKey& process, std::map<int, T>& by_rank, std::optional<T> value) {
+  for (const auto& [rank, key] : job.ranks) {
+    if (key != process) continue;
+    if (value)
+      by_rank[rank] = std::move(*value);
+    else
+      by_rank.erase(rank);
+    return;
+  }
+}
+
+}  // namespace
+
+std::string JobTable::set_step(const ProcessKey& process, std::optional<StepEstimate> step) {
+  auto member = job_of_.find(process);
+  if (member == job_of_.end()) return "";
+  Job& job = jobs_[member->second];
+  set_for_rank(job, process, job.steps, std::move(step));
+  return job.name;
+}
+
+std::string JobTable::set_participation(const ProcessKey& process, std::optional<detect::Participation> participation) {
+  auto member = job_of_.find(process);
+  if (member == job_of_.end()) return "";
+  Job& job = jobs_[member->second];
+  set_for_rank(job, process, job.participation, std::move(participation));
+  return job.name;
+}
+
 std::vector<std::string> JobTable::add_interval(const FlowTable& flows) {
   if (job_of_.empty()) return {};
   // Which job member owns each local endpoint, per namespace: a rank's peer is another rank

@@ -30,6 +30,7 @@ enum class LossReason : uint8_t {
   kServerBatchesDropped, // user, --server: interval batches the send buffer had no room for
   kServerSamplesDropped, // user, --server: the process samples those batches held
   kServerConnsDropped,   // user, --server: closed connections beyond what one batch takes
+  kRhythmTableFull,      // user: a job rank the kernel's rhythm table had no room for (step unknown)
   kCount,
 };
 
@@ -39,7 +40,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(LossReason::kC
     "packet_ringbuf_full",   "flow_map_full",       "flow_bytes_not_held", "conn_ringbuf_full",
     "map_read_failed",       "device_read_failed",  "sched_map_full",    "sched_storage_failed",
     "io_request_map_full",   "io_counter_map_full", "server_batches_dropped", "server_samples_dropped",
-    "server_conns_dropped",
+    "server_conns_dropped",  "rhythm_table_full",
 };
 
 using LossCounters = std::array<uint64_t, static_cast<size_t>(LossReason::kCount)>;

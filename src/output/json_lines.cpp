@@ -110,8 +110,16 @@ nlohmann::ordered_json process_info_record(const model::ProcessKey& key, const s
 nlohmann::ordered_json job_record(const model::Job& job, double ts) {
   auto record = header("job", ts);
   nlohmann::ordered_json ranks = nlohmann::ordered_json::array();
-  for (const auto& [rank, process] : job.ranks)
+  for (const auto& [rank, process] : job.ranks) {
     ranks.push_back({{"rank", rank}, {"pid", process.tgid}, {"start_time", process.start_ns}});
+    if (auto step = job.steps.find(rank); step != job.steps.end())
+      ranks.back().update({{"step_s", step->second.step_s},
+                           {"bytes_per_step", step->second.bytes_per_step},
+                           {"regularity", step->second.regularity},
+                           {"onset", step->second.onset_unix_s},
+                           {"sending_s", step->second.sending_s},
+                           {"active_s", step->second.active_s}});
+  }
   record.update({{"job", job.name}, {"world_size", optional_int(job.world_size)}, {"ranks", ranks},
                  {"bytes_between_ranks", job.bytes_between_ranks}});
   return record;

@@ -12,8 +12,10 @@
 
 #include "common/clock.h"
 #include "common/token_file.h"
+#include "http/webhook.h"
 #include "server/http_api.h"
 #include "server/ingest_service.h"
+#include "server/job_watch.h"
 #include "server/preface_gate.h"
 #include "server/remote_write.h"
 #include "server/server_metrics.h"
@@ -34,6 +36,7 @@ struct ServerOptions {
   std::string token_file;
   std::string tls_cert, tls_key;
   std::string remote_write;
+  std::string webhook;
   size_t max_message_bytes = 16u << 20;
   std::string web_root = NT_WEB_ROOT;  // the build's web/dist, so that a built tree serves its dashboard
 };
@@ -125,8 +128,36 @@ int run(const ServerOptions& options) {
     if (!started) return fail("--remote-write: " + started.error().message, kUsageError);
     remote = std::move(started).value();
   }
+  std::unique_ptr<nt::http::Webhook> webhook;
+  if (!options.webhook.empty()) {
+    auto started = nt::http::Webhook::start(options.webhook);
+    if (!started) return fail(started.error().message, kUsageError);
+    webhook = std::move(started).value();
+  }
+  // Findings on jobs: stored (and an anomaly row), counted on /metrics, posted to the webhook.
+  nt::server::JobWatch job_watch(
+      nt::server::JobWatchConfig{},
+      [&](const nt::server::JobFinding& finding) -> int64_t {
+        metrics.job_finding(finding.job, finding.kind, finding.subject, finding.metric, true);
+        if (webhook)
+          webhook->post({{"ts", finding.ts}, {"kind", "job"}, {"detector", finding.kind}, {"job", finding.job},
+                         {"subject", finding.subject}, {"host", finding.host}, {"metric", finding.metric},
+                         {"value", finding.value}, {"expected_low", finding.peers_median},
+                         {"expected_high", finding.peers_median}, {"score", finding.score}, {"since", finding.since}});
+        auto id = store.value()->record_job_finding(finding);
+        if (!id) {
+          std::fprintf(stderr, "neutracer-server: storing a job finding: %s\n", id.error().message.c_str());
+          return 0;
+        }
+        return *id;
+      },
+      [&](int64_t id, double ts) {
+        if (auto ok = store.value()->end_job_finding(id, ts); !ok)
+          std::fprintf(stderr, "neutracer-server: ending a job finding: %s\n", ok.error().message.c_str());
+      });
   nt::server::BatchWriter writer(*store.value(), metrics, [&](const neutracer::v1::Batch& batch) {
     if (remote) remote->enqueue(nt::server::remote_samples(batch));
+    job_watch.look(*store.value(), nt::unix_seconds());
   });
   nt::server::BatchLimits limits;
   nt::server::IngestService service(writer, metrics, token, limits);
@@ -169,6 +200,10 @@ int run(const ServerOptions& options) {
   hooks.rejected = [&](std::string_view reason) { metrics.rejected(reason); };
   hooks.metrics_text = [&] {
     metrics.set_storage_bytes(store.value()->size_bytes());
+    if (webhook) {
+      auto counts = webhook->counts();
+      metrics.set_webhook(counts.delivered, counts.failed_attempts, counts.dropped);
+    }
     if (remote) {
       auto counts = remote->counts();
       metrics.set_remote_write(counts.sent_samples, counts.failed_attempts, counts.dropped_samples, counts.queued_samples);
@@ -214,6 +249,7 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", options.tls_cert, "PEM certificate: TLS on both ports");
   app.add_option("--tls-key", options.tls_key, "PEM private key of --tls-cert");
   app.add_option("--remote-write", options.remote_write, "Forward series to this Prometheus remote-write URL");
+  app.add_option("--webhook", options.webhook, "POST the findings on jobs to this http URL as Alertmanager alerts");
   app.add_option("--web-root", options.web_root, "The dashboard's built files, served at / (default: the build's)");
   app.add_option("--max-message-bytes", options.max_message_bytes, "Largest batch accepted")
       ->check(CLI::Range(size_t{1} << 16, size_t{1} << 30));

@@ -20,6 +20,7 @@ enum Param : unsigned {
   kSort = 1u << 5,
   kCounter = 1u << 6,
   kLevel = 1u << 7,
+  kJob = 1u << 8,
 };
 constexpr unsigned kRange = kFrom | kTo;
 
@@ -27,9 +28,9 @@ struct ParamName {
   std::string_view name;
   Param param;
 };
-constexpr std::array<ParamName, 8> kParams = {{
+constexpr std::array<ParamName, 9> kParams = {{
     {"from", kFrom}, {"to", kTo}, {"limit", kLimit}, {"host", kHost},
-    {"process", kProcess}, {"sort", kSort}, {"counter", kCounter}, {"level", kLevel},
+    {"process", kProcess}, {"sort", kSort}, {"counter", kCounter}, {"level", kLevel}, {"job", kJob},
 }};
 
 // A parameter a route does not use is refused rather than ignored: a caller who filters by host
@@ -40,7 +41,7 @@ struct Route {
   unsigned accepted;
   unsigned required;
 };
-constexpr std::array<Route, 10> kRoutes = {{
+constexpr std::array<Route, 11> kRoutes = {{
     {"/api/v1/hosts", QueryKind::kHosts, kHost, 0},
     {"/api/v1/processes", QueryKind::kProcesses, kRange | kLimit | kHost | kSort, 0},
     {"/api/v1/series", QueryKind::kSeries, kRange | kProcess | kCounter, kProcess},
@@ -50,13 +51,14 @@ constexpr std::array<Route, 10> kRoutes = {{
     {"/api/v1/losses", QueryKind::kLosses, kHost, 0},
     {"/api/v1/anomalies", QueryKind::kAnomalies, kRange | kLimit | kHost | kProcess, 0},
     {"/api/v1/jobs", QueryKind::kJobs, kRange | kHost, 0},
+    {"/api/v1/job", QueryKind::kJob, kRange | kJob, kJob},
     {"/api/v1/detect", QueryKind::kDetect, kRange | kProcess | kCounter, kProcess},
 }};
 
 // Longer targets are refused before anything is decoded, which bounds what a request can make
 // this parser allocate (HTTP servers cap their request line near this too).
 constexpr size_t kMaxTargetBytes = 8192;
-constexpr size_t kMaxHostBytes = 128;
+constexpr size_t kMaxNameBytes = 128;  // a host's machine id, a job's name
 constexpr double kDefaultRangeSeconds = 3600.0;
 constexpr double kMaxFutureSeconds = 86400.0;  // agents' clocks run ahead a little, not by days
 constexpr size_t kMaxEchoedBytes = 64;
@@ -184,11 +186,12 @@ Result<Query> parse_query(std::string_view path, const std::multimap<std::string
         query.limit = static_cast<size_t>(*limit);
         break;
       }
-      case kHost: {
+      case kHost:
+      case kJob: {
         const bool printable = std::all_of(value.begin(), value.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
-        if (value.empty() || value.size() > kMaxHostBytes || !printable)
-          return Error{"host: not a machine id of 1 to 128 printable ASCII characters: " + echoed(value)};
-        query.host = value;
+        if (value.empty() || value.size() > kMaxNameBytes || !printable)
+          return Error{std::string(known->name) + ": not a name of 1 to 128 printable ASCII characters: " + echoed(value)};
+        (known->param == kHost ? query.host : query.job) = value;
         break;
       }
       case kProcess: {

@@ -21,6 +21,7 @@ enum class QueryKind {
   kLosses,       // GET /api/v1/losses: every host's loss counters, by reason
   kAnomalies,    // GET /api/v1/anomalies: what the agents' detectors raised
   kJobs,         // GET /api/v1/jobs
+  kJob,          // GET /api/v1/job: one job across its hosts: each rank's step, lateness and shares
   kDetect,       // GET /api/v1/detect: the agent's detectors run here over one process's stored series
 };
 
@@ -28,6 +29,7 @@ struct Query {
   QueryKind kind = QueryKind::kHosts;
   std::optional<std::string> host;     // machine id
   std::optional<int64_t> process;      // the id the API gave the process
+  std::optional<std::string> job;      // a job's name (as the agents give it)
   double from = 0, to = 0;             // unix seconds; default: the last hour
   size_t limit = 20;                   // 1..1000
   std::string sort = "tx_bytes";       // a counter name (model/process_counters.h)

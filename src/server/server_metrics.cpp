@@ -4,6 +4,16 @@
 
 namespace nt::server {
 
+namespace {
+
+// Remote write and the webhook count cumulatively; a counter takes the growth since the last look.
+void add_growth(prometheus::Family<prometheus::Counter>& family, const char* outcome, uint64_t now, uint64_t& seen) {
+  family.Add({{"outcome", outcome}}).Increment(static_cast<double>(now - seen));
+  seen = now;
+}
+
+}  // namespace
+
 ServerMetrics::ServerMetrics()
     : registry_(std::make_shared<prometheus::Registry>()),
       batches_(prometheus::BuildCounter()
@@ -49,7 +59,33 @@ ServerMetrics::ServerMetrics()
                                .Name("neutracer_server_remote_write_queued_samples")
                                .Help("Samples waiting to be forwarded")
                                .Register(*registry_)
-                               .Add({})) {}
+                               .Add({})),
+      job_findings_(prometheus::BuildCounter()
+                        .Name("neutracer_server_job_findings_total")
+                        .Help("Ranks and links of training jobs named as departing from their peers")
+                        .Register(*registry_)),
+      job_findings_ongoing_(prometheus::BuildGauge()
+                                .Name("neutracer_server_job_findings_ongoing")
+                                .Help("1 while a named rank or link still departs from its peers, 0 after")
+                                .Register(*registry_)),
+      webhook_(prometheus::BuildCounter()
+                   .Name("neutracer_server_webhook_alerts_total")
+                   .Help("Alerts posted to --webhook, by outcome")
+                   .Register(*registry_)) {}
+
+void ServerMetrics::job_finding(const std::string& job, const std::string& kind, const std::string& subject,
+                                const std::string& metric, bool ongoing) {
+  const std::map<std::string, std::string> labels = {{"job", job}, {"kind", kind}, {"subject", subject}, {"metric", metric}};
+  if (ongoing) job_findings_.Add(labels).Increment();
+  job_findings_ongoing_.Add(labels).Set(ongoing ? 1 : 0);
+}
+
+void ServerMetrics::set_webhook(uint64_t delivered, uint64_t failed_attempts, uint64_t dropped) {
+  std::lock_guard lock(mutex_);
+  add_growth(webhook_, "delivered", delivered, webhook_delivered_);
+  add_growth(webhook_, "failed_attempt", failed_attempts, webhook_failed_);
+  add_growth(webhook_, "dropped", dropped, webhook_dropped_);
+}
 
 void ServerMetrics::batch_stored(const std::string& host, double batch_ts, uint64_t samples, double commit_seconds) {
   stored_.Increment();
@@ -72,11 +108,9 @@ void ServerMetrics::set_storage_bytes(uint64_t bytes) { storage_bytes_.Set(stati
 
 void ServerMetrics::set_remote_write(uint64_t sent, uint64_t failed_attempts, uint64_t dropped, uint64_t queued) {
   std::lock_guard lock(mutex_);
-  // The writer counts cumulatively; the counters take the growth since the last look.
-  remote_write_.Add({{"outcome", "sent"}}).Increment(static_cast<double>(sent - remote_sent_));
-  remote_write_.Add({{"outcome", "failed_attempt"}}).Increment(static_cast<double>(failed_attempts - remote_failed_));
-  remote_write_.Add({{"outcome", "dropped"}}).Increment(static_cast<double>(dropped - remote_dropped_));
-  remote_sent_ = sent, remote_failed_ = failed_attempts, remote_dropped_ = dropped;
+  add_growth(remote_write_, "sent", sent, remote_sent_);
+  add_growth(remote_write_, "failed_attempt", failed_attempts, remote_failed_);
+  add_growth(remote_write_, "dropped", dropped, remote_dropped_);
   remote_write_queued_.Set(static_cast<double>(queued));
 }
 

@@ -27,6 +27,10 @@ class ServerMetrics {
   // Refreshed before each scrape: storage size, hosts' freshness, what remote write did.
   void set_storage_bytes(uint64_t bytes);
   void set_remote_write(uint64_t sent, uint64_t failed_attempts, uint64_t dropped, uint64_t queued);
+  // A job's rank or link named by the server's peer comparison (job_watch.h), and its end.
+  void job_finding(const std::string& job, const std::string& kind, const std::string& subject,
+                   const std::string& metric, bool ongoing);
+  void set_webhook(uint64_t delivered, uint64_t failed_attempts, uint64_t dropped);
   std::string render(double now);
 
  private:
@@ -42,9 +46,13 @@ class ServerMetrics {
   prometheus::Family<prometheus::Gauge>& host_age_;
   prometheus::Family<prometheus::Counter>& remote_write_;
   prometheus::Gauge& remote_write_queued_;
+  prometheus::Family<prometheus::Counter>& job_findings_;
+  prometheus::Family<prometheus::Gauge>& job_findings_ongoing_;
+  prometheus::Family<prometheus::Counter>& webhook_;
   std::mutex mutex_;
   std::map<std::string, double> last_batch_ts_;  // by host
   uint64_t remote_sent_ = 0, remote_failed_ = 0, remote_dropped_ = 0;
+  uint64_t webhook_delivered_ = 0, webhook_failed_ = 0, webhook_dropped_ = 0;
 };
 
 }  // namespace nt::server

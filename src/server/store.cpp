@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "detect/detector.h"
+#include "detect/participation.h"
 #include "detect/watch.h"
 #include "model/process_counters.h"
 
@@ -367,8 +368,29 @@ CREATE TABLE jobs (
 )";
 }
 
+// Issue 16: the server's own findings over a job's ranks and links, one row per episode.
+std::string schema_v2() {
+  return R"(
+CREATE TABLE job_findings (
+  id INTEGER PRIMARY KEY,
+  job TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  rank INTEGER NOT NULL,
+  from_rank INTEGER NOT NULL,
+  to_rank INTEGER NOT NULL,
+  metric TEXT NOT NULL,
+  value REAL NOT NULL,
+  peers_median REAL NOT NULL,
+  since REAL NOT NULL,
+  ts REAL NOT NULL,
+  ended REAL);
+CREATE INDEX job_findings_by_job ON job_findings(job, since);
+)";
+}
+
 // Version N of the schema is what the first N entries make; entries are appended, never edited.
-std::vector<std::string> migrations() { return {schema_v1()}; }
+std::vector<std::string> migrations() { return {schema_v1(), schema_v2()}; }
 
 Status migrate(sqlite3* db) {
   Result<Statement> version = Statement::prepare(db, "PRAGMA user_version");
@@ -546,6 +568,7 @@ struct Store::Writer {
   Statement process_select, process_insert, process_update, identity_update, sample_insert;
   Statement flow_select, flow_insert, flow_update, flow_sample_insert;
   Statement device_upsert, connection_insert, loss_upsert, anomaly_insert, job_upsert;
+  Statement finding_insert, finding_end;
   std::vector<std::pair<double, Statement>> retention;  // (units per second of ?1, the statement)
   Statement fold, fold_delete, fold_insert, fold_clear;
 
@@ -657,6 +680,9 @@ Status Store::Writer::prepare_all() {
                          counter_list("total_") + ") SELECT process_id, ts, interval_s, 60, " + counters + ", " +
                          counter_list("total_") + " FROM temp.folded"},
       {&fold_clear, "DELETE FROM temp.folded"},
+      {&finding_insert, "INSERT INTO job_findings (job, kind, subject, rank, from_rank, to_rank, metric, value, "
+                        "peers_median, since, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+      {&finding_end, "UPDATE job_findings SET ended = ?2 WHERE id = ?1 AND ended IS NULL"},
   };
   for (const auto& [statement, sql] : statements) {
     auto prepared = Statement::prepare(db.get(), sql);
@@ -671,6 +697,7 @@ Status Store::Writer::prepare_all() {
       {1, "DELETE FROM flow_samples WHERE ts < ?1"},
       {1e9, "DELETE FROM connections WHERE close_unix_ns < ?1"},
       {1, "DELETE FROM anomalies WHERE ts < ?1"},
+      {1, "DELETE FROM job_findings WHERE coalesce(ended, ts) < ?1"},
       {1, "DELETE FROM batches WHERE ts < ?1"},
       {1, "DELETE FROM jobs WHERE last_ts < ?1"},
       {1, "DELETE FROM devices WHERE last_ts < ?1"},
@@ -855,6 +882,12 @@ Status Store::Writer::store_events(int64_t host_id, int64_t run, const Batch& ba
                        {"pid", rank.process().tgid()},
                        {"netns", rank.process().netns()},
                        {"start_ns", rank.process().start_ns()}});
+      if (rank.step_s() > 0)
+        ranks.back().update({{"step_s", rank.step_s()}, {"bytes_per_step", rank.bytes_per_step()},
+                             {"onset", rank.onset_unix_s()}});
+      if (rank.active_s() > 0) ranks.back()["active_s"] = rank.active_s();
+      if (!rank.busy_slots().empty())
+        ranks.back()["busy"] = {{"start_ms", rank.busy_start_unix_ms()}, {"slots", detect::to_hex(rank.busy_slots())}};
     }
     if (auto s = job_upsert
                      .bind(host_id, job.name(), job.world_size(), ranks.dump(), job.bytes_between_ranks(), batch.ts())
@@ -951,6 +984,7 @@ class Answerer {
       case QueryKind::kLosses: return losses();
       case QueryKind::kAnomalies: return anomalies();
       case QueryKind::kJobs: return jobs();
+      case QueryKind::kJob: return job();
       case QueryKind::kDetect: return detect();
     }
     return Error{"unknown query kind"};
@@ -1007,6 +1041,34 @@ class Answerer {
     return Json{{"now", query_.now}, {"hosts", std::move(list)}};
   }
 
+  // What process `id` moved over (from, to] of every counter: its running totals at the range's
+  // last row less those before its first row (zeros for a process with no row in the range).
+  Result<std::array<int64_t, kCounters>> moved_in_range(int64_t id) {
+    static const std::string range_end = "SELECT " + counter_list("total_") +
+                                         " FROM samples WHERE process_id = ?1 AND ts <= ?3 ORDER BY ts DESC LIMIT 1";
+    static const std::string before_start = [] {
+      std::string sql = "SELECT ";
+      for (size_t i = 0; i < kCounters; ++i) {
+        const std::string name(model::kProcessCounterNames[i]);
+        sql += (i ? ", total_" : "total_") + name + " - " + name;
+      }
+      return sql + " FROM samples WHERE process_id = ?1 AND ts > ?2 AND ts <= ?3 ORDER BY ts LIMIT 1";
+    }();
+    std::array<int64_t, kCounters> end{}, start{}, moved{};
+    bool any = false;
+    auto read = [&](const std::string& sql, std::array<int64_t, kCounters>& into) {
+      return rows(sql, [&](const Statement& r) {
+        any = true;
+        for (size_t i = 0; i < kCounters; ++i) into[i] = r.integer(static_cast<int>(i));
+      }, id, query_.from, query_.to);
+    };
+    if (auto ok = read(before_start, start); !ok) return ok.error();
+    if (!any) return moved;  // no row in the range
+    if (auto ok = read(range_end, end); !ok) return ok.error();
+    for (size_t i = 0; i < kCounters; ++i) moved[i] = end[i] - start[i];
+    return moved;
+  }
+
   // Top processes over (from, to]. Each sample row carries the process's running totals, so what a
   // process moved in the range is its totals at the range's last row minus those before its first
   // row: two index lookups per process seen in the range, however many rows the range holds.
@@ -1032,25 +1094,11 @@ class Answerer {
         "SELECT p.id, h.machine_id, p.tgid, p.netns, p.start_ns, p.comm, p.exited, p.first_ts, p.last_ts, "
         "p.cmdline, p.user, p.container_id, p.job, p.rank, p.world_size, p.uid, " + counter_list("p.") +
         " FROM processes p JOIN hosts h ON h.id = p.host_id WHERE p.id = ?1";
-    const std::string range_end = "SELECT " + counter_list("total_") +
-                                  " FROM samples WHERE process_id = ?1 AND ts <= ?3 ORDER BY ts DESC LIMIT 1";
-    std::string before_start = "SELECT ";
-    for (size_t i = 0; i < kCounters; ++i) {
-      const std::string name(model::kProcessCounterNames[i]);
-      before_start += (i ? ", total_" : "total_") + name + " - " + name;
-    }
-    before_start += " FROM samples WHERE process_id = ?1 AND ts > ?2 AND ts <= ?3 ORDER BY ts LIMIT 1";
     for (int64_t id : top) {
-      std::array<int64_t, kCounters> end{}, start{};
-      auto read = [&](const std::string& sql, std::array<int64_t, kCounters>& into) {
-        return rows(sql, [&](const Statement& r) {
-          for (size_t i = 0; i < kCounters; ++i) into[i] = r.integer(static_cast<int>(i));
-        }, id, query_.from, query_.to);
-      };
-      if (auto ok = read(range_end, end); !ok) return ok.error();
-      if (auto ok = read(before_start, start); !ok) return ok.error();
+      auto moved = moved_in_range(id);
+      if (!moved) return moved.error();
       Json delta = Json::object();
-      for (size_t i = 0; i < kCounters; ++i) delta[std::string(model::kProcessCounterNames[i])] = end[i] - start[i];
+      for (size_t i = 0; i < kCounters; ++i) delta[std::string(model::kProcessCounterNames[i])] = (*moved)[i];
       auto described = rows(
           describe,
           [&](const Statement& r) {
@@ -1379,7 +1427,164 @@ class Answerer {
     return out;
   }
 
-  // A job spans hosts: each host reports the ranks it runs.
+  // One job across its hosts, rank by rank: the ranks each host last reported in the range, with
+  // their step (from the send rhythm), how often the others exchanged without each (its absent
+  // share, detect/participation.h), and what each process moved over the range, as rates and
+  // shares of the range; the links between them and the server's findings.
+  Result<Json> job() {
+    std::vector<Json> ranks;
+    int64_t world_size = -1;
+    auto s = rows(
+        "SELECT h.machine_id, j.world_size, j.ranks FROM jobs j JOIN hosts h ON h.id = j.host_id "
+        "WHERE j.name = ?1 AND j.last_ts > ?2 AND j.first_ts <= ?3 ORDER BY h.machine_id",
+        [&](const Statement& r) {
+          world_size = std::max(world_size, r.integer(1));
+          Json list = Json::parse(r.bytes(2), nullptr, false);
+          if (!list.is_array()) return;
+          for (auto& rank : list) {
+            rank["host"] = r.bytes(0);
+            ranks.push_back(std::move(rank));
+          }
+        },
+        *query_.job, query_.from, query_.to);
+    if (!s) return s.error();
+    std::sort(ranks.begin(), ranks.end(), [](const Json& a, const Json& b) { return a.value("rank", 0) < b.value("rank", 0); });
+
+    // Idle while the others exchange: the rank they wait for (detect/participation.h).
+    std::map<int, detect::Participation> participation;
+    for (const auto& rank : ranks) {
+      if (!rank.contains("busy")) continue;
+      auto slots = detect::from_hex(rank["busy"].value("slots", ""));
+      if (slots && !slots->empty()) participation[rank.value("rank", -1)] = {rank["busy"].value("start_ms", int64_t{0}), *slots};
+    }
+    const auto absent = detect::absent_shares(participation);
+    for (auto& rank : ranks)
+      if (auto share = absent.find(rank.value("rank", -1)); share != absent.end()) rank["absent_share"] = share->second;
+
+    const double range_s = std::max(query_.to - query_.from, 1e-9);
+    const auto counter = [](const std::array<int64_t, kCounters>& moved, model::ProcessCounter c) {
+      return static_cast<double>(moved[static_cast<size_t>(c)]);
+    };
+    for (auto& rank : ranks) {
+      if (!rank.contains("process") || !rank["process"].is_number_integer()) continue;
+      auto moved = moved_in_range(rank["process"].get<int64_t>());
+      if (!moved) return moved.error();
+      using C = model::ProcessCounter;
+      rank["tx_bytes_per_s"] = counter(*moved, C::kTxBytes) / range_s;
+      rank["rx_bytes_per_s"] = counter(*moved, C::kRxBytes) / range_s;
+      rank["on_cpu_share"] = counter(*moved, C::kOnCpuNs) / 1e9 / range_s;
+      rank["runq_share"] = counter(*moved, C::kRunqNs) / 1e9 / range_s;
+      rank["off_voluntary_share"] = counter(*moved, C::kOffVoluntaryNs) / 1e9 / range_s;
+      rank["io_bytes_per_s"] = (counter(*moved, C::kIoReadBytes) + counter(*moved, C::kIoWriteBytes)) / range_s;
+    }
+    auto links = job_links(ranks, range_s);
+    if (!links) return links.error();
+    auto findings = job_findings();
+    if (!findings) return findings.error();
+    Json out = range();
+    out["job"] = *query_.job;
+    out["world_size"] = world_size;
+    out["ranks"] = ranks;
+    out["links"] = std::move(*links);
+    out["findings"] = std::move(*findings);
+    return out;
+  }
+
+  // Rank to rank over the range: what each rank sent to each other rank and what that one received
+  // from it (the flows of the ranks' processes, paired by their ends as matrix() pairs them), the
+  // sender's retransmits, and its smoothed RTT averaged over the range, weighted by bytes sent.
+  Result<Json> job_links(const std::vector<Json>& ranks, double range_s) {
+    struct Flow {
+      int rank;
+      int64_t host_id, netns, protocol, local_port, remote_port, sent, received, retransmits;
+      std::string local_addr, remote_addr;
+      double srtt_us;  // 0: none sampled in the range
+    };
+    std::vector<Flow> flows;
+    for (const auto& rank : ranks) {
+      if (!rank.contains("process") || !rank["process"].is_number_integer()) continue;
+      const int number = rank.value("rank", -1);
+      auto s = rows(
+          "SELECT f.host_id, f.netns, f.protocol, f.local_addr, f.local_port, f.remote_addr, f.remote_port, "
+          "coalesce(" + flow_moved({"tx_bytes"}) + ", 0), coalesce(" + flow_moved({"rx_bytes"}) + ", 0), "
+          "coalesce(" + flow_moved({"retransmits"}) + ", 0), "
+          "coalesce((SELECT avg(srtt_us) FROM flow_samples WHERE flow_id = f.id AND ts > ?1 AND ts <= ?2 "
+          "AND srtt_us > 0), 0) FROM flows f WHERE f.process_id = ?3 AND f.last_ts > ?1 AND f.first_ts <= ?2",
+          [&](const Statement& r) {
+            flows.push_back({number, r.integer(0), r.integer(1), r.integer(2), r.integer(4), r.integer(6),
+                             r.integer(7), r.integer(8), r.integer(9), r.bytes(3), r.bytes(5), r.real(10)});
+          },
+          query_.from, query_.to, rank["process"].get<int64_t>());
+      if (!s) return s.error();
+    }
+    struct Link {
+      int64_t sent = 0, received = 0, retransmits = 0;
+      double srtt_weighted = 0, srtt_bytes = 0;
+    };
+    std::map<std::pair<int, int>, Link> links;
+    for (const auto& flow : flows) {
+      // The rank at the far end: a rank's flow whose local end is this flow's remote end (on a
+      // loopback address, only in the same host and namespace).
+      const Flow* peer = nullptr;
+      for (const auto& other : flows)
+        if (other.rank != flow.rank && other.protocol == flow.protocol && other.local_addr == flow.remote_addr &&
+            other.local_port == flow.remote_port && other.remote_addr == flow.local_addr &&
+            other.remote_port == flow.local_port &&
+            (!loopback(flow.remote_addr) || (other.host_id == flow.host_id && other.netns == flow.netns)))
+          peer = &other;
+      if (!peer) continue;
+      if (flow.sent > 0 || flow.retransmits > 0) {  // a link is a direction something moved in
+        auto& out = links[{flow.rank, peer->rank}];
+        out.sent += flow.sent;
+        out.retransmits += flow.retransmits;
+        if (flow.srtt_us > 0) {
+          const double weight = static_cast<double>(std::max<int64_t>(flow.sent, 1));
+          out.srtt_weighted += flow.srtt_us * weight;
+          out.srtt_bytes += weight;
+        }
+      }
+      if (flow.received > 0) links[{peer->rank, flow.rank}].received += flow.received;
+    }
+    std::map<int, std::string> host_of;
+    for (const auto& rank : ranks) host_of[rank.value("rank", -1)] = rank.value("host", "");
+    Json list = Json::array();
+    for (const auto& [ends, link] : links) {
+      Json item = {{"from_rank", ends.first},
+                   {"to_rank", ends.second},
+                   {"from_host", host_of[ends.first]},
+                   {"to_host", host_of[ends.second]},
+                   {"bytes", link.sent},
+                   {"bytes_received", link.received},
+                   {"bytes_per_s", static_cast<double>(link.sent) / range_s},
+                   {"retransmits", link.retransmits},
+                   {"retransmits_per_s", static_cast<double>(link.retransmits) / range_s}};
+      if (link.srtt_bytes > 0) item["srtt_us"] = link.srtt_weighted / link.srtt_bytes;
+      list.push_back(std::move(item));
+    }
+    return list;
+  }
+
+  // The server's findings on the job (server/job_watch.h) whose episode overlaps the range, newest first.
+  Result<Json> job_findings() {
+    Json list = Json::array();
+    auto s = rows(
+        "SELECT ts, since, ended, kind, subject, rank, from_rank, to_rank, metric, value, peers_median "
+        "FROM job_findings WHERE job = ?1 AND since <= ?3 AND (ended IS NULL OR ended > ?2) "
+        "ORDER BY ts DESC, id DESC LIMIT 100",
+        [&](const Statement& r) {
+          Json item = {{"ts", r.real(0)},          {"since", r.real(1)},  {"ongoing", r.null(2)},
+                       {"kind", r.bytes(3)},       {"subject", r.bytes(4)}, {"metric", r.bytes(8)},
+                       {"value", r.real(9)},       {"peers_median", r.real(10)}};
+          if (!r.null(2)) item["ended"] = r.real(2);
+          for (const auto& [column, name] : {std::pair{5, "rank"}, {6, "from_rank"}, {7, "to_rank"}})
+            if (r.integer(column) >= 0) item[name] = r.integer(column);
+          list.push_back(std::move(item));
+        },
+        *query_.job, query_.from, query_.to);
+    if (!s) return s.error();
+    return list;
+  }
+
   Result<Json> jobs() {
     Json list = Json::array();
     auto s = rows(
@@ -1469,6 +1674,38 @@ Result<std::vector<IngestOutcome>> Store::ingest(const std::vector<const Batch*>
     sqlite3_wal_checkpoint_v2(writer_->db.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
   return outcomes;
 }
+
+Result<int64_t> Store::record_job_finding(const JobFinding& f) {
+  auto transaction = Transaction::begin(writer_->db.get(), "BEGIN IMMEDIATE");
+  if (!transaction) return transaction.error();
+  auto& w = *writer_;
+  if (auto s = w.finding_insert
+                   .bind(f.job, f.kind, f.subject, f.rank, f.from_rank, f.to_rank, f.metric, f.value, f.peers_median,
+                         f.since, f.ts)
+                   .run();
+      !s)
+    return s.error();
+  const int64_t id = sqlite3_last_insert_rowid(w.db.get());
+  // The anomaly row, on the named rank's host (known once any of its batches was stored).
+  auto host = w.host_select.bind(f.host).step();
+  if (!host) return host.error();
+  if (*host) {
+    const int64_t host_id = w.host_select.integer(0);
+    w.host_select.start();
+    // What was expected is what its peers show: their median.
+    if (auto s = w.anomaly_insert
+                     .bind(host_id, f.process ? std::optional<int64_t>(f.process) : std::nullopt, f.ts, "job", f.tgid,
+                           f.netns, static_cast<int64_t>(f.start_ns), Blob{""}, Blob{f.job + " " + f.subject}, f.metric,
+                           f.kind, f.value, f.peers_median, f.peers_median, f.score)
+                     .run();
+        !s)
+      return s.error();
+  }
+  if (auto s = transaction->commit(); !s) return s.error();
+  return id;
+}
+
+Status Store::end_job_finding(int64_t id, double ended) { return writer_->finding_end.bind(id, ended).run(); }
 
 Status Store::maintain(double now) {
   if (!std::isfinite(now)) return Error{"store: maintain needs a time"};

@@ -106,6 +106,14 @@ Status validate_batch(const neutracer::v1::Batch& batch, double now, const Batch
     if (job.name().empty() || job.name().size() > limits.max_name_bytes || !printable(job.name()))
       return Error{"jobs.name: 1 to 128 printable ASCII characters"};
     if (static_cast<size_t>(job.ranks_size()) > limits.max_ranks) return too_many("jobs.ranks", job.ranks_size(), limits.max_ranks);
+    for (const auto& rank : job.ranks()) {
+      if (!std::isfinite(rank.step_s()) || rank.step_s() < 0 || rank.step_s() > 3600 ||
+          !std::isfinite(rank.bytes_per_step()) || rank.bytes_per_step() < 0 || !std::isfinite(rank.onset_unix_s()) ||
+          !std::isfinite(rank.active_s()) || rank.active_s() < 0 || rank.active_s() > rank.step_s())
+        return Error{"jobs.ranks: step_s from 0 to 3600, bytes_per_step finite and not negative, active_s within the step"};
+      if (rank.busy_slots().size() > 256 || (!rank.busy_slots().empty() && rank.busy_start_unix_ms() <= 0))
+        return Error{"jobs.ranks: busy_slots at most 256 bytes, with a start"};
+    }
   }
   return {};
 }

@@ -183,6 +183,16 @@ neutracer::v1::Batch BatchBuilder::build(const model::Snapshot& snapshot, bool f
         auto* member = out->add_ranks();
         member->set_rank(rank);
         set_key(member->mutable_process(), process);
+        if (auto step = job.steps.find(rank); step != job.steps.end()) {
+          member->set_step_s(step->second.step_s);
+          member->set_bytes_per_step(step->second.bytes_per_step);
+          member->set_onset_unix_s(step->second.onset_unix_s);
+          member->set_active_s(step->second.active_s);
+        }
+        if (auto busy = job.participation.find(rank); busy != job.participation.end()) {
+          member->set_busy_start_unix_ms(busy->second.start_ms);
+          member->set_busy_slots(busy->second.slots);
+        }
       }
       out->set_bytes_between_ranks(job.bytes_between_ranks);
     }

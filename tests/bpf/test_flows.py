@@ -159,21 +159,30 @@ class Flows(unittest.TestCase):
                     self.assertEqual(len(closes), 1)
                     self.assertIsNone(closes[0]["duration_ms"])
 
-    def test_torchrun_job_grouped_by_rendezvous(self):
+    def torchrun(self, *demo_args, host_id="flows-test"):
+        """2 ranks of scripts/ddp_demo.py under torchrun on a loopback rendezvous, recorded: the
+        records, the job's name as the agent qualifies it, and what the ranks printed."""
         with socket.socket() as probe:  # a port nothing listens on
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
             # --redirects/--tee 1: torch 1.13's torchrun cannot parse the default 0 on Python 3.11.
-            run = subprocess.run([NEUTRACER, "record", "-o", out.name, "--", "/usr/bin/torchrun", "--nnodes", "1",
-                                  "--nproc_per_node", "2", "--redirects", "1", "--tee", "1", "--master_addr",
-                                  "127.0.0.1", "--master_port", str(port), os.path.join(REPO, "scripts", "ddp_demo.py"),
-                                  "--seconds", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                 timeout=300)
+            run = subprocess.run([NEUTRACER, "record", "--host-id", host_id, "-o", out.name, "--", "/usr/bin/torchrun",
+                                  "--nnodes", "1", "--nproc_per_node", "2", "--redirects", "1", "--tee", "1",
+                                  "--master_addr", "127.0.0.1", "--master_port", str(port),
+                                  os.path.join(REPO, "scripts", "ddp_demo.py"), *demo_args],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
             self.assertEqual(run.returncode, 0, run.stderr[-2000:])
-            records = [json.loads(line) for line in open(out.name)]
+            with open(out.name) as f:
+                records = [json.loads(line) for line in f]
+        # A loopback rendezvous names a job on this host and in this namespace only.
+        netns = os.stat("/proc/self/ns/net").st_ino
+        return records, f"{host_id}/{netns}/127.0.0.1:{port}", run.stdout
+
+    def test_torchrun_job_grouped_by_rendezvous(self):
+        records, name, _ = self.torchrun("--seconds", "3")
         summary = next(r for r in records if r["type"] == "summary")
-        jobs = [j for j in summary["jobs"] if j["job"] == f"127.0.0.1:{port}"]
+        jobs = [j for j in summary["jobs"] if j["job"] == name]
         self.assertEqual(len(jobs), 1, summary["jobs"])
         ranks = {r["rank"]: r["pid"] for r in jobs[0]["ranks"]}
         self.assertEqual(sorted(ranks), [0, 1])
@@ -185,6 +194,42 @@ class Flows(unittest.TestCase):
         launcher = [r for r in infos.values() if "torchrun" in r["cmdline"] and r["pid"] not in ranks.values()]
         self.assertTrue(all(r["rank_status"] == "unknown" for r in launcher))
 
+    def test_step_time_of_each_rank_from_its_send_rhythm(self):
+        """Two processes a job's environment names ranks 0 and 1, each sending a burst every 50 ms
+        (tests/helpers/paced.py keeps an absolute schedule): the agent's step time is the 50 ms."""
+        paced = os.path.join(REPO, "tests", "helpers", "paced.py")
+        sink = subprocess.Popen(["/usr/bin/python3", paced, "serve"], stdout=subprocess.PIPE, text=True)
+        ranks = []
+        try:
+            port = json.loads(sink.stdout.readline())["port"]
+            with Agent("--host-id", "rhythm-test", interval_ms=1000) as agent:
+                for rank in (0, 1):
+                    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1", "RANK": str(rank),
+                           "LOCAL_RANK": str(rank), "WORLD_SIZE": "2"}
+                    ranks.append(subprocess.Popen(["/usr/bin/python3", paced, "send", "--addr", "127.0.0.1", "--port",
+                                                   str(port), "--rate", "4000000", "--seconds", "14"],
+                                                  stdout=subprocess.PIPE, text=True, env=env))
+                for proc in ranks:
+                    proc.communicate(timeout=60)
+        finally:
+            for proc in ranks + [sink]:
+                proc.kill()
+                proc.wait()
+        netns = os.stat("/proc/self/ns/net").st_ino
+        estimated = {}  # rank -> the last step the agent gave while the rank ran
+        for r in agent.records:
+            if r["type"] == "job" and r["job"] == f"rhythm-test/{netns}/127.0.0.1:1":
+                for rank in r["ranks"]:
+                    if "step_s" in rank:
+                        estimated[rank["rank"]] = rank
+        self.assertEqual(sorted(estimated), [0, 1], [r for r in agent.records if r["type"] == "job"][-2:])
+        for rank, step in estimated.items():
+            with self.subTest(rank=rank):
+                print(f"rank {rank}: step {step['step_s'] * 1000:.1f} ms, {step['bytes_per_step']:.0f} bytes a step "
+                      f"(sent: 50 ms, 200000 bytes)", file=sys.stderr)
+                self.assertAlmostEqual(step["step_s"], 0.050, delta=0.005)
+                self.assertAlmostEqual(step["bytes_per_step"], 200_000, delta=20_000)
+                self.assertLessEqual(abs(step["onset"] - time.time()), 60)
 
 if __name__ == "__main__":
     unittest.main()

@@ -121,6 +121,46 @@ def connect_veth(ns_a, ns_b, v4=("192.0.2.1", "192.0.2.2"), v6=("2001:db8::1", "
     return a, b
 
 
+class Cluster:
+    """Hosts simulated by network namespaces, each with one interface on a bridge in the root
+    namespace: host i is 10.77.N.(i+1)/24 on its `eth0`, the root namespace (where a server runs)
+    is 10.77.N.254. Everything is removed on exit."""
+
+    def __init__(self, hosts):
+        self.count = hosts
+        self.tag = f"{os.getpid() % 100000}{next(_names)}"
+        self.subnet = f"10.77.{(os.getpid() + next(_names)) % 250}"
+        self.bridge = f"ntbr{self.tag}"[-15:]
+        self.hosts = []
+
+    def __enter__(self):
+        try:
+            sh("ip", "link", "add", self.bridge, "type", "bridge")
+            sh("ip", "addr", "add", f"{self.server_address}/24", "dev", self.bridge)
+            sh("ip", "link", "set", self.bridge, "up")
+            for i in range(self.count):
+                ns = NetNs().__enter__()
+                self.hosts.append(ns)
+                ns.address, ns.ifname, ns.root_end = f"{self.subnet}.{i + 1}", "eth0", f"ntv{self.tag}h{i}"[-15:]
+                sh("ip", "link", "add", ns.root_end, "type", "veth", "peer", "name", "eth0", "netns", ns.name)
+                sh("ip", "link", "set", ns.root_end, "master", self.bridge, "up")
+                sh("ip", "-n", ns.name, "addr", "add", f"{ns.address}/24", "dev", "eth0")
+                sh("ip", "-n", ns.name, "link", "set", "eth0", "up")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    @property
+    def server_address(self):
+        return f"{self.subnet}.254"
+
+    def __exit__(self, *exc):
+        for ns in self.hosts:
+            ns.__exit__()  # its veth goes with it
+        subprocess.run(["ip", "link", "delete", self.bridge], stderr=subprocess.DEVNULL)
+
+
 class Agent:
     """`neutracer record` running for the duration of a with-block; records parsed at the end."""
 

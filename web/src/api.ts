@@ -123,6 +123,71 @@ export interface Anomaly {
   score: number;
 }
 
+// /api/v1/jobs: each job with the ranks each of its hosts last reported.
+export interface Job {
+  name: string;
+  world_size: number; // -1 when unknown
+  hosts: {
+    host: string;
+    ranks: { rank: number; process: number | null; pid: number }[];
+    bytes_between_ranks: number;
+    first_ts: number;
+    last_ts: number;
+  }[];
+}
+
+// /api/v1/job: one job rank by rank. What the agents could not measure is absent.
+export interface JobRank {
+  rank: number;
+  host: string;
+  process?: number | null;
+  pid: number;
+  step_s?: number;
+  bytes_per_step?: number;
+  absent_share?: number; // of the slots where the job exchanged, those where it was idle (docs/jobs.md)
+  tx_bytes_per_s?: number;
+  rx_bytes_per_s?: number;
+  on_cpu_share?: number;
+  runq_share?: number;
+  off_voluntary_share?: number;
+  io_bytes_per_s?: number;
+}
+
+export interface JobLink {
+  from_rank: number;
+  to_rank: number;
+  from_host: string;
+  to_host: string;
+  bytes: number;
+  bytes_per_s: number;
+  srtt_us?: number;
+  retransmits: number;
+  wait_s?: number;
+}
+
+// A rank (straggler) or a link (slow_link) whose `metric` departs from its peers' median.
+export interface JobFinding {
+  ts: number;
+  since: number;
+  kind: "straggler" | "slow_link";
+  subject: string;
+  rank?: number;
+  from_rank?: number;
+  to_rank?: number;
+  metric: string;
+  value: number;
+  peers_median: number;
+  ongoing: boolean;
+}
+
+export interface JobView {
+  job: string;
+  world_size: number;
+  ranks: JobRank[];
+  links: JobLink[];
+  findings: JobFinding[]; // newest first
+}
+
 export interface HostLosses {
   host: string;
   losses: Record<string, number>;

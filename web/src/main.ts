@@ -6,6 +6,8 @@ import type { Context, Page } from "./page";
 import { anomaliesPage } from "./pages/anomalies";
 import { connectionsPage } from "./pages/connections";
 import { hostsPage } from "./pages/hosts";
+import { jobPage } from "./pages/job";
+import { jobsPage } from "./pages/jobs";
 import { lossesPage } from "./pages/losses";
 import { matrixPage } from "./pages/matrix";
 import { processPage } from "./pages/process";
@@ -20,6 +22,8 @@ const FACTORIES: Record<route.PageName, (ctx: Context) => Page> = {
   connections: connectionsPage,
   losses: lossesPage,
   anomalies: anomaliesPage,
+  jobs: jobsPage,
+  job: jobPage,
 };
 
 let current: { page: Page; name: route.PageName; id: number } | null = null;

@@ -1,6 +1,7 @@
 // Where the page is, all of it in the URL's fragment so that a link shows the same view:
 //   #/top?range=15m&sort=on_cpu_ns&name=python&host=node-3
 //   #/process/42?from=1764730000&to=1764733600
+//   #/job?job=10.0.0.1%3A29500&range=5m
 // The server never sees the fragment; paths stay "/".
 import type { Process } from "./api";
 
@@ -11,8 +12,11 @@ export const PAGES = [
   ["connections", "Connections"],
   ["losses", "Losses"],
   ["anomalies", "Anomalies"],
+  ["jobs", "Jobs"],
 ] as const;
-export type PageName = (typeof PAGES)[number][0] | "process";
+// Pages reached by links only: one process (its id in the path), one job (its whole name in `job`,
+// the parameter that filters by part of a job's name elsewhere, so leaving the page keeps to the job).
+export type PageName = (typeof PAGES)[number][0] | "process" | "job";
 
 export interface Route {
   page: PageName;
@@ -26,6 +30,7 @@ export function parse(hash: string): Route {
   const path = (question < 0 ? text : text.slice(0, question)).split("/");
   const params = new URLSearchParams(question < 0 ? "" : text.slice(question + 1));
   if (path[0] === "process" && /^[1-9][0-9]*$/.test(path[1] ?? "")) return { page: "process", id: Number(path[1]), params };
+  if (path[0] === "job") return { page: "job", id: 0, params };
   const page = PAGES.find(([name]) => name === path[0])?.[0] ?? "top";
   return { page, id: 0, params };
 }
@@ -46,14 +51,14 @@ export function withParams(route: Route, changes: Record<string, string>): Route
   return { ...route, params };
 }
 
-// A link to another page that keeps the range and the filters.
-export function link(route: Route, page: PageName, id = 0): string {
+// A link to another page that keeps the range and the filters, with some parameters changed.
+export function link(route: Route, page: PageName, id = 0, changes: Record<string, string> = {}): string {
   const params = new URLSearchParams();
   for (const key of ["range", "from", "to", ...FILTERS]) {
     const value = route.params.get(key);
     if (value) params.set(key, value);
   }
-  return format({ page, id, params });
+  return format(withParams({ page, id, params }, changes));
 }
 
 // ---- the time range ----

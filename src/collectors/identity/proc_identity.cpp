@@ -29,12 +29,19 @@ Result<std::string> read_file(const std::string& path) {
   return text;
 }
 
+constexpr size_t kMaxRunIdBytes = 32;
+
 std::optional<int> to_int(const std::string& text) {
   if (text.empty() || text.size() > 9 || !std::all_of(text.begin(), text.end(), ::isdigit)) return std::nullopt;
   return std::stoi(text);
 }
 
 }  // namespace
+
+bool loopback_address(const std::string& address) {
+  return address.rfind("127.", 0) == 0 || address == "::1" || address == "[::1]" || address == "localhost" ||
+         address.rfind("localhost.", 0) == 0 || address == "0.0.0.0" || address == "::";
+}
 
 std::string container_id_of(const std::string& cgroup_path) {
   // The id is the last run of exactly 64 hex digits in the path (".../docker-<id>.scope",
@@ -84,7 +91,12 @@ Result<model::ProcessIdentity> read_identity(uint32_t pid) {
       if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
     }
     if (env.count("MASTER_ADDR") && env.count("MASTER_PORT") && env.count("RANK")) {
-      id.job = env["MASTER_ADDR"] + ":" + env["MASTER_PORT"];
+      const std::string& address = env["MASTER_ADDR"];
+      id.job = address + ":" + env["MASTER_PORT"];
+      id.job_on_loopback = loopback_address(address);
+      // torchrun's default run id is "none"; a given one tells runs on one rendezvous apart.
+      if (auto run = env.find("TORCHELASTIC_RUN_ID"); run != env.end() && !run->second.empty() && run->second != "none")
+        id.job += "/" + run->second.substr(0, kMaxRunIdBytes);
       id.rank = to_int(env["RANK"]);
       id.local_rank = to_int(env["LOCAL_RANK"]);
       id.world_size = to_int(env["WORLD_SIZE"]);

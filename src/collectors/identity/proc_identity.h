@@ -11,6 +11,10 @@ namespace nt::collectors {
 
 Result<model::ProcessIdentity> read_identity(uint32_t pid);
 
+// Whether a rendezvous address (MASTER_ADDR) can only mean this host: 127/8, ::1, localhost, and
+// the unspecified addresses.
+bool loopback_address(const std::string& address);
+
 // The container id a cgroup path names (docker, containerd, CRI-O, podman), or "".
 std::string container_id_of(const std::string& cgroup_path);
 

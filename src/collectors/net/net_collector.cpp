@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <unordered_set>
@@ -31,6 +33,8 @@ static_assert(sizeof(nt_device_key) == 8);
 static_assert(sizeof(nt_packet_owner_key) == 24);
 static_assert(sizeof(nt_packet_event) == 88);
 static_assert(sizeof(nt_flow_key) == 56);
+static_assert(sizeof(nt_rhythm) == 3 * 8 * NT_RHYTHM_SLOTS);
+static_assert(NetCollector::kRhythmBinS * 1e9 == NT_RHYTHM_BIN_NS);
 static_assert(sizeof(nt_flow_stats) == 48);
 static_assert(sizeof(nt_conn_event) == 136);
 static_assert(static_cast<size_t>(NT_LOSS__COUNT) == static_cast<size_t>(model::LossReason::kMapReadFailed),
@@ -514,6 +518,46 @@ void NetCollector::add_losses(model::LossCounters& losses) const {
   losses[static_cast<size_t>(model::LossReason::kFlowMapFull)] += ledger_.calls_not_held();
   losses[static_cast<size_t>(model::LossReason::kFlowBytesNotHeld)] += ledger_.bytes_not_held();
   losses[static_cast<size_t>(model::LossReason::kMapReadFailed)] += map_read_failures_;
+}
+
+Status NetCollector::watch_rhythm(uint32_t tgid) {
+  if (rhythm_watched_.count(tgid)) return {};
+  static const nt_rhythm kEmpty{};
+  if (bpf_map_update_elem(bpf_map__fd(skel().maps.rhythm), &tgid, &kEmpty, BPF_NOEXIST) != 0 && errno != EEXIST)
+    return errno_error("watching the send rhythm of " + std::to_string(tgid), errno);
+  rhythm_watched_.insert(tgid);
+  skel().bss->rhythm_watched = static_cast<uint32_t>(rhythm_watched_.size());
+  return {};
+}
+
+void NetCollector::unwatch_rhythm(uint32_t tgid) {
+  if (!rhythm_watched_.erase(tgid)) return;
+  skel().bss->rhythm_watched = static_cast<uint32_t>(rhythm_watched_.size());
+  bpf_map_delete_elem(bpf_map__fd(skel().maps.rhythm), &tgid);
+}
+
+std::vector<NetCollector::RhythmBin> NetCollector::read_rhythm(uint32_t tgid, uint64_t& after) {
+  std::vector<RhythmBin> bins;
+  if (!rhythm_watched_.count(tgid)) return bins;
+  const uint64_t current = monotonic_ns() / NT_RHYTHM_BIN_NS;  // the clock bpf_ktime_get_ns reads
+  if (after == 0) {  // the first reading starts now: what came before says nothing of the rhythm
+    after = current - 1;
+    return bins;
+  }
+  auto value = std::make_unique<nt_rhythm>();  // 16 KiB: not on the stack
+  if (bpf_map_lookup_elem(bpf_map__fd(skel().maps.rhythm), &tgid, value.get()) != 0) {
+    ++map_read_failures_;
+    return bins;
+  }
+  // The ring holds the last NT_RHYTHM_SLOTS bins; older ones than that were overwritten unread.
+  const uint64_t oldest = current >= NT_RHYTHM_SLOTS ? current - NT_RHYTHM_SLOTS + 1 : 0;
+  for (uint64_t bin = std::max(after + 1, oldest); bin < current; ++bin) {
+    const size_t slot = bin & (NT_RHYTHM_SLOTS - 1);
+    const bool counted = value->bin[slot] == bin;
+    bins.push_back({bin, counted ? value->bytes[slot] : 0, counted ? value->rx_bytes[slot] : 0});
+  }
+  after = std::max(after, current - 1);
+  return bins;
 }
 
 std::vector<uint64_t> NetCollector::per_cpu_loss(model::LossReason reason) const {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <set>
 #include <vector>
 
 #include "bpf_runtime/features.h"
@@ -73,6 +74,19 @@ class NetCollector : public Collector {
                    std::function<void(const model::ConnEvent&)> conn_handler);
   Status poll_events(int timeout_ms);
 
+  // The send rhythm of chosen processes (a job's ranks): bytes sent per kRhythmBinS bin.
+  static constexpr double kRhythmBinS = 0.002;  // NT_RHYTHM_BIN_NS (checked where the header is seen)
+  // Watching is idempotent; an error when the table is full.
+  Status watch_rhythm(uint32_t tgid);
+  void unwatch_rhythm(uint32_t tgid);
+  // The watched process's bins after `after` and before the current (still filling) one, oldest
+  // first, with bytes sent and received (0 for a quiet bin); `after` becomes the last bin returned.
+  // `after` 0 (a first reading) returns nothing and starts from now.
+  struct RhythmBin {
+    uint64_t bin, sent, received;
+  };
+  std::vector<RhythmBin> read_rhythm(uint32_t tgid, uint64_t& after);
+
   std::vector<uint64_t> per_cpu_loss(model::LossReason reason) const;
   std::vector<model::ProgramStats> program_stats() const override;
   int sock_owner_map_fd() const;
@@ -108,6 +122,7 @@ class NetCollector : public Collector {
   bpf::RingBuffer events_;  // socket segments always; socket, packet and connection events as configured
   SocketLedger ledger_;
   mutable uint64_t map_read_failures_ = 0;
+  std::set<uint32_t> rhythm_watched_;
 };
 
 // Whether the process named by `key` still runs (same pid and same start time).

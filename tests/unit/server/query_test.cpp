@@ -44,6 +44,7 @@ TEST(Query, EveryRouteIsKnownAndNothingElse) {
       {"/api/v1/matrix", QueryKind::kMatrix},         {"/api/v1/connections", QueryKind::kConnections},
       {"/api/v1/losses", QueryKind::kLosses},         {"/api/v1/anomalies", QueryKind::kAnomalies},
       {"/api/v1/jobs", QueryKind::kJobs},             {"/api/v1/detect?process=1", QueryKind::kDetect},
+      {"/api/v1/job?job=10.0.0.1:29500", QueryKind::kJob},
   };
   for (const auto& [target, kind] : routes) {
     auto query = parse_query_string(target, kNow);

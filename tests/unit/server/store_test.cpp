@@ -334,6 +334,109 @@ TEST_F(StoreTest, RetentionAndDownsamplingKeepTheSums) {
   EXPECT_EQ(sql("PRAGMA foreign_key_check"), "(no row)");  // nothing points at a deleted row
 }
 
+TEST_F(StoreTest, OneJobAcrossHostsRankByRank) {
+  open();
+  // Three ranks on three hosts in a ring (r sends to r+1); rank 2 is idle in three slots where the
+  // others exchange, and waits for the CPU a third of the time.
+  const std::string slots_of[] = {std::string(1, '\x67'), std::string(1, '\x67'), std::string(1, '\x60')};
+  std::vector<Batch> batches;
+  const auto address = [](int rank) { return ipv4(10, 0, 0, static_cast<uint8_t>(rank + 1)); };
+  for (int rank = 0; rank < 3; ++rank) {
+    const std::string host = "node-" + std::to_string(rank);
+    const uint32_t pid = 300 + static_cast<uint32_t>(rank);
+    Batch first = batch(host, 1, 1, kT0);
+    add_process(first, pid, "python3", {0, 0, 0, 0, 0, 0, 0, 0, 0});
+    Batch second = batch(host, 1, 2, kT0 + 10);
+    const uint64_t runq = rank == 2 ? 3'333'333'333ull : 100'000'000ull;
+    add_process(second, pid, "python3", {50'000'000, 40'000'000, 0, 0, 0, 0, 0, 6'000'000'000ull, runq});
+    const int next = (rank + 1) % 3, previous = (rank + 2) % 3;
+    // Its connection to the next rank, and the previous rank's to it (the receiver saw a little less
+    // of rank 2's: its last bytes were still in flight at the interval's end).
+    add_flow(second, pid, address(rank), 40000, address(next), 29600, 10'000'000 + 1000 * rank, 0);
+    add_flow(second, pid, address(rank), 29600, address(previous), 40000, 0, rank == 0 ? 9'990'000 : 10'000'000 + 1000 * previous);
+    auto* job = second.add_jobs();
+    job->set_name("10.0.0.1:29500");
+    job->set_world_size(3);
+    auto* member = job->add_ranks();
+    member->set_rank(rank);
+    set_key(member->mutable_process(), pid);
+    member->set_step_s(0.100);
+    member->set_bytes_per_step(2e6);
+    member->set_onset_unix_s(kT0 + 9.5);
+    member->set_active_s(0.02);
+    member->set_busy_start_unix_ms(static_cast<int64_t>(kT0 * 1000) + 9000);
+    member->set_busy_slots(slots_of[rank]);
+    batches.push_back(first);
+    batches.push_back(second);
+  }
+  for (auto& b : batches) ingest(b);
+  Query query = over(QueryKind::kJob, kT0, kT0 + 10);
+  query.job = "10.0.0.1:29500";
+  Json job = answer(query);
+  EXPECT_EQ(job["world_size"], 3);
+  ASSERT_EQ(job["ranks"].size(), 3u) << job.dump();
+  for (int rank = 0; rank < 3; ++rank) {
+    const Json& r = job["ranks"][rank];
+    EXPECT_EQ(r["rank"], rank);
+    EXPECT_EQ(r["host"], "node-" + std::to_string(rank));
+    EXPECT_DOUBLE_EQ(r["active_s"].get<double>(), 0.02);
+    EXPECT_NEAR(r["absent_share"].get<double>(), rank == 2 ? 0.6 : 0.0, 1e-9) << r.dump();
+    EXPECT_NEAR(r["tx_bytes_per_s"].get<double>(), 5e6, 1) << r.dump();
+    EXPECT_NEAR(r["on_cpu_share"].get<double>(), 0.6, 1e-6);
+    EXPECT_NEAR(r["runq_share"].get<double>(), rank == 2 ? 0.3333 : 0.01, 1e-3);
+  }
+  ASSERT_EQ(job["links"].size(), 3u) << job["links"].dump();
+  for (const auto& link : job["links"]) {
+    const int from = link["from_rank"], to = link["to_rank"];
+    EXPECT_EQ(to, (from + 1) % 3);
+    EXPECT_EQ(link["from_host"], "node-" + std::to_string(from));
+    EXPECT_EQ(link["bytes"], 10'000'000 + 1000 * from);
+    EXPECT_EQ(link["bytes_received"], from == 2 ? 9'990'000 : 10'000'000 + 1000 * from);
+    EXPECT_DOUBLE_EQ(link["bytes_per_s"].get<double>(), (10'000'000 + 1000 * from) / 10.0);
+    EXPECT_DOUBLE_EQ(link["srtt_us"].get<double>(), 120);
+    EXPECT_EQ(link["retransmits"], 0);
+  }
+  EXPECT_TRUE(job["findings"].empty());
+  // A finding the server named, as the job's episode and as an anomaly on the rank's host.
+  nt::server::JobFinding finding;
+  finding.job = "10.0.0.1:29500";
+  finding.kind = "straggler";
+  finding.subject = "rank 2";
+  finding.metric = "absent_share";
+  finding.rank = 2;
+  finding.host = "node-2";
+  finding.process = job["ranks"][2]["process"].get<int64_t>();
+  finding.tgid = 302;
+  finding.value = 0.6;
+  finding.since = kT0 + 6;
+  finding.ts = kT0 + 8;
+  auto id = store_->record_job_finding(finding);
+  ASSERT_TRUE(id) << id.error().message;
+  Json findings = answer(query)["findings"];
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0]["subject"], "rank 2");
+  EXPECT_EQ(findings[0]["rank"], 2);
+  EXPECT_FALSE(findings[0].contains("from_rank"));
+  EXPECT_TRUE(findings[0]["ongoing"]);
+  ASSERT_TRUE(store_->end_job_finding(*id, kT0 + 9));
+  findings = answer(query)["findings"];
+  EXPECT_FALSE(findings[0]["ongoing"]);
+  EXPECT_DOUBLE_EQ(findings[0]["ended"].get<double>(), kT0 + 9);
+  Query later = over(QueryKind::kJob, kT0 + 9.5, kT0 + 10);
+  later.job = "10.0.0.1:29500";
+  EXPECT_TRUE(answer(later)["findings"].empty()) << "over before the range";
+  Json anomalies = answer(over(QueryKind::kAnomalies, kT0, kT0 + 10))["anomalies"];
+  ASSERT_EQ(anomalies.size(), 1u);
+  EXPECT_EQ(anomalies[0]["host"], "node-2");
+  EXPECT_EQ(anomalies[0]["kind"], "job");
+  EXPECT_EQ(anomalies[0]["detector"], "straggler");
+  EXPECT_EQ(anomalies[0]["subject"], "10.0.0.1:29500 rank 2");
+
+  Query other = over(QueryKind::kJob, kT0, kT0 + 10);
+  other.job = "no-such-job";
+  EXPECT_TRUE(answer(other)["ranks"].empty());
+}
+
 TEST_F(StoreTest, AReopenedFileHasItsDataAndPassesTheIntegrityCheck) {
   open();
   Batch b = batch("host-a", 1, 1, kT0 + 10);
@@ -341,7 +444,7 @@ TEST_F(StoreTest, AReopenedFileHasItsDataAndPassesTheIntegrityCheck) {
   ingest(b);
   store_.reset();
   EXPECT_EQ(sql("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(sql("PRAGMA user_version"), "1");
+  EXPECT_EQ(sql("PRAGMA user_version"), "2");  // schema v2: job findings
   open();
   EXPECT_EQ(host("host-a")["batches_stored"], 1);
   EXPECT_EQ((*find_pid(processes(kT0, kT0 + 10), 100))["total"]["tx_bytes"], 1000);

@@ -20,6 +20,28 @@ function nodeLabel(node: MatrixNode | undefined, fallback: string, separator = "
   return node.process === undefined ? node.host : `${node.comm || "?"} ${node.pid ?? "?"}${separator}${node.host}`;
 }
 
+export interface GridEnd {
+  text: string; // the header, narrow (it may break into lines)
+  title: string; // the whole name, shown on hover
+}
+
+// A square grid of the same ends down the side (senders) and across (receivers); `cell` makes the
+// cell from end `from` to end `to` (indices into `ends`). The job page's rank matrix is one too.
+export function heatGrid(ends: readonly GridEnd[], cell: (from: number, to: number) => HTMLTableCellElement): HTMLTableElement {
+  const head = (end: GridEnd) => h("th", { title: end.title }, end.text);
+  return h(
+    "table",
+    { class: "grid matrix" },
+    h("thead", null, h("tr", null, h("th", null, "from \\ to"), ...ends.map(head))),
+    h("tbody", null, ...ends.map((end, from) => h("tr", null, head(end), ...ends.map((_, to) => cell(from, to))))),
+  );
+}
+
+// Shades a cell by its share of the heaviest, on a square-root scale so small values still show.
+export function heat(cell: HTMLElement, value: number, heaviest: number): void {
+  if (value > 0) cell.style.backgroundColor = `rgba(37, 99, 235, ${(0.08 + 0.6 * Math.sqrt(value / heaviest)).toFixed(3)})`;
+}
+
 export function matrixPage(ctx: Context): Page {
   const levelOf = () => (ctx.route().params.get("level") === "process" ? "process" : "host");
   const note = h("p", { class: "note" });
@@ -67,28 +89,15 @@ export function matrixPage(ctx: Context): Page {
     const heaviest = Math.max(1, ...cells.values());
     const label = (k: string) => nodeLabel(names.get(k), k);
     const short = (k: string) => nodeLabel(names.get(k), k, "\n");
-    const table = h(
-      "table",
-      { class: "grid matrix" },
-      h("thead", null, h("tr", null, h("th", null, "from \\ to"), ...top.map((k) => h("th", { title: label(k) }, short(k))))),
-      h(
-        "tbody",
-        null,
-        ...top.map((from) =>
-          h(
-            "tr",
-            null,
-            h("th", { title: label(from) }, short(from)),
-            ...top.map((to) => {
-              const bytes = cells.get(`${from}>${to}`) ?? 0;
-              const td = h("td", { class: "num", title: `${label(from)} to ${label(to)}: ${fmt.exact(bytes)} bytes` }, bytes ? fmt.bytes(bytes) : "");
-              // Shade by share of the heaviest edge, on a square-root scale so small edges still show.
-              if (bytes) td.style.backgroundColor = `rgba(37, 99, 235, ${(0.08 + 0.6 * Math.sqrt(bytes / heaviest)).toFixed(3)})`;
-              return td;
-            }),
-          ),
-        ),
-      ),
+    const table = heatGrid(
+      top.map((k) => ({ text: short(k), title: label(k) })),
+      (i, j) => {
+        const [from, to] = [top[i], top[j]];
+        const bytes = cells.get(`${from}>${to}`) ?? 0;
+        const td = h("td", { class: "num", title: `${label(from)} to ${label(to)}: ${fmt.exact(bytes)} bytes` }, bytes ? fmt.bytes(bytes) : "");
+        heat(td, bytes, heaviest);
+        return td;
+      },
     );
     replace(grid, top.length ? table : h("p", { class: "note" }, "no bytes between known ends in this range"));
     note.textContent =
