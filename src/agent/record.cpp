@@ -341,7 +341,7 @@ class Recorder {
         }
         detect::RhythmConfig config;
         config.bin_s = collectors::NetCollector::kRhythmBinS;
-        rhythms_.emplace(key, RankRhythm{detect::Rhythm(config), detect::Rhythm(config), 0, 0});
+        rhythms_.emplace(key, RankRhythm{detect::Rhythm(config), detect::Rhythm(config), 0});
       }
     for (auto it = rhythms_.begin(); it != rhythms_.end();) {
       const auto& key = it->first;
@@ -358,12 +358,7 @@ class Recorder {
         rhythm.exchanged.add(bin.bin, bin.sent + bin.received);
       }
       std::optional<model::StepEstimate> step;
-      // Over a span of eight steps (at least 2 s) when the step is known, so that a step that
-      // changes is followed within seconds; over the whole window when that finds none.
-      std::optional<detect::RhythmEstimate> estimate;
-      if (rhythm.step_s > 0) estimate = rhythm.estimator.estimate(std::max(2.0, 8 * rhythm.step_s));
-      if (!estimate) estimate = rhythm.estimator.estimate();
-      rhythm.step_s = estimate ? estimate->period_s : 0;
+      const auto estimate = rhythm.estimator.estimate();
       // The bins are on the monotonic clock; ranks on other hosts compare on the wall clock.
       const double to_unix = unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9;
       constexpr double kBinS = collectors::NetCollector::kRhythmBinS;
@@ -490,7 +485,6 @@ class Recorder {
     detect::Rhythm estimator;  // what the rank sends: its step
     detect::Rhythm exchanged;  // what it sends and receives: how long in a step it takes part
     uint64_t read_through;  // the last kernel bin read (NetCollector::read_rhythm)
-    double step_s = 0;      // the last estimate's (0: none)
   };
   std::map<model::ProcessKey, RankRhythm> rhythms_;
   uint64_t rhythm_watch_failures_ = 0;

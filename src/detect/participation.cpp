@@ -32,7 +32,8 @@ std::map<int, double> absent_shares(const std::map<int, Participation>& ranks) {
   }
   if (from >= to) return shares;
   std::map<int, size_t> absent;
-  size_t joint = 0;
+  size_t joint = 0, exchanges = 0;
+  bool exchanging = false;
   const size_t others = ranks.size() - 1;
   for (int64_t slot = from; slot < to; ++slot) {
     std::map<int, bool> busy;
@@ -41,14 +42,17 @@ std::map<int, double> absent_shares(const std::map<int, Participation>& ranks) {
       busy[rank] = p.busy(static_cast<size_t>(slot - p.start_ms / kSlotMs));
       busy_count += busy[rank];
     }
-    if (busy_count < 2) continue;  // no exchange going on
+    const bool was_exchanging = exchanging;
+    exchanging = busy_count >= 2;
+    if (!exchanging) continue;  // no exchange going on
+    exchanges += !was_exchanging;
     ++joint;
     // Idle while a strict majority of the others are busy: an edge of a burst that starts a
     // slot later on one host is not an absence.
     for (const auto& [rank, is_busy] : busy)
       if (!is_busy && 2 * busy_count > others) ++absent[rank];
   }
-  if (!joint) return shares;
+  if (exchanges < kMinExchanges) return shares;
   for (const auto& [rank, p] : ranks) shares[rank] = static_cast<double>(absent[rank]) / static_cast<double>(joint);
   return shares;
 }

@@ -19,6 +19,7 @@ namespace nt::detect {
 
 inline constexpr int64_t kSlotMs = 10;       // one slot of wall-clock time
 inline constexpr double kParticipationS = 3;  // what an agent sends each interval: the last 3 s
+inline constexpr size_t kMinExchanges = 8;    // fewer in common, and one late step is most of the evidence
 
 struct Participation {
   int64_t start_ms = 0;  // unix milliseconds at the start of the first slot (a multiple of kSlotMs)
@@ -33,7 +34,8 @@ Participation busy_slots(const std::vector<uint64_t>& bins, double first_unix_s,
 
 // Per rank, over the slots every rank covers: the share of the job's busy slots (two ranks or more
 // busy) in which the rank was idle while most of the others were busy. None with fewer than three
-// ranks or no slot in common.
+// ranks, or fewer than kMinExchanges separate exchanges in common (long steps, or a slow link that
+// keeps the job exchanging all the time).
 std::map<int, double> absent_shares(const std::map<int, Participation>& ranks);
 
 // Hex, for JSON, and back (none for text that is not even-length hex).

@@ -107,11 +107,9 @@ void Rhythm::add(uint64_t index, uint64_t bytes) {
   while (bins_.size() > capacity_) bins_.pop_front();
 }
 
-std::optional<RhythmEstimate> Rhythm::estimate(double recent_s) const {
-  const size_t used = recent_s > 0 ? std::min(bins_.size(), static_cast<size_t>(std::lround(recent_s / config_.bin_s)))
-                                   : bins_.size();
+std::optional<RhythmEstimate> Rhythm::estimate() const {
   // Coarse bins, aligned on the newest end (the oldest partial one is left out).
-  const size_t coarse_count = used / coarse_bins_;
+  const size_t coarse_count = bins_.size() / coarse_bins_;
   if (coarse_count < 8) return std::nullopt;
   const size_t skip = bins_.size() - coarse_count * coarse_bins_;
   std::vector<double> coarse(coarse_count, 0.0), fine(bins_.size() - skip);

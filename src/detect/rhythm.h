@@ -53,9 +53,7 @@ class Rhythm {
   // Adds bin `index` (time / bin_s); a bin older than the newest is ignored, skipped ones are 0.
   void add(uint64_t index, uint64_t bytes);
   // None until the history holds three periods of a repeating pattern.
-  // Over the newest `recent_s` of the window only (0: all of it): a step that just changed is
-  // found once a short span holds the new one, instead of when the old one has left the window.
-  std::optional<RhythmEstimate> estimate(double recent_s = 0) const;
+  std::optional<RhythmEstimate> estimate() const;
   void clear() { bins_.clear(); }
   // The newest `seconds` of bins (fewer while the history is short); `first_index` gets the first's.
   std::vector<uint64_t> tail(double seconds, uint64_t& first_index) const;

@@ -4,19 +4,11 @@
 #include <cmath>
 #include <vector>
 
-#include "detect/participation.h"
-
 namespace nt::server {
 
 namespace {
 
 using Json = nlohmann::json;
-
-double median(std::vector<double> values) {
-  if (values.empty()) return 0;
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2), values.end());
-  return values[values.size() / 2];
-}
 
 std::string rank_subject(int rank) { return "rank " + std::to_string(rank); }
 std::string link_subject(int from, int to) { return "link " + std::to_string(from) + ">" + std::to_string(to); }
@@ -72,7 +64,6 @@ void JobWatch::observe(const Json& job, double now) {
   std::map<std::string, JobFinding> rank_findings, link_findings;
   std::map<int, const Json*> by_rank;
   std::map<std::string, double> absent, runq, io;
-  std::vector<double> steps;
   for (const auto& rank : ranks) {
     const int number = rank.value("rank", -1);
     if (number < 0) continue;
@@ -82,14 +73,10 @@ void JobWatch::observe(const Json& job, double now) {
     if (rank.contains("runq_share")) runq[subject] = rank["runq_share"].get<double>();
     if (rank.contains("absent_share")) absent[subject] = rank["absent_share"].get<double>();
     if (rank.contains("io_bytes_per_s")) io[subject] = rank["io_bytes_per_s"].get<double>();
-    if (rank.contains("step_s")) steps.push_back(rank["step_s"].get<double>());
   }
-  const double typical_step = median(steps);
-  // Absences are counted over the slots the agents sent (detect::kParticipationS): with fewer than
-  // eight steps in them, one late step is most of the evidence. Fault-free here: 0-0.18 a rank; a
-  // rank that sleeps 50 ms a step or shares its CPU with a busy loop: 0.3-0.45.
-  if (typical_step > 0 && typical_step <= detect::kParticipationS / 8)
-    compare(job, "absent_share", {true, 0.15, 2}, absent, rank_findings, now, departing);
+  // Fault-free here: 0-0.18 a rank; a rank that sleeps 50 ms a step or shares its CPU with a busy
+  // loop: 0.3-0.45.
+  compare(job, "absent_share", {true, 0.15, 2}, absent, rank_findings, now, departing);
   // Fault-free here: 0.1-0.3 a rank; sharing its host's CPU with a busy loop: 1.2-1.4.
   compare(job, "runq_share", {true, 0.2, 2}, runq, rank_findings, now, departing);
   compare(job, "io_bytes_per_s", {true, 1 << 20, 3}, io, rank_findings, now, departing);

@@ -69,6 +69,16 @@ TEST(Participation, OnlySlotsEveryRankCoversAreCompared) {
   EXPECT_TRUE(absent_shares(ranks).empty()) << "two ranks: no majority of the others";
 }
 
+TEST(Participation, FewerThanEightExchangesInCommonAreNoEvidence) {
+  // Steps of 600 ms: five in 3 s, and one late rank is most of what there is.
+  std::map<int, Participation> ranks = {
+      {0, busy_slots(rank_bins(5, 600, 480, 560), kStart, kBinS)},
+      {1, busy_slots(rank_bins(5, 600, 480, 560), kStart, kBinS)},
+      {2, busy_slots(rank_bins(5, 600, 520, 560), kStart, kBinS)},
+  };
+  EXPECT_TRUE(absent_shares(ranks).empty());
+}
+
 TEST(Participation, HexRoundTripsAndRefusesWhatIsNotHex) {
   const std::string bytes("\x00\x7f\x80\xff", 4);
   EXPECT_EQ(to_hex(bytes), "007f80ff");
