@@ -137,6 +137,21 @@ std::optional<RhythmEstimate> Rhythm::estimate() const {
   for (size_t lag = shortest; lag <= longest && !period; ++lag)
     if (r[lag] >= config_.peak_share * best && r[lag] >= r[lag - 1] && r[lag] >= r[lag + 1]) period = lag;
   if (!period) return std::nullopt;
+  // A multiple of the step can win when the steps are uneven (timer jitter, alternating bursts): a
+  // peak at a half or a third of it that holds `divisor_share` of its correlation is the step.
+  for (size_t k : {3, 2}) {
+    const size_t at = static_cast<size_t>(std::lround(static_cast<double>(period) / static_cast<double>(k)));
+    if (at < shortest) continue;
+    size_t found = 0;
+    for (size_t lag = std::max(shortest, at - 1); lag <= std::min(longest, at + 1) && !found; ++lag)
+      if (r[lag] >= std::max(config_.divisor_share * r[period], config_.min_correlation) && r[lag] >= r[lag - 1] &&
+          r[lag] >= r[lag + 1])
+        found = lag;
+    if (found) {
+      period = found;
+      break;
+    }
+  }
 
   // Refine on the fine bins around the coarse peak.
   const double fine_variance = center(fine);

@@ -30,6 +30,7 @@ struct RhythmConfig {
   double max_period_s = 4.0;   // longest (the window must hold at least three)
   double min_correlation = 0.3;  // below this, no rhythm is claimed
   double peak_share = 0.85;      // a shorter peak within this share of the best is the period
+  double divisor_share = 0.4;    // ... and a peak at a half or a third of it, within this share of it
 };
 
 struct RhythmEstimate {

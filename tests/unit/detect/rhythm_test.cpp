@@ -56,6 +56,21 @@ TEST(Rhythm, StepTimeAndBytesOfASteadyJob) {
   EXPECT_GT(step->correlation, 0.3);
 }
 
+TEST(Rhythm, UnevenStepsAreNotTakenForTwoSteps) {
+  // Bursts every 50 ms whose sizes alternate (1 and 3 MB) and whose timing jitters by a bin: the
+  // correlation at two steps beats the one at one step, and the step is still one step.
+  std::mt19937 random(3);
+  std::uniform_int_distribution<int> jitter(-1, 1);
+  Rhythm rhythm(RhythmConfig{});
+  for (int step = 0; step < 240; ++step) {
+    const uint64_t bin = static_cast<uint64_t>(1000 + step * 25 + jitter(random));
+    for (uint64_t i = 0; i < 3; ++i) rhythm.add(bin + i, step % 2 ? 1'000'000 : 3'000'000);
+  }
+  auto estimate = rhythm.estimate();
+  ASSERT_TRUE(estimate);
+  EXPECT_NEAR(estimate->period_s, 0.050, 0.002);
+}
+
 TEST(Rhythm, LongAndShortSteps) {
   for (double step_s : {0.040, 0.120, 1.5, 3.5}) {
     std::mt19937 random(7);
