@@ -124,20 +124,15 @@ void JobWatch::observe(const Json& job, double now) {
 
   // Every link of one rank: its best link against the other ranks' best.
   std::map<std::string, double> rank_srtt, rank_retransmits;
-  for (const auto& [rank, rtt] : best_srtt) {
+  const auto links_of = [&](int rank) {
     const std::string subject = "links of " + rank_subject(rank);
     JobFinding finding = about_rank(name, *by_rank[rank], "slow_link");
     finding.subject = subject;
     rank_link_findings[subject] = finding;
-    rank_srtt[subject] = rtt;
-  }
-  for (const auto& [rank, rate] : fewest_retransmits) {
-    const std::string subject = "links of " + rank_subject(rank);
-    JobFinding finding = about_rank(name, *by_rank[rank], "slow_link");
-    finding.subject = subject;
-    rank_link_findings[subject] = finding;
-    rank_retransmits[subject] = rate;
-  }
+    return subject;
+  };
+  for (const auto& [rank, rtt] : best_srtt) rank_srtt[links_of(rank)] = rtt;
+  for (const auto& [rank, rate] : fewest_retransmits) rank_retransmits[links_of(rank)] = rate;
   compare(job, "rank_srtt_us", {true, 8000, 3}, rank_srtt, rank_link_findings, now, departing);
   compare(job, "rank_retransmits_per_s", {true, 10, 0}, rank_retransmits, rank_link_findings, now, departing);
 
