@@ -19,7 +19,8 @@ double median(std::vector<double> values) {
 
 std::vector<PeerFinding> PeerWatch::update(const std::string& group, const std::string& metric,
                                            const PeerScale& scale, double ts,
-                                           const std::map<std::string, double>& values) {
+                                           const std::map<std::string, double>& values,
+                                           const std::set<std::string>& held) {
   std::vector<PeerFinding> named;
   for (const auto& [member, value] : values) {
     auto& episode = episodes_[{group, metric, member}];
@@ -50,10 +51,17 @@ std::vector<PeerFinding> PeerWatch::update(const std::string& group, const std::
     episode.latest.metric = metric;
     episode.latest.value = value;
     episode.latest.peers_median = peers_median;
-    if (episode.run >= config_.persist && !episode.named) {
-      episode.named = true;
-      named.push_back(episode.latest);
+    if (episode.run < config_.persist || episode.named) continue;
+    if (held.count(member)) {
+      if (!episode.held) {
+        episode.held = true;
+        named.push_back(episode.latest);
+        named.back().held = true;
+      }
+      continue;
     }
+    episode.named = true;
+    named.push_back(episode.latest);
   }
   return named;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -30,6 +31,7 @@ struct PeerFinding {
   std::string group, member, metric;
   double value = 0, peers_median = 0;
   double since_ts = 0;  // the first update of the run that named it
+  bool held = false;    // departed long enough, but held back (once per episode; named when released)
 };
 
 class PeerWatch {
@@ -38,8 +40,11 @@ class PeerWatch {
 
   // One update of one metric over a group's members; returns the members named now (once per
   // episode: a member stays named, and is not repeated, until an update finds it back among peers).
+  // Members in `held` that would be named are not: each is returned once with `held` set, and named
+  // at the first update that no longer holds it, if it still departs then (its `since` unchanged).
   std::vector<PeerFinding> update(const std::string& group, const std::string& metric, const PeerScale& scale,
-                                  double ts, const std::map<std::string, double>& values);
+                                  double ts, const std::map<std::string, double>& values,
+                                  const std::set<std::string>& held = {});
   // Everyone named and not yet back among their peers, with their latest evidence.
   std::vector<PeerFinding> ongoing() const;
   // Forgets a group (a job that ended).
@@ -49,6 +54,7 @@ class PeerWatch {
   struct Episode {
     int run = 0;
     bool named = false;
+    bool held = false;
     PeerFinding latest;
   };
   PeerConfig config_;

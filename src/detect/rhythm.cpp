@@ -114,11 +114,20 @@ std::optional<RhythmEstimate> Rhythm::estimate() const {
   const size_t skip = bins_.size() - coarse_count * coarse_bins_;
   std::vector<double> coarse(coarse_count, 0.0), fine(bins_.size() - skip);
   double bytes = 0;
+  const double per_coarse = static_cast<double>(coarse_bins_);
   for (size_t i = skip; i < bins_.size(); ++i) {
     const double v = static_cast<double>(bins_[i]);
     fine[i - skip] = v;
-    coarse[(i - skip) / coarse_bins_] += v;
     bytes += v;
+    // Shared between the two nearest coarse bins' centres by distance (linear binning): with plain
+    // sums a step whose bursts sit near a coarse edge lands one bin early or late at random, and the
+    // step's own lag loses its correlation to a multiple of it.
+    const double at = (static_cast<double>(i - skip) + 0.5) / per_coarse - 0.5;
+    const double lower = std::clamp(std::floor(at), 0.0, static_cast<double>(coarse_count - 1));
+    const double upper_share = std::clamp(at - lower, 0.0, 1.0);
+    const size_t low = static_cast<size_t>(lower), high = std::min(low + 1, coarse_count - 1);
+    coarse[low] += v * (1 - upper_share);
+    coarse[high] += v * upper_share;
   }
   const double coarse_variance = center(coarse);
   if (coarse_variance <= 0) return std::nullopt;

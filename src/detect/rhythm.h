@@ -7,7 +7,8 @@
 //   for (each bin) rhythm.add(bin_index, bytes);   // bins in increasing order; skipped bins are 0
 //   if (auto step = rhythm.estimate()) use(step->period_s, step->bytes_per_step);
 //
-// How: the mean-removed series over the window is autocorrelated on coarse bins (10 ms) for every
+// How: the mean-removed series over the window is autocorrelated on coarse bins (10 ms, each fine
+// bin shared between the two nearest by distance, so jitter across an edge costs little) for every
 // lag from min_period to max_period; the period is the shortest lag whose correlation is a local
 // peak within `peak_share` of the best (so a multiple of the period never wins over the period
 // itself), refined on the fine bins and by a parabola through the peak. Bytes per step are the

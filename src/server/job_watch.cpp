@@ -35,9 +35,13 @@ JobWatch::JobWatch(JobWatchConfig config, Named named, Ended ended)
 
 void JobWatch::compare(const Json& job, const std::string& metric, const detect::PeerScale& scale,
                        const std::map<std::string, double>& values, const std::map<std::string, JobFinding>& subjects,
-                       double now, std::set<std::string>& departing) {
+                       double now, std::set<std::string>& departing, const std::set<std::string>& inhibited) {
   const std::string name = job["job"].get<std::string>();
-  for (const auto& found : peers_.update(name, metric, scale, now, values)) {
+  for (const auto& found : peers_.update(name, metric, scale, now, values, inhibited)) {
+    if (found.held) {
+      inhibited_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
     auto subject = subjects.find(found.member);
     if (subject == subjects.end()) continue;
     JobFinding finding = subject->second;
@@ -60,7 +64,7 @@ void JobWatch::observe(const Json& job, double now) {
   const Json links = job.value("links", Json::array());
   std::set<std::string> departing;
 
-  // Ranks.
+  // Ranks' values.
   std::map<std::string, JobFinding> rank_findings, link_findings;
   std::map<int, const Json*> by_rank;
   std::map<std::string, double> absent, runq, io;
@@ -74,13 +78,6 @@ void JobWatch::observe(const Json& job, double now) {
     if (rank.contains("absent_share")) absent[subject] = rank["absent_share"].get<double>();
     if (rank.contains("io_bytes_per_s")) io[subject] = rank["io_bytes_per_s"].get<double>();
   }
-  // Fault-free here: 0-0.18 a rank; a rank that sleeps 50 ms a step or shares its CPU with a busy
-  // loop: 0.3-0.45.
-  compare(job, "absent_share", {true, 0.15, 2}, absent, rank_findings, now, departing);
-  // Fault-free here: 0.1-0.3 a rank; sharing its host's CPU with a busy loop: 1.2-1.4.
-  compare(job, "runq_share", {true, 0.2, 2}, runq, rank_findings, now, departing);
-  compare(job, "io_bytes_per_s", {true, 1 << 20, 3}, io, rank_findings, now, departing);
-
   // Links, one by one.
   std::map<std::string, double> srtt, retransmits, throughput;
   std::map<int, double> best_srtt, fewest_retransmits;  // per rank, over the data links that touch it
@@ -135,6 +132,34 @@ void JobWatch::observe(const Json& job, double now) {
   for (const auto& [rank, rate] : fewest_retransmits) rank_retransmits[links_of(rank)] = rate;
   compare(job, "rank_srtt_us", {true, 8000, 3}, rank_srtt, rank_link_findings, now, departing);
   compare(job, "rank_retransmits_per_s", {true, 10, 0}, rank_retransmits, rank_link_findings, now, departing);
+
+  // Ranks, once the links are judged: a rank that waits on a slow link is absent from the others'
+  // exchanges too, and that is the link's doing. So an ongoing slow-link finding inhibits absence
+  // findings on the ranks it explains (as an Alertmanager inhibit rule would): both ends of a slow
+  // link, and for "links of rank N", N and every rank with a data link to it. Run-queue and disk
+  // findings are causes of their own and are never inhibited.
+  std::set<std::string> waiting_on_a_link;
+  for (const auto& [key, ongoing] : ongoing_[name]) {
+    const JobFinding& cause = ongoing.finding;
+    if (cause.kind != "slow_link" || !departing.count(key)) continue;  // named before, and still slow now
+    if (cause.from_rank >= 0) {
+      waiting_on_a_link.insert({rank_subject(cause.from_rank), rank_subject(cause.to_rank)});
+      continue;
+    }
+    waiting_on_a_link.insert(rank_subject(cause.rank));
+    for (const auto& link : links) {
+      const int from = link.value("from_rank", -1), to = link.value("to_rank", -1);
+      if (!throughput.count(link_subject(from, to))) continue;
+      if (from == cause.rank) waiting_on_a_link.insert(rank_subject(to));
+      if (to == cause.rank) waiting_on_a_link.insert(rank_subject(from));
+    }
+  }
+  // Fault-free here: 0-0.18 a rank; a rank that sleeps 50 ms a step or shares its CPU with a busy
+  // loop: 0.3-0.45.
+  compare(job, "absent_share", {true, 0.15, 2}, absent, rank_findings, now, departing, waiting_on_a_link);
+  // Fault-free here: 0.1-0.3 a rank; sharing its host's CPU with a busy loop: 1.2-1.4.
+  compare(job, "runq_share", {true, 0.2, 2}, runq, rank_findings, now, departing);
+  compare(job, "io_bytes_per_s", {true, 1 << 20, 3}, io, rank_findings, now, departing);
 
   // What was named and is back among its peers now.
   auto& named = ongoing_[name];

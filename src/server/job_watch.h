@@ -10,8 +10,11 @@
 // job's data. A host's link that is slow slows
 // every link that touches it, so the others are no baseline for one of them: the best link of each
 // rank is compared across ranks too, and a rank whose every link is slow is named as "links of rank N".
+// A rank waiting on a link that is named slow is absent from the others' exchanges too: that absence
+// is inhibited (counted, not named while the link's finding lasts), the link being the cause.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <set>
@@ -46,21 +49,26 @@ class JobWatch {
   void observe(const nlohmann::json& job, double now);
   // A job no longer seen: its ongoing findings end.
   void forget(const std::string& job, double now);
+  // Departures held back because an ongoing finding explained them (a rank waiting on a slow link).
+  uint64_t inhibited() const { return inhibited_.load(std::memory_order_relaxed); }
 
  private:
   struct Ongoing {
     int64_t id = 0;
     JobFinding finding;
   };
+  // Names the members of `values` that depart from their peers; those `inhibited` are counted and
+  // held back, and named once no longer inhibited if they still depart then.
   void compare(const nlohmann::json& job, const std::string& metric, const detect::PeerScale& scale,
                const std::map<std::string, double>& values, const std::map<std::string, JobFinding>& subjects,
-               double now, std::set<std::string>& departing);
+               double now, std::set<std::string>& departing, const std::set<std::string>& inhibited = {});
 
   JobWatchConfig config_;
   Named named_;
   Ended ended_;
   detect::PeerWatch peers_;
   double last_look_ = 0;
+  std::atomic<uint64_t> inhibited_{0};  // read by the metrics thread
   std::set<std::string> watched_;  // jobs seen at the last look
   std::map<std::string, std::map<std::string, Ongoing>> ongoing_;  // job -> "subject/metric" -> finding
 };

@@ -200,6 +200,7 @@ int run(const ServerOptions& options) {
   hooks.rejected = [&](std::string_view reason) { metrics.rejected(reason); };
   hooks.metrics_text = [&] {
     metrics.set_storage_bytes(store.value()->size_bytes());
+    metrics.set_job_findings_inhibited(job_watch.inhibited());
     if (webhook) {
       auto counts = webhook->counts();
       metrics.set_webhook(counts.delivered, counts.failed_attempts, counts.dropped);

@@ -68,6 +68,12 @@ ServerMetrics::ServerMetrics()
                                 .Name("neutracer_server_job_findings_ongoing")
                                 .Help("1 while a named rank or link still departs from its peers, 0 after")
                                 .Register(*registry_)),
+      job_findings_inhibited_(prometheus::BuildCounter()
+                                  .Name("neutracer_server_job_findings_inhibited_total")
+                                  .Help("Departing ranks held back while an ongoing finding explains them "
+                                        "(a rank waiting on a slow link)")
+                                  .Register(*registry_)
+                                  .Add({})),
       webhook_(prometheus::BuildCounter()
                    .Name("neutracer_server_webhook_alerts_total")
                    .Help("Alerts posted to --webhook, by outcome")
@@ -85,6 +91,12 @@ void ServerMetrics::set_webhook(uint64_t delivered, uint64_t failed_attempts, ui
   add_growth(webhook_, "delivered", delivered, webhook_delivered_);
   add_growth(webhook_, "failed_attempt", failed_attempts, webhook_failed_);
   add_growth(webhook_, "dropped", dropped, webhook_dropped_);
+}
+
+void ServerMetrics::set_job_findings_inhibited(uint64_t inhibited) {
+  std::lock_guard lock(mutex_);
+  job_findings_inhibited_.Increment(static_cast<double>(inhibited - job_inhibited_));
+  job_inhibited_ = inhibited;
 }
 
 void ServerMetrics::batch_stored(const std::string& host, double batch_ts, uint64_t samples, double commit_seconds) {

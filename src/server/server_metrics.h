@@ -31,6 +31,8 @@ class ServerMetrics {
   void job_finding(const std::string& job, const std::string& kind, const std::string& subject,
                    const std::string& metric, bool ongoing);
   void set_webhook(uint64_t delivered, uint64_t failed_attempts, uint64_t dropped);
+  // Departures not named because an ongoing finding explains them (JobWatch::inhibited).
+  void set_job_findings_inhibited(uint64_t inhibited);
   std::string render(double now);
 
  private:
@@ -48,11 +50,13 @@ class ServerMetrics {
   prometheus::Gauge& remote_write_queued_;
   prometheus::Family<prometheus::Counter>& job_findings_;
   prometheus::Family<prometheus::Gauge>& job_findings_ongoing_;
+  prometheus::Counter& job_findings_inhibited_;
   prometheus::Family<prometheus::Counter>& webhook_;
   std::mutex mutex_;
   std::map<std::string, double> last_batch_ts_;  // by host
   uint64_t remote_sent_ = 0, remote_failed_ = 0, remote_dropped_ = 0;
   uint64_t webhook_delivered_ = 0, webhook_failed_ = 0, webhook_dropped_ = 0;
+  uint64_t job_inhibited_ = 0;
 };
 
 }  // namespace nt::server

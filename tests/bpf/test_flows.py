@@ -140,13 +140,15 @@ class Flows(unittest.TestCase):
     def test_connection_opened_before_the_agent(self):
         with NetNs() as ns:
             receiver, port, server = start_receiver("tcp", 4, "127.0.0.1", 1000, ns=ns)
-            client = subprocess.Popen(ns.argv(sender_argv("tcp", 4, "127.0.0.1", port, 1000) + ["--hold-ms", "2500"]),
-                                      stdout=subprocess.PIPE, text=True)
+            # Held until the agent is up: its start takes seconds under emulation.
+            client = subprocess.Popen(ns.argv(sender_argv("tcp", 4, "127.0.0.1", port, 1000) + ["--hold-until-line"]),
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             wait_for(lambda: subprocess.run(["ip", "netns", "exec", ns.name, "ss", "-Htn", "state", "established"],
                                             stdout=subprocess.PIPE, text=True).stdout.strip(),
                      what="the connection")
             with Agent() as agent:
-                report = json.loads(client.communicate(timeout=30)[0])
+                time.sleep(0.5)  # a first interval with the connection open and idle
+                report = json.loads(client.communicate("go\n", timeout=30)[0])
                 finish_receiver(receiver)
                 time.sleep(0.3)
             for pid, key in ((report["pid"], "sport"), (server, "dport")):

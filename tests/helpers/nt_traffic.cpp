@@ -5,9 +5,10 @@
 //       receives N bytes in all (TCP: from K connections), prints {"pid","port","received"}.
 //       With --port 0 it binds an ephemeral port and prints {"ready":port} first.
 //   send  --proto tcp|udp --family 4|6 --addr A --port P --bytes N [--threads T] [--unconnected]
-//         [--hold-ms H]
+//         [--hold-ms H] [--hold-until-line]
 //       sends N bytes split over T threads (named nt-worker-I), one socket each, each connection
-//       held H ms before sending; prints the sockets' ports and how long each was open.
+//       held H ms (or until a line comes on stdin) before sending; prints the sockets' ports and how
+//       long each was open.
 //   burst --family 4|6 --addr A --port P --bytes N --procs K [--parallel J]
 //       K short-lived child processes, each sending N UDP bytes, at most J at once.
 //   tree  --family 4|6 --addr A --port P --bytes N --exit-code C
@@ -25,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -117,6 +119,13 @@ SendReport send_bytes(const Args& args, const Endpoint& to, long bytes) {
   if (connected && connect(fd, reinterpret_cast<const sockaddr*>(&to.addr), to.len) != 0) die("connect");
   auto opened = std::chrono::steady_clock::now();
   if (args.has("hold-ms")) std::this_thread::sleep_for(std::chrono::milliseconds(args.num("hold-ms")));
+  if (args.has("hold-until-line")) {  // the test says when, whatever the time its other side takes
+    static std::once_flag line_read;
+    std::call_once(line_read, [] {
+      for (int c = getchar(); c != EOF && c != '\n'; c = getchar()) {
+      }
+    });
+  }
   std::vector<char> buffer(tcp ? 65536 : kDatagram, 'x');
   long left = bytes, calls = 0;
   int datagrams = 0;

@@ -42,6 +42,30 @@ TEST(Peers, ARankWaitingForCpuIsNamedAfterItPersists) {
   EXPECT_TRUE(watch.ongoing().empty());
 }
 
+TEST(Peers, AHeldMemberIsReportedOnceAndNamedWhenReleased) {
+  PeerWatch watch(PeerConfig{});
+  const std::map<std::string, double> departing = {{"0", 0.03}, {"1", 0.02}, {"2", 0.45}, {"3", 0.03}};
+  std::vector<nt::detect::PeerFinding> seen;
+  for (int t = 0; t < 6; ++t) {
+    auto now = watch.update("job", "runq_share", kRunqShare, t, departing, {"2"});
+    seen.insert(seen.end(), now.begin(), now.end());
+  }
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_TRUE(seen[0].held);
+  EXPECT_EQ(seen[0].member, "2");
+  EXPECT_TRUE(watch.ongoing().empty());
+  auto released = watch.update("job", "runq_share", kRunqShare, 6, departing);
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_FALSE(released[0].held);
+  EXPECT_DOUBLE_EQ(released[0].since_ts, 0);
+  EXPECT_EQ(watch.ongoing().size(), 1u);
+  // Back among its peers while held: never named.
+  PeerWatch other(PeerConfig{});
+  for (int t = 0; t < 4; ++t) other.update("job", "runq_share", kRunqShare, t, departing, {"2"});
+  EXPECT_TRUE(other.update("job", "runq_share", kRunqShare, 4, {{"0", 0.03}, {"1", 0.02}, {"2", 0.03}, {"3", 0.03}}).empty());
+  EXPECT_TRUE(other.update("job", "runq_share", kRunqShare, 5, departing).empty());
+}
+
 TEST(Peers, ASlowLinkIsNamedWhenLowerIsWorse) {
   PeerWatch watch(PeerConfig{});
   std::vector<nt::detect::PeerFinding> named;

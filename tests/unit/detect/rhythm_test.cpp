@@ -71,6 +71,28 @@ TEST(Rhythm, UnevenStepsAreNotTakenForTwoSteps) {
   EXPECT_NEAR(estimate->period_s, 0.050, 0.002);
 }
 
+TEST(Rhythm, BurstsAtTheEdgeOfASearchBinKeepTheirStep) {
+  // One-bin bursts every 50 ms on an absolute schedule sitting where the 10 ms search bins meet,
+  // each early or late by up to 3 ms (what a paced sender shows under emulation): every estimate
+  // made once a second, from the second second on, is the 50 ms.
+  for (unsigned seed = 1; seed <= 8; ++seed) {
+    std::mt19937 random(seed);
+    std::uniform_int_distribution<int> jitter(-1, 1);
+    Rhythm rhythm(RhythmConfig{});
+    uint64_t newest = 0;
+    for (int step = 0; step < 280; ++step) {
+      const uint64_t bin = static_cast<uint64_t>(1004 + step * 25 + jitter(random));  // 1005: a search bin's first
+      rhythm.add(bin, 200'000);
+      newest = bin;
+      if (step % 20 == 19 && step >= 39) {
+        auto estimate = rhythm.estimate();
+        ASSERT_TRUE(estimate) << "seed " << seed << " at bin " << newest;
+        EXPECT_NEAR(estimate->period_s, 0.050, 0.003) << "seed " << seed << " at bin " << newest;
+      }
+    }
+  }
+}
+
 TEST(Rhythm, LongAndShortSteps) {
   for (double step_s : {0.040, 0.120, 1.5, 3.5}) {
     std::mt19937 random(7);

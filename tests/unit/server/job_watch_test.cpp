@@ -75,6 +75,26 @@ TEST(JobWatch, EveryLinkOfOneRankSlowNamesThatRanksLinksNotEachLink) {
   EXPECT_EQ(r.named[0].rank, 0);
 }
 
+TEST(JobWatch, ARankWaitingOnASlowLinkIsHeldBackUntilTheLinkIsBack) {
+  // Rank 0's links are slow and rank 1, which receives from it, is absent from the others'
+  // exchanges: the links are named, the absence is held back; once the links are back and the
+  // absence persists, it is named.
+  Recorder r;
+  Json slow = job({0.1, 0.1, 0.1}, 30000);
+  slow["ranks"][1]["absent_share"] = 0.3;
+  for (int look = 0; look < 6; ++look) r.watch.observe(slow, 100 + look);
+  ASSERT_EQ(r.named.size(), 1u);
+  EXPECT_EQ(r.named[0].subject, "links of rank 0");
+  EXPECT_EQ(r.watch.inhibited(), 1u);
+  Json healed = job({0.1, 0.1, 0.1});
+  healed["ranks"][1]["absent_share"] = 0.3;
+  r.watch.observe(healed, 106);
+  ASSERT_EQ(r.named.size(), 2u);
+  EXPECT_EQ(r.named[1].subject, "rank 1");
+  EXPECT_EQ(r.named[1].metric, "absent_share");
+  EXPECT_EQ(r.ended, std::vector<int64_t>{1});
+}
+
 TEST(JobWatch, OneLossyLinkIsNamedAndControlLinksRttIsNoEvidence) {
   Recorder r;
   for (int look = 0; look < 4; ++look) r.watch.observe(job({0.1, 0.1, 0.1}, 300, 30), 100 + look);
