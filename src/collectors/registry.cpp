@@ -4,6 +4,7 @@
 #include "collectors/collector.h"
 #include "collectors/block_io/block_io_collector.h"
 #include "collectors/cpu/sched_collector.h"
+#include "collectors/syscalls/syscall_collector.h"
 
 namespace nt::collectors {
 
@@ -14,6 +15,8 @@ const std::vector<CollectorKind>& collector_kinds() {
        start_sched_collector},
       {"io", "block I/O: requests, bytes, queue and device time per process and per disk", false,
        start_block_io_collector},
+      {"syscalls", "syscalls: calls, errors by errno and latency per process and per syscall; slow calls as events",
+       false, start_syscall_collector},
   };
   return kinds;
 }

@@ -17,6 +17,7 @@
 #include "model/process.h"
 #include "model/programs.h"
 #include "model/sched.h"
+#include "model/syscalls.h"
 
 namespace nt::model {
 
@@ -49,6 +50,7 @@ struct Snapshot {
   const JobTable* jobs = nullptr;
   const SchedTable* sched = nullptr;       // cpu
   const BlockIoTable* block_io = nullptr;  // io
+  const SyscallTable* syscalls = nullptr;  // syscalls
   const LossCounters* losses = nullptr;
   const std::vector<ProgramStats>* programs = nullptr;
   const std::vector<ProgramStats>* previous_programs = nullptr;

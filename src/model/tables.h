@@ -6,6 +6,7 @@
 #include "model/flows.h"
 #include "model/process.h"
 #include "model/sched.h"
+#include "model/syscalls.h"
 
 namespace nt::model {
 
@@ -14,12 +15,14 @@ struct Tables {
   FlowTable flows;
   SchedTable sched;        // CPU scheduling per process
   BlockIoTable block_io;   // block I/O per process and per device
+  SyscallTable syscalls;   // syscalls per process and per syscall
 
   void start_interval() {
     processes.start_interval();
     flows.start_interval();
     sched.start_interval();
     block_io.start_interval();
+    syscalls.start_interval();
   }
 };
 
