@@ -4,9 +4,10 @@
  *
  * raw_syscalls' sys_enter and sys_exit as raw tracepoints (4.17+, every architecture with syscall
  * tracepoints). Each thread has one entry in an LRU table, made at its first call: its owner (the
- * process key), the filters' verdict, and the call in progress. A thread the filters exclude costs
- * one lookup per entry and one per exit. The verdict and owner are looked up again after exec,
- * setns and unshare, which change the comm and the namespace they depend on. */
+ * process key, its leader's comm) and the call in progress. The owner is looked up again after
+ * exec, setns and unshare, which change the comm and the namespace. The filters are asked at every
+ * entry (their set of processes grows as traced ones fork, and a command is traced only once it is
+ * running); a thread they exclude costs a lookup and the filters' test per entry, a lookup per exit. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -25,10 +26,9 @@ const volatile __u32 refresh_nr[NT_SC_REFRESH] = {~0u, ~0u, ~0u, ~0u};
 struct nt_sc_thread {
 	__u64 start_ns; /* the call in progress began; 0 when none */
 	struct nt_proc_key owner;
-	__u32 nr;
-	__u8 known;  /* owner and traced are current */
-	__u8 traced; /* the filters pass its process */
-	__u8 pad[2];
+	__u32 nr;    /* the latest call's, traced or not */
+	__u8 known;  /* owner and comm are current */
+	__u8 pad[3];
 	__u64 args[NT_SC_ARGS];
 	char comm[NT_COMM_LEN]; /* its group leader's */
 };
@@ -77,19 +77,24 @@ struct {
 	__type(value, __u64);
 } sc_losses SEC(".maps");
 
-/* Owner and verdict of the current thread, written into `t`. */
+/* The current thread's owner and its leader's comm, written into `t`. */
 static __always_inline void learn_owner(struct nt_sc_thread *t, __u32 tgid)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
-	__u32 netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
 
 	t->owner.tgid = tgid;
-	t->owner.netns = netns;
+	t->owner.netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
 	t->owner.start_ns = BPF_CORE_READ(leader, start_boottime);
 	bpf_probe_read_kernel(t->comm, sizeof(t->comm), &leader->comm);
-	t->traced = !(process_filter.netns && netns != process_filter.netns) && filter_passes_current(tgid, t->comm);
 	t->known = 1;
+}
+
+static __always_inline bool traced(const struct nt_sc_thread *t)
+{
+	if (process_filter.netns && t->owner.netns != process_filter.netns)
+		return false;
+	return filter_passes_current(t->owner.tgid, t->comm);
 }
 
 static __always_inline struct nt_sc_thread *thread_of(__u64 pid_tgid)
@@ -99,14 +104,24 @@ static __always_inline struct nt_sc_thread *thread_of(__u64 pid_tgid)
 	struct nt_sc_thread fresh = {};
 
 	if (t) {
-		if (!t->known)
+		if (!t->known || t->owner.tgid != pid_tgid >> 32)
 			learn_owner(t, pid_tgid >> 32);
 		return t;
 	}
 	learn_owner(&fresh, pid_tgid >> 32);
-	if (bpf_map_update_elem(&sc_threads, &tid, &fresh, BPF_NOEXIST) && fresh.traced)
+	if (bpf_map_update_elem(&sc_threads, &tid, &fresh, BPF_NOEXIST) && traced(&fresh))
 		add_to_slot(&sc_losses, NT_SC_LOSS_THREAD_MAP_FULL, 1);
 	return bpf_map_lookup_elem(&sc_threads, &tid);
+}
+
+/* A thread that ends leaves no entry behind for the next thread to get its id. */
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(forget_thread)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&sc_threads, &tid);
+	return 0;
 }
 
 SEC("raw_tp/sys_enter")
@@ -114,9 +129,11 @@ int BPF_PROG(enter_syscall, struct pt_regs *regs, long id)
 {
 	struct nt_sc_thread *t = thread_of(bpf_get_current_pid_tgid());
 
-	if (!t || !t->traced || id < 0)
+	if (!t)
 		return 0;
 	t->nr = id;
+	if (id < 0 || !traced(t))
+		return 0;
 	if (slow_call_ns) {
 		t->args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
 		t->args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
@@ -190,7 +207,12 @@ int BPF_PROG(exit_syscall, struct pt_regs *regs, long ret)
 	struct nt_sc_counts *c;
 	__u64 now, latency;
 
-	if (!t || !t->start_ns)
+	if (!t)
+		return 0;
+	for (int i = 0; i < NT_SC_REFRESH; i++)
+		if (t->nr == refresh_nr[i])
+			t->known = 0;
+	if (!t->start_ns)
 		return 0;
 	now = bpf_ktime_get_ns();
 	latency = now - t->start_ns;
@@ -209,8 +231,5 @@ int BPF_PROG(exit_syscall, struct pt_regs *regs, long ret)
 	}
 	if (slow_call_ns && latency >= slow_call_ns)
 		send_slow_call(t, pid_tgid, now, latency, ret);
-	for (int i = 0; i < NT_SC_REFRESH; i++)
-		if (key.nr == refresh_nr[i])
-			t->known = 0;
 	return 0;
 }

@@ -313,7 +313,7 @@ class Recorder {
   }
 
   output::MetricDomains domains() const {
-    return {sources_.runs("net"), sources_.runs("cpu"), sources_.runs("io")};
+    return {sources_.runs("net"), sources_.runs("cpu"), sources_.runs("io"), sources_.runs("syscalls")};
   }
 
   std::vector<std::string> collector_names() const {

@@ -25,7 +25,10 @@ static_assert(sizeof(nt_sc_slow_call) == 88);
 static_assert(NT_SC_HIST_SLOTS == model::kLog2Slots);
 
 std::vector<bpf::Feature> syscall_features() {
-  return {{"calls", true, {{"raw_tp", "raw tracepoints raw_syscalls:sys_enter and sys_exit", {"enter_syscall", "exit_syscall"}}}}};
+  return {{"calls",
+           true,
+           {{"raw_tp", "raw tracepoints raw_syscalls:sys_enter, sys_exit and sched:sched_process_exit",
+             {"enter_syscall", "exit_syscall", "forget_thread"}}}}};
 }
 
 model::ProcessKey process_key(const nt_proc_key& k) { return {k.tgid, k.netns, k.start_ns}; }
@@ -39,7 +42,7 @@ class SyscallCollector : public Collector {
   void drain(model::Tables& tables) override {
     auto& table = tables.syscalls;
     slow_calls_ = &table.slow_calls();
-    if (!ring_.empty()) ring_.poll(0);  // errors: the events stay for the next drain
+    if (!ring_.empty() && !ring_.poll(0)) ++read_failures_;  // the events stay for the next drain
     slow_calls_ = nullptr;
     // Liveness before the read: a process found dead makes no more calls, so what is read next is
     // its last word, and its entries go after it.
