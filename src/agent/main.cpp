@@ -19,7 +19,7 @@ constexpr int kRuntimeError = 1;
 // Options shared by record and trace: what to watch, for how long, where to write.
 void add_session_options(CLI::App* cmd, nt::agent::RecordOptions& o) {
   cmd->add_option("--collect", o.collect,
-                  "Collectors to run: NAME[,NAME...] of net, cpu, io, syscalls; 'all' for every one the kernel supports "
+                  "Collectors to run: NAME[,NAME...] of net, cpu, io, syscalls, memory; 'all' for every one the kernel supports "
                   "(default: net)");
   cmd->add_option("--max-processes", o.max_processes, "Processes the cpu and io kernel tables hold (beyond: counted)")
       ->check(CLI::Range(64u, 4'194'304u));

@@ -37,6 +37,7 @@
 #include "http/metrics_exporter.h"
 #include "output/prometheus_metrics.h"
 #include "output/block_io_records.h"
+#include "output/memory_records.h"
 #include "output/syscall_records.h"
 #include "output/sched_records.h"
 #include "output/series_cap.h"
@@ -199,6 +200,14 @@ class Recorder {
         for (const auto& call : tables_.syscalls.slow_calls())
           if (auto ok = sink_.write(output::slow_syscall_record(call, to_unix)); !ok) return ok;
       }
+      if (sources_.runs("memory")) {
+        for (const auto& [key, process] : tables_.memory.processes())
+          if (output::memory_record_due(process))
+            if (auto ok = sink_.write(output::memory_record(process, ts)); !ok) return ok;
+        const double to_unix = unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9;
+        for (const auto& kill : tables_.memory.oom_kills())
+          if (auto ok = sink_.write(output::oom_record(kill, to_unix)); !ok) return ok;
+      }
       for (const auto& [device, disk] : tables_.block_io.devices()) {
         if (!output::disk_record_due(disk)) continue;
         feed_watch([&] { return anomaly::observe_disk(disk); });
@@ -240,6 +249,7 @@ class Recorder {
       view.sched = sources_.runs("cpu") ? &tables_.sched : nullptr;
       view.block_io = sources_.runs("io") ? &tables_.block_io : nullptr;
       view.syscalls = sources_.runs("syscalls") ? &tables_.syscalls : nullptr;
+      view.memory = sources_.runs("memory") ? &tables_.memory : nullptr;
       view.losses = &losses_now;
       view.programs = &programs;
       view.previous_programs = &programs_before_;
@@ -313,7 +323,8 @@ class Recorder {
   }
 
   output::MetricDomains domains() const {
-    return {sources_.runs("net"), sources_.runs("cpu"), sources_.runs("io"), sources_.runs("syscalls")};
+    return {sources_.runs("net"), sources_.runs("cpu"), sources_.runs("io"), sources_.runs("syscalls"),
+            sources_.runs("memory")};
   }
 
   std::vector<std::string> collector_names() const {

@@ -4,6 +4,7 @@
 #include "collectors/collector.h"
 #include "collectors/block_io/block_io_collector.h"
 #include "collectors/cpu/sched_collector.h"
+#include "collectors/memory/memory_collector.h"
 #include "collectors/syscalls/syscall_collector.h"
 
 namespace nt::collectors {
@@ -17,6 +18,8 @@ const std::vector<CollectorKind>& collector_kinds() {
        start_block_io_collector},
       {"syscalls", "syscalls: calls, errors by errno and latency per process and per syscall; slow calls as events",
        false, start_syscall_collector},
+      {"memory", "memory: RSS by kind and page faults per process, OOM kills as they happen", false,
+       start_memory_collector},
   };
   return kinds;
 }

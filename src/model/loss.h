@@ -35,6 +35,8 @@ enum class LossReason : uint8_t {
   kSyscallErrnoMapFull,   // kernel, syscalls: a failure counted, but its errno not
   kSyscallThreadMapFull,  // kernel, syscalls: a traced thread could not be followed (its calls not counted)
   kSyscallRingbufFull,    // kernel, syscalls: a slow call counted, but its event not sent
+  kMemoryMapFull,         // kernel, memory: a process's RSS found no table entry (its RSS unknown)
+  kOomRingbufFull,        // kernel, memory: an OOM kill the ring buffer could not take
   kCount,
 };
 
@@ -45,7 +47,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(LossReason::kC
     "map_read_failed",       "device_read_failed",  "sched_map_full",    "sched_storage_failed",
     "io_request_map_full",   "io_counter_map_full", "server_batches_dropped", "server_samples_dropped",
     "server_conns_dropped",  "rhythm_table_full",   "syscall_counter_map_full", "syscall_errno_map_full",
-    "syscall_thread_map_full", "syscall_ringbuf_full",
+    "syscall_thread_map_full", "syscall_ringbuf_full", "memory_map_full", "oom_ringbuf_full",
 };
 
 using LossCounters = std::array<uint64_t, static_cast<size_t>(LossReason::kCount)>;

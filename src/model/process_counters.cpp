@@ -50,8 +50,14 @@ void fill_syscall_counters(ProcessCounters& into, const ProcessSyscalls& p) {
   at(into, ProcessCounter::kSyscallNs) = total.total_ns;
 }
 
+void fill_memory_counters(ProcessCounters& into, const ProcessMemory& p) {
+  at(into, ProcessCounter::kMinorFaults) = p.min_faults_seen();
+  at(into, ProcessCounter::kMajorFaults) = p.maj_faults_seen();
+}
+
 std::map<ProcessKey, ProcessTotals> process_totals(const ProcessTable* net, const SchedTable* sched,
-                                                   const BlockIoTable* block_io, const SyscallTable* syscalls) {
+                                                   const BlockIoTable* block_io, const SyscallTable* syscalls,
+                                                   const MemoryTable* memory) {
   std::map<ProcessKey, ProcessTotals> all;
   auto add = [&](const ProcessKey& key, const std::string& comm, bool exited, uint64_t activity, auto fill) {
     auto& totals = totals_of(all, key, comm);
@@ -80,6 +86,9 @@ std::map<ProcessKey, ProcessTotals> process_totals(const ProcessTable* net, cons
     for (const auto& [key, p] : syscalls->processes())
       add(key, p.comm, p.exited, p.interval_total().total_ns / 1000,
           [&](ProcessCounters& into) { fill_syscall_counters(into, p); });
+  if (memory)
+    for (const auto& [key, p] : memory->processes())
+      add(key, p.comm, p.exited, 0, [&](ProcessCounters& into) { fill_memory_counters(into, p); });
   return all;
 }
 

@@ -13,6 +13,7 @@
 #include "model/flows.h"
 #include "model/identity.h"
 #include "model/jobs.h"
+#include "model/memory.h"
 #include "model/loss.h"
 #include "model/process.h"
 #include "model/programs.h"
@@ -51,6 +52,7 @@ struct Snapshot {
   const SchedTable* sched = nullptr;       // cpu
   const BlockIoTable* block_io = nullptr;  // io
   const SyscallTable* syscalls = nullptr;  // syscalls
+  const MemoryTable* memory = nullptr;      // memory
   const LossCounters* losses = nullptr;
   const std::vector<ProgramStats>* programs = nullptr;
   const std::vector<ProgramStats>* previous_programs = nullptr;

@@ -4,6 +4,7 @@
 
 #include "model/block_io.h"
 #include "model/flows.h"
+#include "model/memory.h"
 #include "model/process.h"
 #include "model/sched.h"
 #include "model/syscalls.h"
@@ -16,6 +17,7 @@ struct Tables {
   SchedTable sched;        // CPU scheduling per process
   BlockIoTable block_io;   // block I/O per process and per device
   SyscallTable syscalls;   // syscalls per process and per syscall
+  MemoryTable memory;      // RSS and faults per process, OOM kills
 
   void start_interval() {
     processes.start_interval();
@@ -23,6 +25,7 @@ struct Tables {
     sched.start_interval();
     block_io.start_interval();
     syscalls.start_interval();
+    memory.start_interval();
   }
 };
 

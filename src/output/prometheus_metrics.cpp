@@ -22,7 +22,7 @@ ClientMetric metric(std::vector<ClientMetric::Label> labels, double value, Metri
   return m;
 }
 
-enum class Domain { kNet, kCpu, kIo, kSyscalls };
+enum class Domain { kNet, kCpu, kIo, kSyscalls, kMemory };
 
 struct ProcessFamily {
   const char* name;
@@ -59,6 +59,10 @@ constexpr ProcessFamily kProcessFamilies[kProcessCounterCount] = {
     {"neutracer_process_syscall_errors_total", "Syscalls that returned an errno", Domain::kSyscalls, 1},
     {"neutracer_process_syscall_seconds_total", "Time its threads spent in syscalls, entry to exit", Domain::kSyscalls,
      1e-9},
+    {"neutracer_process_minor_faults_total", "Page faults served without I/O, since the tracer saw the process",
+     Domain::kMemory, 1},
+    {"neutracer_process_major_faults_total", "Page faults that read from disk, since the tracer saw the process",
+     Domain::kMemory, 1},
 };
 static_assert(kProcessFamilies[kProcessCounterCount - 1].name != nullptr, "every process counter has a family");
 
@@ -68,6 +72,7 @@ bool runs(const MetricDomains& domains, Domain domain) {
     case Domain::kCpu: return domains.cpu;
     case Domain::kIo: return domains.io;
     case Domain::kSyscalls: return domains.syscalls;
+    case Domain::kMemory: return domains.memory;
   }
   return false;
 }

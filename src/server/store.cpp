@@ -184,11 +184,11 @@ Result<Database> open_database(const std::string& path, int flags) {
 
 // ---- Schema --------------------------------------------------------------------------------
 
-// The counters schema version 1 has columns for, and those version 3 added (syscalls). A counter
+// The counters schema version 1 has columns for, and those version 3 added (syscalls, faults). A counter
 // appended to model::ProcessCounter needs a migration adding its columns to processes and samples;
 // this assertion is the reminder.
 constexpr size_t kSchemaV1Counters = 17;
-constexpr size_t kSchemaV3Counters = 20;
+constexpr size_t kSchemaV3Counters = 22;
 static_assert(kCounters == kSchemaV3Counters, "a new process counter needs a schema migration adding its columns");
 
 // ", tx_bytes INTEGER NOT NULL DEFAULT 0, ..." with each name prefixed, for counters [first, last).
@@ -403,7 +403,7 @@ CREATE INDEX job_findings_by_job ON job_findings(job, since);
 )";
 }
 
-// Issue 17: the syscall counters of every process.
+// Issue 17: the syscall and page-fault counters of every process.
 std::string schema_v3() { return add_counter_columns(kSchemaV1Counters, kSchemaV3Counters); }
 
 // Version N of the schema is what the first N entries make; entries are appended, never edited.

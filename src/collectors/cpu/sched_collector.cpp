@@ -126,16 +126,8 @@ class SchedCollector : public Collector {
 
   // Every live thread, in one pass of the task iterator, added to its process when it counts.
   void read_threads(std::map<model::ProcessKey, Process>& processes) {
-    UniqueFd iter(bpf_iter_create(bpf_link__fd(threads_link_)));
-    if (!iter.valid()) {
-      ++read_failures_;
-      return;
-    }
     bytes_.clear();
-    char chunk[16384];
-    ssize_t n;
-    while ((n = read(iter.get(), chunk, sizeof(chunk))) > 0) bytes_.insert(bytes_.end(), chunk, chunk + n);
-    if (n < 0) ++read_failures_;
+    if (!bpf::read_iterator(threads_link_, bytes_)) ++read_failures_;
     for (size_t at = 0; at + sizeof(nt_thread_record) <= bytes_.size(); at += sizeof(nt_thread_record)) {
       nt_thread_record r;
       std::memcpy(&r, bytes_.data() + at, sizeof(r));

@@ -53,18 +53,21 @@ class SyscallCollector : public Collector {
     const int counts_fd = bpf_map__fd(object_->skel().maps.sc_counts);
     const int errnos_fd = bpf_map__fd(object_->skel().maps.sc_errnos);
     std::map<model::ProcessKey, std::map<uint32_t, model::SyscallStats>> read;
-    std::map<model::ProcessKey, std::string> comms;
+    // A process's name: that of its busiest entry (entries made before an exec keep the old name).
+    std::map<model::ProcessKey, std::pair<uint64_t, std::string>> comms;
     std::vector<nt_sc_key> counted;
     for (const auto& [key, per_cpu] : bpf::percpu_entries<nt_sc_key, nt_sc_counts>(counts_fd, read_failures_)) {
       auto& stats = read[process_key(key.owner)][key.nr];
+      std::string comm;
       for (const auto& c : per_cpu) {
         stats.calls += c.calls;
         stats.errors += c.errors;
         stats.total_ns += c.total_ns;
         for (size_t i = 0; i < model::kLog2Slots; ++i) stats.hist[i] += c.hist[i];
-        auto& comm = comms[process_key(key.owner)];
         if (comm.empty() && c.comm[0]) comm.assign(c.comm, strnlen(c.comm, sizeof(c.comm)));
       }
+      auto& busiest = comms[process_key(key.owner)];
+      if (!comm.empty() && stats.calls >= busiest.first) busiest = {stats.calls, comm};
       counted.push_back(key);
     }
     std::vector<nt_sc_errno_key> failed;
@@ -76,7 +79,8 @@ class SyscallCollector : public Collector {
     }
     for (auto& [key, by_nr] : read) {
       auto& process = table.process(key);
-      if (process.comm.empty()) process.comm = comms[key];
+      if (auto named = comms.find(key); named != comms.end() && !named->second.second.empty())
+        process.comm = named->second.second;
       for (auto& [nr, stats] : by_nr) process.by_nr[nr] = std::move(stats);
     }
     if (dead.empty()) return;

@@ -444,7 +444,7 @@ TEST_F(StoreTest, AReopenedFileHasItsDataAndPassesTheIntegrityCheck) {
   ingest(b);
   store_.reset();
   EXPECT_EQ(sql("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(sql("PRAGMA user_version"), "3");  // schema v3: syscall counters
+  EXPECT_EQ(sql("PRAGMA user_version"), "3");  // schema v3: syscall and fault counters
   open();
   EXPECT_EQ(host("host-a")["batches_stored"], 1);
   EXPECT_EQ((*find_pid(processes(kT0, kT0 + 10), 100))["total"]["tx_bytes"], 1000);
@@ -453,7 +453,7 @@ TEST_F(StoreTest, AReopenedFileHasItsDataAndPassesTheIntegrityCheck) {
   EXPECT_GT(store_->size_bytes(), 0u);
 }
 
-TEST_F(StoreTest, AVersion2FileGainsTheSyscallCountersAndKeepsItsData) {
+TEST_F(StoreTest, AVersion2FileGainsTheSyscallAndFaultCountersAndKeepsItsData) {
   // A version 2 file is this one without the columns version 3 added.
   open();
   Batch b = batch("host-a", 1, 1, kT0 + 10);
@@ -463,7 +463,7 @@ TEST_F(StoreTest, AVersion2FileGainsTheSyscallCountersAndKeepsItsData) {
   sqlite3* db = nullptr;
   sqlite3_open(options_.path.c_str(), &db);
   for (const char* table_prefix : {"processes ", "processes run_", "samples ", "samples total_"})
-    for (const char* counter : {"syscalls", "syscall_errors", "syscall_ns"}) {
+    for (const char* counter : {"syscalls", "syscall_errors", "syscall_ns", "minor_faults", "major_faults"}) {
       const std::string text(table_prefix);
       const auto space = text.find(' ');
       const std::string drop = "ALTER TABLE " + text.substr(0, space) + " DROP COLUMN " + text.substr(space + 1) + counter;
