@@ -193,17 +193,21 @@ class Recorder {
         if (output::io_record_due(process))
           if (auto ok = sink_.write(output::io_record(process, ts)); !ok) return ok;
       if (sources_.runs("syscalls")) {
-        for (const auto& [key, process] : tables_.syscalls.processes())
-          if (output::syscall_record_due(process))
-            if (auto ok = sink_.write(output::syscall_record(process, ts)); !ok) return ok;
+        for (const auto& [key, process] : tables_.syscalls.processes()) {
+          if (!output::syscall_record_due(process)) continue;
+          feed_watch([&] { return anomaly::observe_syscalls(process); });
+          if (auto ok = sink_.write(output::syscall_record(process, ts)); !ok) return ok;
+        }
         const double to_unix = unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9;
         for (const auto& call : tables_.syscalls.slow_calls())
           if (auto ok = sink_.write(output::slow_syscall_record(call, to_unix)); !ok) return ok;
       }
       if (sources_.runs("memory")) {
-        for (const auto& [key, process] : tables_.memory.processes())
-          if (output::memory_record_due(process))
-            if (auto ok = sink_.write(output::memory_record(process, ts)); !ok) return ok;
+        for (const auto& [key, process] : tables_.memory.processes()) {
+          if (!output::memory_record_due(process)) continue;
+          feed_watch([&] { return anomaly::observe_memory(process); });
+          if (auto ok = sink_.write(output::memory_record(process, ts)); !ok) return ok;
+        }
         const double to_unix = unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9;
         for (const auto& kill : tables_.memory.oom_kills())
           if (auto ok = sink_.write(output::oom_record(kill, to_unix)); !ok) return ok;
