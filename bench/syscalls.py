@@ -134,11 +134,7 @@ def main():
               "## Raw runs", ""]
     for item, (ratio_runs, _) in items.items():
         lines += [f"### {item} (calls/s)", ""] + bench.raw_table(ratio_runs, "calls/s") + [""]
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    print(text)
+    bench.publish(lines, args.out)
     if args.smoke:
         gate(items)
 

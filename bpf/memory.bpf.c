@@ -54,10 +54,14 @@ struct mm_struct___pre62 {
 	struct mm_rss_stat___pre62 rss_stat;
 } __attribute__((preserve_access_index));
 
-/* mark_victim passed only the pid before 6.8. */
+/* mark_victim passed only the pid before 6.8; since, the victim's task, and its event records the
+ * uid too. */
 struct trace_event_raw_mark_victim___pid {
 	struct trace_entry ent;
 	int pid;
+} __attribute__((preserve_access_index));
+struct trace_event_raw_mark_victim___task {
+	uid_t uid;
 } __attribute__((preserve_access_index));
 
 static __always_inline __s64 rss_pages(struct mm_struct *mm, __u32 member)
@@ -208,9 +212,14 @@ static __always_inline struct nt_mem_oom *start_oom(void)
 SEC("tp_btf/mark_victim")
 int BPF_PROG(oom_victim_task, struct task_struct *victim)
 {
-	struct nt_mem_oom *e = start_oom();
+	struct nt_mem_oom *e;
 	struct mm_struct *mm;
 
+	/* On a kernel whose mark_victim passes a pid, `victim` is not a task: the relocation of this
+	 * field, absent there, fails the load, and the pid alternative is taken. */
+	if (bpf_core_field_offset(struct trace_event_raw_mark_victim___task, uid) == 0xffffffff)
+		return 0;
+	e = start_oom();
 	if (!e)
 		return 0;
 	e->victim = key_of(victim);

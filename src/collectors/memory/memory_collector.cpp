@@ -5,7 +5,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -14,6 +13,7 @@
 #include "bpf_runtime/map_entries.h"
 #include "bpf_runtime/ring_buffer.h"
 #include "collectors/net/net_collector.h"  // process_alive
+#include "collectors/object_collector.h"
 #include "collectors/process_filter.h"
 #include "shared/memory.h"
 // The skeleton's rodata holds a struct nt_filter_config: after the filter's header.
@@ -65,13 +65,10 @@ std::string cgroup_path(uint64_t id) {
   return "";
 }
 
-class MemoryCollector : public Collector {
+class MemoryCollector : public ObjectCollector<memory> {
  public:
   MemoryCollector(std::unique_ptr<bpf::FeatureObject<memory>> object, bool cgroup_filter)
-      : object_(std::move(object)), cgroup_filter_(cgroup_filter) {}
-  ~MemoryCollector() override {
-    if (faults_link_) bpf_link__destroy(faults_link_);
-  }
+      : ObjectCollector(std::move(object)), cgroup_filter_(cgroup_filter) {}
 
   std::string name() const override { return "memory"; }
 
@@ -100,8 +97,6 @@ class MemoryCollector : public Collector {
     for (const auto& key : dead) table.mark_exited(key);
   }
 
-  std::vector<model::FeatureState> features() const override { return object_->states(); }
-
   void add_losses(model::LossCounters& into) const override {
     bpf::add_loss_slots(bpf_map__fd(object_->skel().maps.mem_losses),
                         {{NT_MEM_LOSS_MAP_FULL, model::LossReason::kMemoryMapFull},
@@ -110,18 +105,12 @@ class MemoryCollector : public Collector {
     into[static_cast<size_t>(model::LossReason::kMapReadFailed)] += read_failures_;
   }
 
-  std::vector<model::ProgramStats> program_stats() const override {
-    return bpf::read_program_stats(object_->skel().obj);
-  }
-
   Status attach() {
     if (auto attached = object_->attach(-1); !attached) return attached;
-    faults_link_ = bpf_program__attach_iter(object_->skel().progs.dump_faults, nullptr);
-    if (!faults_link_) return errno_error("attaching the task iterator", errno);
-    const bool oom_kills = std::any_of(object_->states().begin(), object_->states().end(), [](const auto& f) {
-      return f.name == "memory.oom_kills" && f.available;
-    });
-    if (oom_kills)
+    auto link = object_->attach_iterator(object_->skel().progs.dump_faults);
+    if (!link) return link.error();
+    faults_link_ = *link;
+    if (object_->has("oom_kills"))
       if (auto ok = ring_.add(bpf_map__fd(object_->skel().maps.mem_ooms),
                               [this](const void* data, size_t size) { on_oom(data, size); });
           !ok)
@@ -180,9 +169,8 @@ class MemoryCollector : public Collector {
     ooms_->push_back(std::move(kill));
   }
 
-  std::unique_ptr<bpf::FeatureObject<memory>> object_;
   bool cgroup_filter_;
-  bpf_link* faults_link_ = nullptr;
+  bpf_link* faults_link_ = nullptr;  // the object's
   bpf::RingBuffer ring_;
   std::vector<model::OomKill>* ooms_ = nullptr;  // where OOM kills go, during a drain
   std::vector<char> bytes_;                        // the iterator's output, reused

@@ -9,6 +9,7 @@
 #include "bpf_runtime/map_entries.h"
 #include "bpf_runtime/ring_buffer.h"
 #include "collectors/net/net_collector.h"  // process_alive
+#include "collectors/object_collector.h"
 #include "collectors/process_filter.h"
 #include "model/syscall_names.h"
 #include "shared/syscalls.h"
@@ -33,9 +34,9 @@ std::vector<bpf::Feature> syscall_features() {
 
 model::ProcessKey process_key(const nt_proc_key& k) { return {k.tgid, k.netns, k.start_ns}; }
 
-class SyscallCollector : public Collector {
+class SyscallCollector : public ObjectCollector<syscalls> {
  public:
-  explicit SyscallCollector(std::unique_ptr<bpf::FeatureObject<syscalls>> object) : object_(std::move(object)) {}
+  using ObjectCollector::ObjectCollector;
 
   std::string name() const override { return "syscalls"; }
 
@@ -91,8 +92,6 @@ class SyscallCollector : public Collector {
     for (const auto& key : dead) table.mark_exited(key);
   }
 
-  std::vector<model::FeatureState> features() const override { return object_->states(); }
-
   void add_losses(model::LossCounters& into) const override {
     bpf::add_loss_slots(bpf_map__fd(object_->skel().maps.sc_losses),
                         {{NT_SC_LOSS_COUNTER_MAP_FULL, model::LossReason::kSyscallCounterMapFull},
@@ -101,10 +100,6 @@ class SyscallCollector : public Collector {
                          {NT_SC_LOSS_RINGBUF_FULL, model::LossReason::kSyscallRingbufFull}},
                         into);
     into[static_cast<size_t>(model::LossReason::kMapReadFailed)] += read_failures_;
-  }
-
-  std::vector<model::ProgramStats> program_stats() const override {
-    return bpf::read_program_stats(object_->skel().obj);
   }
 
   Status attach(bool slow_calls) {
@@ -133,7 +128,6 @@ class SyscallCollector : public Collector {
     slow_calls_->push_back(std::move(call));
   }
 
-  std::unique_ptr<bpf::FeatureObject<syscalls>> object_;
   bpf::RingBuffer ring_;
   std::vector<model::SlowSyscall>* slow_calls_ = nullptr;  // where events go, during a drain
   uint64_t read_failures_ = 0;
