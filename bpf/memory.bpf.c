@@ -76,6 +76,21 @@ static __always_inline __s64 rss_pages(struct mm_struct *mm, __u32 member)
 	return value < 0 ? 0 : value; /* as the kernel shows it: never below 0 */
 }
 
+/* A process's first entry: every counter read now, not only the one that changed (the others may
+ * not change again for a long time). */
+static __always_inline struct nt_mem_rss *new_rss(const struct nt_proc_key *key, struct mm_struct *mm, const char *comm)
+{
+	struct nt_mem_rss fresh = {};
+
+	for (__u32 m = 0; m < NT_MEM_MEMBERS; m++)
+		fresh.pages[m] = rss_pages(mm, m);
+	fresh.peak_pages = fresh.pages[NT_MEM_FILE] + fresh.pages[NT_MEM_ANON] + fresh.pages[NT_MEM_SHMEM];
+	__builtin_memcpy(fresh.comm, comm, sizeof(fresh.comm));
+	if (bpf_map_update_elem(&mem_rss, key, &fresh, BPF_NOEXIST) == -NT_E2BIG)
+		add_to_slot(&mem_losses, NT_MEM_LOSS_MAP_FULL, 1);
+	return bpf_map_lookup_elem(&mem_rss, key);
+}
+
 static __always_inline struct nt_proc_key key_of(struct task_struct *task)
 {
 	struct nt_proc_key key = {};
@@ -101,7 +116,7 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 {
 	struct task_struct *current_task = bpf_get_current_task_btf();
 	struct task_struct *owner = 0;
-	struct nt_mem_rss fresh = {}, *rss;
+	struct nt_mem_rss *rss;
 	struct nt_proc_key key;
 	char comm[NT_COMM_LEN];
 	__s64 pages, total;
@@ -117,14 +132,10 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	if (!passes(&key, comm, BPF_CORE_READ(current_task, tgid) == key.tgid))
 		return 0;
 	rss = bpf_map_lookup_elem(&mem_rss, &key);
-	if (!rss) {
-		__builtin_memcpy(fresh.comm, comm, sizeof(fresh.comm));
-		if (bpf_map_update_elem(&mem_rss, &key, &fresh, BPF_NOEXIST) == -NT_E2BIG)
-			add_to_slot(&mem_losses, NT_MEM_LOSS_MAP_FULL, 1);
-		rss = bpf_map_lookup_elem(&mem_rss, &key);
-		if (!rss)
-			return 0;
-	}
+	if (!rss)
+		rss = new_rss(&key, mm, comm);
+	if (!rss)
+		return 0;
 	pages = rss_pages(mm, member);
 	rss->pages[member & (NT_MEM_MEMBERS - 1)] = pages;
 	rss->updates += 1;
@@ -132,22 +143,6 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 	if (total > rss->peak_pages)
 		rss->peak_pages = total;
 	return 0;
-}
-
-/* A process first seen here (older than the agent, or quiet since) has its RSS read once from its
- * counters; rss_stat keeps it from then on. */
-static __always_inline void seed_rss(const struct nt_proc_key *key, struct mm_struct *mm, const char *comm)
-{
-	struct nt_mem_rss fresh = {};
-
-	if (bpf_map_lookup_elem(&mem_rss, key))
-		return;
-	for (__u32 m = 0; m < NT_MEM_MEMBERS; m++)
-		fresh.pages[m] = rss_pages(mm, m);
-	fresh.peak_pages = fresh.pages[NT_MEM_FILE] + fresh.pages[NT_MEM_ANON] + fresh.pages[NT_MEM_SHMEM];
-	__builtin_memcpy(fresh.comm, comm, sizeof(fresh.comm));
-	if (bpf_map_update_elem(&mem_rss, key, &fresh, BPF_NOEXIST) == -NT_E2BIG)
-		add_to_slot(&mem_losses, NT_MEM_LOSS_MAP_FULL, 1);
 }
 
 /* Every thread with an mm each interval: its fault counts (a leader's with its exited threads'). */
@@ -173,8 +168,10 @@ int dump_faults(struct bpf_iter__task *ctx)
 	if (record.leader) {
 		record.exited_min_flt = BPF_CORE_READ(task, signal, min_flt);
 		record.exited_maj_flt = BPF_CORE_READ(task, signal, maj_flt);
-		if (record.traced)
-			seed_rss(&record.owner, task->mm, record.comm);
+		/* A process first seen here (older than the agent, or quiet since) has its RSS read from
+		 * its counters; rss_stat keeps it from then on. */
+		if (record.traced && !bpf_map_lookup_elem(&mem_rss, &record.owner))
+			new_rss(&record.owner, task->mm, record.comm);
 	}
 	bpf_seq_write(ctx->meta->seq, &record, sizeof(record));
 	return 0;

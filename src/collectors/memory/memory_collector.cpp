@@ -81,6 +81,9 @@ class MemoryCollector : public ObjectCollector<memory> {
     for (const auto& [key, process] : table.processes())
       if (!process.exited && !process_alive(key)) dead.insert(key);
 
+    // The iterator first: it makes the entries of processes rss_stat has not shown yet.
+    bytes_.clear();
+    if (!bpf::read_iterator(faults_link_, bytes_)) ++read_failures_;
     const int rss_fd = bpf_map__fd(object_->skel().maps.mem_rss);
     std::set<model::ProcessKey> with_rss;
     for (const auto& [k, rss] : bpf::hash_entries<nt_proc_key, nt_mem_rss>(rss_fd, read_failures_)) {
@@ -119,10 +122,9 @@ class MemoryCollector : public ObjectCollector<memory> {
   }
 
  private:
-  // Every thread's faults, summed per process with what its exited threads left (as /proc/PID/stat).
+  // Every thread's faults (the iterator's output), summed per process with what its exited threads
+  // left (as /proc/PID/stat).
   void read_faults(model::MemoryTable& table, const std::set<model::ProcessKey>& with_rss) {
-    bytes_.clear();
-    if (!bpf::read_iterator(faults_link_, bytes_)) ++read_failures_;
     std::map<model::ProcessKey, std::pair<uint64_t, uint64_t>> faults;
     std::map<model::ProcessKey, std::string> comms;
     for (size_t at = 0; at + sizeof(nt_mem_thread) <= bytes_.size(); at += sizeof(nt_mem_thread)) {
