@@ -39,7 +39,7 @@ tracepoint:raw_syscalls:sys_exit /@entered[tid]/ {
 }"""
 # The program that runs once per syscall, per tool: the denominator of "BPF ns per syscall".
 sched_io.PER_EVENT_PROGRAM.update({
-    "syscall": {"record --collect syscalls": "exit_syscall", "bpftrace syscount": "sys_exit",
+    "syscall": {"record": None, "record --collect syscalls": "exit_syscall", "bpftrace syscount": "sys_exit",
                 "bpftrace latency": "sys_exit"}})
 TARGET = 0.97  # record with its default collectors, on the syscall-heavy loop
 
