@@ -571,6 +571,15 @@ def machine():
             f"nethogs {version(['nethogs', '-V'])}")
 
 
+def publish(lines, out):
+    """The report: to `out` when given, and to stdout."""
+    text = "\n".join(lines) + "\n"
+    if out:
+        with open(out, "w") as f:
+            f.write(text)
+    print(text)
+
+
 def raw_table(runs, unit):
     lines = [f"| round | observer | {unit} | tool CPU s | load1 | steal % | others % | polluted |",
              "|---|---|---|---|---|---|---|---|"]
@@ -739,11 +748,7 @@ def main():
         lines += ["", f"### request/response {proto} (transactions/s)", ""] + raw_table(rr_runs[proto], "tps")
     lines += ["", "### DDP (median step ms)", ""] + raw_table(ddp_runs, "step ms")
     lines += ["", "### Floor run", "", f"{floor_run['programs']}"]
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    print(text)
+    publish(lines, args.out)
 
     if args.smoke:
         ours, theirs = gate["record"], gate["bpftrace"]

@@ -411,11 +411,7 @@ def main():
                if r["cpu_share"] < WORKLOAD_CPU_SHARE]
     lines += ["", f"Ping-pong runs whose pair held less than {WORKLOAD_CPU_SHARE:.0%} of its CPU: " +
               ("; ".join(crowded) if crowded else "none") + "."]
-    text = "\n".join(lines) + "\n"
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    print(text)
+    bench.publish(lines, args.out)
 
     if args.smoke:
         gate(pp_cost_runs, dio_cost_runs, io_ready)

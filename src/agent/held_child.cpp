@@ -5,8 +5,22 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
+#include <iterator>
+#include <string>
 
 namespace nt::agent {
+namespace {
+
+// Whether `pid` is asleep (in the read that holds it), from /proc/PID/stat's state field.
+bool asleep(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto end_of_comm = text.rfind(')');  // the comm may hold anything, ')' too
+  return end_of_comm != std::string::npos && end_of_comm + 2 < text.size() && text[end_of_comm + 2] == 'S';
+}
+
+}  // namespace
 
 Result<HeldChild> HeldChild::spawn(const std::vector<std::string>& argv, const sigset_t& child_sigmask) {
   int go[2], exec_error[2];
@@ -30,6 +44,9 @@ Result<HeldChild> HeldChild::spawn(const std::vector<std::string>& argv, const s
   }
   close(go[0]);
   close(exec_error[1]);
+  // Only once the child waits is it traced: what it does to get there (closing, its signal mask) is
+  // the tracer's doing, not the command's. A child that is slow to get there is traced all the same.
+  for (int tries = 0; tries < 200 && !asleep(pid); ++tries) usleep(5000);
   return HeldChild(pid, UniqueFd(go[1]), UniqueFd(exec_error[0]));
 }
 

@@ -17,7 +17,8 @@ namespace nt::agent {
 
 class HeldChild {
  public:
-  // Forks; the child restores `child_sigmask` and waits for release() before exec.
+  // Forks; the child restores `child_sigmask` and waits for release() before exec. Returns once the
+  // child waits (or after a second), so that tracing it from then on sees the command's calls only.
   static Result<HeldChild> spawn(const std::vector<std::string>& argv, const sigset_t& child_sigmask);
   HeldChild(HeldChild&& other) noexcept
       : pid_(std::exchange(other.pid_, -1)),

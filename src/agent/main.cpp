@@ -19,10 +19,13 @@ constexpr int kRuntimeError = 1;
 // Options shared by record and trace: what to watch, for how long, where to write.
 void add_session_options(CLI::App* cmd, nt::agent::RecordOptions& o) {
   cmd->add_option("--collect", o.collect,
-                  "Collectors to run: NAME[,NAME...] of net, cpu, io; 'all' for every one the kernel supports "
+                  "Collectors to run: NAME[,NAME...] of net, cpu, io, syscalls, memory; 'all' for every one the kernel supports "
                   "(default: net)");
   cmd->add_option("--max-processes", o.max_processes, "Processes the cpu and io kernel tables hold (beyond: counted)")
       ->check(CLI::Range(64u, 4'194'304u));
+  cmd->add_option("--slow-syscall", o.slow_syscall_ms,
+                  "syscalls: report each call that takes at least MS milliseconds as an event (default: none)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--duration", o.duration_s, "Stop after S seconds (default: until SIGINT/SIGTERM)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--interval", o.interval_ms, "Read and report every MS milliseconds")->check(CLI::Range(10u, 3'600'000u));

@@ -37,6 +37,8 @@
 #include "http/metrics_exporter.h"
 #include "output/prometheus_metrics.h"
 #include "output/block_io_records.h"
+#include "output/memory_records.h"
+#include "output/syscall_records.h"
 #include "output/sched_records.h"
 #include "output/series_cap.h"
 #include "output/table.h"
@@ -190,6 +192,26 @@ class Recorder {
       for (const auto& [key, process] : tables_.block_io.processes())
         if (output::io_record_due(process))
           if (auto ok = sink_.write(output::io_record(process, ts)); !ok) return ok;
+      if (sources_.runs("syscalls")) {
+        for (const auto& [key, process] : tables_.syscalls.processes()) {
+          if (!output::syscall_record_due(process)) continue;
+          feed_watch([&] { return anomaly::observe_syscalls(process); });
+          if (auto ok = sink_.write(output::syscall_record(process, ts)); !ok) return ok;
+        }
+        const double to_unix = unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9;
+        for (const auto& call : tables_.syscalls.slow_calls())
+          if (auto ok = sink_.write(output::slow_syscall_record(call, to_unix)); !ok) return ok;
+      }
+      if (sources_.runs("memory")) {
+        for (const auto& [key, process] : tables_.memory.processes()) {
+          if (!output::memory_record_due(process)) continue;
+          feed_watch([&] { return anomaly::observe_memory(process); });
+          if (auto ok = sink_.write(output::memory_record(process, ts)); !ok) return ok;
+        }
+        const double to_unix = unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9;
+        for (const auto& kill : tables_.memory.oom_kills())
+          if (auto ok = sink_.write(output::oom_record(kill, to_unix)); !ok) return ok;
+      }
       for (const auto& [device, disk] : tables_.block_io.devices()) {
         if (!output::disk_record_due(disk)) continue;
         feed_watch([&] { return anomaly::observe_disk(disk); });
@@ -230,6 +252,8 @@ class Recorder {
       view.jobs = &jobs_;
       view.sched = sources_.runs("cpu") ? &tables_.sched : nullptr;
       view.block_io = sources_.runs("io") ? &tables_.block_io : nullptr;
+      view.syscalls = sources_.runs("syscalls") ? &tables_.syscalls : nullptr;
+      view.memory = sources_.runs("memory") ? &tables_.memory : nullptr;
       view.losses = &losses_now;
       view.programs = &programs;
       view.previous_programs = &programs_before_;
@@ -303,7 +327,8 @@ class Recorder {
   }
 
   output::MetricDomains domains() const {
-    return {sources_.runs("net"), sources_.runs("cpu"), sources_.runs("io")};
+    return {sources_.runs("net"), sources_.runs("cpu"), sources_.runs("io"), sources_.runs("syscalls"),
+            sources_.runs("memory")};
   }
 
   std::vector<std::string> collector_names() const {
@@ -548,9 +573,10 @@ struct RunningCollectors {
 // stderr and left out; a collector named on its own must start.
 Result<RunningCollectors> start_collectors(const std::vector<std::string>& names, bool all,
                                            const collectors::NetConfig& net_config,
-                                           const collectors::ProcessFilter& filter, uint32_t max_processes) {
+                                           const collectors::ProcessFilter& filter, uint32_t max_processes,
+                                           uint64_t slow_syscall_ns) {
   RunningCollectors running;
-  const collectors::CollectorContext context{filter, max_processes};
+  const collectors::CollectorContext context{filter, max_processes, slow_syscall_ns};
   for (const auto& kind : collectors::collector_kinds()) {
     if (std::find(names.begin(), names.end(), kind.name) == names.end()) continue;
     Status started;
@@ -713,7 +739,7 @@ Result<int> run_record(const RecordOptions& options) {
   for (pid_t tgid : tgids)
     if (auto ok = filter.value()->trace_tgid(tgid); !ok) return ok.error();
   auto started = start_collectors(selected.value(), options.collect == "all", config, *filter.value(),
-                                  options.max_processes);
+                                  options.max_processes, static_cast<uint64_t>(options.slow_syscall_ms * 1e6));
   if (!started) return started.error();
   auto& running = started.value();
 

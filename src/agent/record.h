@@ -23,6 +23,7 @@ struct FilterOptions {
 struct RecordOptions {
   std::string collect;    // --collect: "" for the default collectors, "all", or NAME[,NAME...]
   uint32_t max_processes = 16384;  // per-process kernel tables of the cpu and io collectors
+  double slow_syscall_ms = 0;      // syscalls: calls at least this slow become events (0: none)
   bool trace = false;     // stream one event per socket call (and per packet with --packets)
   double duration_s = 0;  // 0: until SIGINT/SIGTERM (or until the command exits)
   uint32_t interval_ms = 1000;

@@ -144,6 +144,14 @@ class FeatureObject {
   }
   bool has(const std::string& feature) const { return !via(feature).empty(); }
 
+  // Attaches an iterator program; the link stays with the object's. The value is for bpf_iter_create.
+  Result<bpf_link*> attach_iterator(bpf_program* program) {
+    bpf_link* link = bpf_program__attach_iter(program, nullptr);
+    if (!link) return errno_error(std::string("attaching the iterator ") + bpf_program__name(program), errno);
+    links_.add(link);
+    return link;
+  }
+
   // Attaches every available feature; an optional one that fails to attach is dropped and reported.
   Status attach(int cgroup_fd) {
     for (size_t i = 0; i < features_.size(); ++i) {

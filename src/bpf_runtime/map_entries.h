@@ -1,9 +1,10 @@
-// Reading the hash tables the collectors keep (per-CPU ones: one value per possible CPU), and their
-// per-CPU loss slots.
+// Reading the hash tables the collectors keep (per-CPU ones: one value per possible CPU), their
+// per-CPU loss slots, and what their iterators write.
 #pragma once
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <initializer_list>
@@ -11,9 +12,21 @@
 #include <vector>
 
 #include "bpf_runtime/prog_stats.h"
+#include "common/unique_fd.h"
 #include "model/loss.h"
 
 namespace nt::bpf {
+
+// One pass of an iterator attached as `link`: what its programs wrote, appended to `out`. False
+// when the pass could not be made or read to its end (what was read is kept).
+inline bool read_iterator(bpf_link* link, std::vector<char>& out) {
+  UniqueFd iter(bpf_iter_create(bpf_link__fd(link)));
+  if (!iter.valid()) return false;
+  char chunk[16384];
+  ssize_t n;
+  while ((n = read(iter.get(), chunk, sizeof(chunk))) > 0) out.insert(out.end(), chunk, chunk + n);
+  return n == 0;
+}
 
 // Every entry of a per-CPU hash, each with its value on every possible CPU. Keys first: deleting
 // while walking would restart the walk. An entry deleted between the two steps is skipped; a failed

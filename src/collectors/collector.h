@@ -36,6 +36,7 @@ class Collector {
 struct CollectorContext {
   const ProcessFilter& filter;
   uint32_t max_processes = 16384;  // per-process kernel tables
+  uint64_t slow_syscall_ns = 0;    // syscalls: calls this slow become events (0: none)
 };
 
 // A collector the agent can run: `--collect NAME`.

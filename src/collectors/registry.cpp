@@ -4,6 +4,8 @@
 #include "collectors/collector.h"
 #include "collectors/block_io/block_io_collector.h"
 #include "collectors/cpu/sched_collector.h"
+#include "collectors/memory/memory_collector.h"
+#include "collectors/syscalls/syscall_collector.h"
 
 namespace nt::collectors {
 
@@ -14,6 +16,10 @@ const std::vector<CollectorKind>& collector_kinds() {
        start_sched_collector},
       {"io", "block I/O: requests, bytes, queue and device time per process and per disk", false,
        start_block_io_collector},
+      {"syscalls", "syscalls: calls, errors by errno and latency per process and per syscall; slow calls as events",
+       false, start_syscall_collector},
+      {"memory", "memory: RSS by kind and page faults per process, OOM kills as they happen", false,
+       start_memory_collector},
   };
   return kinds;
 }

@@ -60,6 +60,9 @@ const char* upward_detector(const std::string& kind, const std::string& metric) 
   if (metric == "srtt_us") return "rtt_inflation";
   if (metric == "runq_wait_us") return "runq_latency";
   if (metric == "io_latency_us" || metric == "queue_latency_us") return "io_latency";
+  if (metric == "syscall_errors") return "error_burst";
+  if (metric == "syscall_latency_us") return "syscall_latency";
+  if (metric == "rss_bytes") return "memory_growth";
   if (kind == "flow") return "large_transfer";
   return "burst";
 }
@@ -85,7 +88,7 @@ struct Watch::Series {
     bool traffic_seen = false;      // a traffic series has moved since it was created
   };
   std::string kind;
-  std::string domain;         // net, cpu or io: which records feed it
+  std::string domain;         // net, cpu, io, syscalls or memory: which records feed it
   std::string owner;          // the key of the process's series (a process's own; a flow's owner's)
   std::string local, remote;  // flows: their ends
   model::Anomaly subject;  // what its anomalies name
@@ -115,7 +118,7 @@ size_t Watch::series() const { return series_.size(); }
 
 model::Anomaly Observation::subject() const {
   model::Anomaly a;
-  a.kind = type == "conn" || type == "sched" ? "process" : type;
+  a.kind = type == "conn" || type == "sched" || type == "syscalls" || type == "memory" ? "process" : type;
   a.process.netns = static_cast<uint32_t>(netns);
   if (type == "device" || type == "disk") {
     a.subject = ifname;  // a disk's name is kept there too
@@ -132,7 +135,7 @@ std::optional<Observation> observe(const Json& record) {
   Observation o;
   o.type = record.value("type", "");
   if (o.type != "process" && o.type != "conn" && o.type != "flow" && o.type != "device" && o.type != "sched" &&
-      o.type != "disk")
+      o.type != "disk" && o.type != "syscalls" && o.type != "memory")
     return std::nullopt;
   o.netns = record.value("netns", uint64_t{0});
   if (o.type == "disk") {
@@ -156,6 +159,16 @@ std::optional<Observation> observe(const Json& record) {
     o.key = "cpu process " + owner_key(o.pid, o.start_time, o.netns);
     o.cpu_share = record.value("on_cpu_share", 0.0);
     o.runq_wait_us = record.value("runq_wait_us_mean", -1.0);
+    o.ending = record.value("exited", false);
+  } else if (o.type == "syscalls") {
+    o.key = "syscalls process " + owner_key(o.pid, o.start_time, o.netns);
+    o.syscall_calls = record.value("calls", 0.0);
+    o.syscall_errors = record.value("errors", 0.0);
+    o.syscall_time_ms = record.value("time_ms", 0.0);
+    o.ending = record.value("exited", false);
+  } else if (o.type == "memory") {
+    o.key = "memory process " + owner_key(o.pid, o.start_time, o.netns);
+    o.rss_bytes = record.value("rss_bytes", -1.0);
     o.ending = record.value("exited", false);
   } else if (o.type == "flow") {
     const std::string proto = record.value("proto", "");
@@ -206,7 +219,11 @@ Observation process_observation(const char* type, const model::ProcessKey& key, 
   o.pid = key.tgid;
   o.start_time = key.start_ns;
   o.comm = comm;
-  o.key = (o.type == "sched" ? "cpu process " : "process ") + owner_key(o.pid, o.start_time, o.netns);
+  // A process has a series per domain: traffic (process and conn records), cpu, syscalls, memory.
+  std::string prefix;
+  if (o.type == "sched") prefix = "cpu ";
+  if (o.type == "syscalls" || o.type == "memory") prefix = o.type + " ";
+  o.key = prefix + "process " + owner_key(o.pid, o.start_time, o.netns);
   return o;
 }
 
@@ -250,6 +267,23 @@ Observation observe_sched(const model::ProcessSched& process, double interval_s)
   return o;
 }
 
+Observation observe_syscalls(const model::ProcessSyscalls& process) {
+  Observation o = process_observation("syscalls", process.key, process.comm);
+  const auto total = process.total();
+  o.syscall_calls = static_cast<double>(total.calls);
+  o.syscall_errors = static_cast<double>(total.errors);
+  o.syscall_time_ms = static_cast<double>(total.total_ns) / 1e6;
+  o.ending = process.exited;
+  return o;
+}
+
+Observation observe_memory(const model::ProcessMemory& process) {
+  Observation o = process_observation("memory", process.key, process.comm);
+  if (process.rss_known) o.rss_bytes = static_cast<double>(model::resident_bytes(process.rss));
+  o.ending = process.exited;
+  return o;
+}
+
 Observation observe_disk(const model::DeviceIo& disk) {
   Observation o;
   o.type = "disk";
@@ -276,7 +310,10 @@ Watch::Series* Watch::series_for(const Observation& o) {
   auto series = std::make_unique<Series>();
   series->subject = o.subject();
   series->kind = series->subject.kind;
-  series->domain = o.type == "sched" ? "cpu" : o.type == "disk" ? "io" : "net";
+  series->domain = o.type == "sched"                             ? "cpu"
+                   : o.type == "disk"                            ? "io"
+                   : o.type == "syscalls" || o.type == "memory" ? o.type
+                                                                 : "net";
   if (flow) {
     series->owner = "process " + owner_key(o.pid, o.start_time, o.netns);
     series->local = o.local;
@@ -325,6 +362,13 @@ std::vector<model::Anomaly> Watch::close_interval(double ts) {
     } else if (o.type == "sched") {
       s->values["on_cpu_share"] = o.cpu_share;
       if (o.runq_wait_us >= 0) s->values["runq_wait_us"] = o.runq_wait_us;
+    } else if (o.type == "syscalls") {
+      auto calls = rate_of(*s, "syscall_calls", o.syscall_calls);
+      auto ms = rate_of(*s, "syscall_time_ms", o.syscall_time_ms);
+      if (auto errors = rate_of(*s, "syscall_errors", o.syscall_errors)) s->values["syscall_errors"] = *errors;
+      if (calls && ms && *calls > 0) s->values["syscall_latency_us"] = *ms * 1000 / *calls;
+    } else if (o.type == "memory") {
+      if (o.rss_bytes >= 0) s->values["rss_bytes"] = o.rss_bytes;
     } else if (o.type == "disk") {
       if (o.io_latency_us >= 0) s->values["io_latency_us"] = o.io_latency_us;
       if (o.queue_latency_us >= 0) s->values["queue_latency_us"] = o.queue_latency_us;

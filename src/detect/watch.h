@@ -7,10 +7,13 @@
 //   flow:    rate (bytes/s both ways), srtt_us, retransmits (/s, less those the receiver had: DSACK);
 //   device:  tx_rate, rx_rate;
 //   cpu (sched records, a process's second series): on_cpu_share, runq_wait_us (mean wait);
-//   disk:    io_latency_us (mean device time per request), queue_latency_us.
+//   disk:    io_latency_us (mean device time per request), queue_latency_us;
+//   syscalls (a process's third series): syscall_errors (/s), syscall_latency_us (mean per call);
+//   memory (its fourth): rss_bytes.
 // Each is watched by an nt_detect Detector (log scale; docs/detect.md), silent for a warm-up, and
 // its alerts are named by what they mean on that metric: burst, large_transfer, connection_storm,
-// retransmit_spike, rtt_inflation, drop. A stall is decided by a rule the detectors cannot make: a
+// retransmit_spike, rtt_inflation, runq_latency, io_latency, error_burst, syscall_latency,
+// memory_growth. A stall is decided by a rule the detectors cannot make: a
 // series that was steady (its expected range stays above zero) reads zero for `stall_intervals`
 // intervals in a row, unless the other ends of its flows stopped with it and none of them has data
 // stuck in retransmission (then a job stopped as a whole: its end, not a stall). Memory is bounded: at most `max_series` series
@@ -31,8 +34,10 @@
 #include "model/block_io.h"
 #include "model/events.h"
 #include "model/flows.h"
+#include "model/memory.h"
 #include "model/sched.h"
 #include "model/snapshot.h"
+#include "model/syscalls.h"
 
 namespace nt::anomaly {
 
@@ -64,6 +69,8 @@ struct Observation {
   double sent_segments = 0;  // flows: at least one per send call, at most a full segment's bytes each
   double cpu_share = -1, runq_wait_us = -1;           // sched: -1 when the interval had none
   double io_latency_us = -1, queue_latency_us = -1;   // disk
+  double syscall_calls = 0, syscall_errors = 0, syscall_time_ms = 0;  // syscalls: cumulative
+  double rss_bytes = -1;                               // memory: -1 when not known
   bool ending = false, open = false;
   bool on_host = false;  // flows: both ends on this host (loopback, or one address): no network between
   // What an anomaly on its series names: kind, process (or a device's namespace), comm, subject.
@@ -72,7 +79,7 @@ struct Observation {
 };
 
 // A record's observation; none for records the watch does not read (process, flow, device, conn,
-// sched and disk records are read).
+// sched, disk, syscalls and memory records are read).
 std::optional<Observation> observe(const nlohmann::ordered_json& record);
 // From the model, as the agent observes live: each gives what observe() gives for the record the
 // same model object renders to, without writing and reading it (tests/unit/anomaly holds each
@@ -83,6 +90,8 @@ Observation observe_conn(const model::ConnEvent& event);
 Observation observe_device(const model::DeviceStats& device);
 Observation observe_sched(const model::ProcessSched& process, double interval_s);
 Observation observe_disk(const model::DeviceIo& disk);
+Observation observe_syscalls(const model::ProcessSyscalls& process);
+Observation observe_memory(const model::ProcessMemory& process);
 
 class Watch {
  public:

@@ -31,6 +31,12 @@ enum class LossReason : uint8_t {
   kServerSamplesDropped, // user, --server: the process samples those batches held
   kServerConnsDropped,   // user, --server: closed connections beyond what one batch takes
   kRhythmTableFull,      // user: a job rank the kernel's rhythm table had no room for (step unknown)
+  kSyscallCounterMapFull, // kernel, syscalls: a call found no counter entry (not counted)
+  kSyscallErrnoMapFull,   // kernel, syscalls: a failure counted, but its errno not
+  kSyscallThreadMapFull,  // kernel, syscalls: a traced thread could not be followed (its calls not counted)
+  kSyscallRingbufFull,    // kernel, syscalls: a slow call counted, but its event not sent
+  kMemoryMapFull,         // kernel, memory: a process's RSS found no table entry (its RSS unknown)
+  kOomRingbufFull,        // kernel, memory: an OOM kill the ring buffer could not take
   kCount,
 };
 
@@ -40,7 +46,8 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(LossReason::kC
     "packet_ringbuf_full",   "flow_map_full",       "flow_bytes_not_held", "conn_ringbuf_full",
     "map_read_failed",       "device_read_failed",  "sched_map_full",    "sched_storage_failed",
     "io_request_map_full",   "io_counter_map_full", "server_batches_dropped", "server_samples_dropped",
-    "server_conns_dropped",  "rhythm_table_full",
+    "server_conns_dropped",  "rhythm_table_full",   "syscall_counter_map_full", "syscall_errno_map_full",
+    "syscall_thread_map_full", "syscall_ringbuf_full", "memory_map_full", "oom_ringbuf_full",
 };
 
 using LossCounters = std::array<uint64_t, static_cast<size_t>(LossReason::kCount)>;

@@ -43,8 +43,21 @@ void fill_block_io_counters(ProcessCounters& into, const ProcessIo& p) {
   at(into, ProcessCounter::kIoWriteOps) = p.total.of(IoKind::kWrite).ops;
 }
 
+void fill_syscall_counters(ProcessCounters& into, const ProcessSyscalls& p) {
+  const SyscallStats total = p.total();
+  at(into, ProcessCounter::kSyscalls) = total.calls;
+  at(into, ProcessCounter::kSyscallErrors) = total.errors;
+  at(into, ProcessCounter::kSyscallNs) = total.total_ns;
+}
+
+void fill_memory_counters(ProcessCounters& into, const ProcessMemory& p) {
+  at(into, ProcessCounter::kMinorFaults) = p.min_faults_seen();
+  at(into, ProcessCounter::kMajorFaults) = p.maj_faults_seen();
+}
+
 std::map<ProcessKey, ProcessTotals> process_totals(const ProcessTable* net, const SchedTable* sched,
-                                                   const BlockIoTable* block_io) {
+                                                   const BlockIoTable* block_io, const SyscallTable* syscalls,
+                                                   const MemoryTable* memory) {
   std::map<ProcessKey, ProcessTotals> all;
   auto add = [&](const ProcessKey& key, const std::string& comm, bool exited, uint64_t activity, auto fill) {
     auto& totals = totals_of(all, key, comm);
@@ -69,6 +82,13 @@ std::map<ProcessKey, ProcessTotals> process_totals(const ProcessTable* net, cons
       add(key, p.comm, p.exited, bytes,
           [&](ProcessCounters& into) { fill_block_io_counters(into, p); });
     }
+  if (syscalls)
+    for (const auto& [key, p] : syscalls->processes())
+      add(key, p.comm, p.exited, p.interval_total().total_ns / 1000,
+          [&](ProcessCounters& into) { fill_syscall_counters(into, p); });
+  if (memory)
+    for (const auto& [key, p] : memory->processes())
+      add(key, p.comm, p.exited, 0, [&](ProcessCounters& into) { fill_memory_counters(into, p); });
   return all;
 }
 

@@ -13,10 +13,12 @@
 #include "model/flows.h"
 #include "model/identity.h"
 #include "model/jobs.h"
+#include "model/memory.h"
 #include "model/loss.h"
 #include "model/process.h"
 #include "model/programs.h"
 #include "model/sched.h"
+#include "model/syscalls.h"
 
 namespace nt::model {
 
@@ -49,6 +51,8 @@ struct Snapshot {
   const JobTable* jobs = nullptr;
   const SchedTable* sched = nullptr;       // cpu
   const BlockIoTable* block_io = nullptr;  // io
+  const SyscallTable* syscalls = nullptr;  // syscalls
+  const MemoryTable* memory = nullptr;      // memory
   const LossCounters* losses = nullptr;
   const std::vector<ProgramStats>* programs = nullptr;
   const std::vector<ProgramStats>* previous_programs = nullptr;

@@ -4,8 +4,10 @@
 
 #include "model/block_io.h"
 #include "model/flows.h"
+#include "model/memory.h"
 #include "model/process.h"
 #include "model/sched.h"
+#include "model/syscalls.h"
 
 namespace nt::model {
 
@@ -14,12 +16,16 @@ struct Tables {
   FlowTable flows;
   SchedTable sched;        // CPU scheduling per process
   BlockIoTable block_io;   // block I/O per process and per device
+  SyscallTable syscalls;   // syscalls per process and per syscall
+  MemoryTable memory;      // RSS and faults per process, OOM kills
 
   void start_interval() {
     processes.start_interval();
     flows.start_interval();
     sched.start_interval();
     block_io.start_interval();
+    syscalls.start_interval();
+    memory.start_interval();
   }
 };
 

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <set>
 
+#include "model/syscall_names.h"
+
 namespace nt::output {
 
 const char* sort_name(SortKey key) {
@@ -135,6 +137,37 @@ std::vector<IoRow> io_rows(const model::Snapshot& view, const std::string& filte
   std::stable_sort(rows.begin(), rows.end(), [](const IoRow& a, const IoRow& b) {
     return a.read_rate + a.write_rate > b.read_rate + b.write_rate;
   });
+  return rows;
+}
+
+std::vector<SyscallRow> syscall_rows(const model::Snapshot& view, const std::string& filter) {
+  std::vector<SyscallRow> rows;
+  if (!view.syscalls || view.interval_s <= 0) return rows;
+  for (const auto& [key, p] : view.syscalls->processes()) {
+    const model::SyscallStats delta = p.interval_total();
+    if (delta.calls == 0) continue;
+    if (!filter.empty() && p.comm.find(filter) == std::string::npos) continue;
+    SyscallRow row;
+    row.key = key;
+    row.comm = printable(p.comm);
+    row.calls_per_s = model::per_second(delta.calls, view.interval_s);
+    row.errors_per_s = model::per_second(delta.errors, view.interval_s);
+    row.time_share = static_cast<double>(delta.total_ns) / 1e9 / view.interval_s;
+    row.p99_us = model::quantile_upper_us(delta.hist, 0.99);
+    uint64_t busiest_ns = 0;
+    for (const auto& [nr, stats] : p.by_nr) {
+      auto before = p.at_interval_start.find(nr);
+      const uint64_t ns = stats.total_ns - (before == p.at_interval_start.end() ? 0 : before->second.total_ns);
+      if (ns > busiest_ns) {
+        busiest_ns = ns;
+        row.busiest = model::syscall_name(nr);
+      }
+    }
+    row.busiest_share = delta.total_ns ? static_cast<double>(busiest_ns) / static_cast<double>(delta.total_ns) : 0;
+    rows.push_back(row);
+  }
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const SyscallRow& a, const SyscallRow& b) { return a.time_share > b.time_share; });
   return rows;
 }
 
@@ -275,6 +308,18 @@ std::string render_batch(const model::Snapshot& view, SortKey sort, const std::s
       std::snprintf(line, sizeof(line), "%8u %-16.16s %6.1f %6.1f %9s %8.0f %8.0f %8.0f\n", r.key.tgid, r.comm.c_str(),
                     r.cpu_share * 100, r.runq_share * 100, human_duration_us(r.runq_p99_us).c_str(), r.voluntary_per_s,
                     r.involuntary_per_s, r.migrations_per_s);
+      out += line;
+    }
+  }
+  if (view.syscalls) {
+    out += "syscalls\n";
+    std::snprintf(line, sizeof(line), "%8s %-16s %6s %10s %9s %9s  %s\n", "PID", "COMMAND", "SYS%", "CALLS/s",
+                  "ERRORS/s", "P99", "BUSIEST");
+    out += line;
+    for (const auto& r : syscall_rows(view, filter)) {
+      std::snprintf(line, sizeof(line), "%8u %-16.16s %6.1f %10.0f %9.0f %9s  %s %.0f%%\n", r.key.tgid,
+                    r.comm.c_str(), r.time_share * 100, r.calls_per_s, r.errors_per_s,
+                    human_duration_us(r.p99_us).c_str(), r.busiest.c_str(), r.busiest_share * 100);
       out += line;
     }
   }

@@ -65,6 +65,18 @@ struct DiskRow {
 };
 std::vector<DiskRow> disk_rows(const model::Snapshot& view);
 
+// The syscall view: processes by time in syscalls per second over the interval.
+struct SyscallRow {
+  model::ProcessKey key;
+  std::string comm;
+  double calls_per_s = 0, errors_per_s = 0;
+  double time_share = 0;       // seconds in syscalls per second, its threads summed
+  double p99_us = 0;           // upper bound of the interval's 99th percentile call, every syscall
+  std::string busiest;         // the syscall it spent the most time in, with its share of that time
+  double busiest_share = 0;
+};
+std::vector<SyscallRow> syscall_rows(const model::Snapshot& view, const std::string& filter);
+
 struct DeviceRate {
   model::DeviceKey key;
   std::string ifname;

@@ -22,7 +22,7 @@ ClientMetric metric(std::vector<ClientMetric::Label> labels, double value, Metri
   return m;
 }
 
-enum class Domain { kNet, kCpu, kIo };
+enum class Domain { kNet, kCpu, kIo, kSyscalls, kMemory };
 
 struct ProcessFamily {
   const char* name;
@@ -55,10 +55,26 @@ constexpr ProcessFamily kProcessFamilies[kProcessCounterCount] = {
      Domain::kIo, 1},
     {"neutracer_process_disk_reads_total", "Block read requests it issued, when completed", Domain::kIo, 1},
     {"neutracer_process_disk_writes_total", "Block write requests it issued, when completed", Domain::kIo, 1},
+    {"neutracer_process_syscalls_total", "Syscalls its threads made, when they returned", Domain::kSyscalls, 1},
+    {"neutracer_process_syscall_errors_total", "Syscalls that returned an errno", Domain::kSyscalls, 1},
+    {"neutracer_process_syscall_seconds_total", "Time its threads spent in syscalls, entry to exit", Domain::kSyscalls,
+     1e-9},
+    {"neutracer_process_minor_faults_total", "Page faults served without I/O, since the tracer saw the process",
+     Domain::kMemory, 1},
+    {"neutracer_process_major_faults_total", "Page faults that read from disk, since the tracer saw the process",
+     Domain::kMemory, 1},
 };
+static_assert(kProcessFamilies[kProcessCounterCount - 1].name != nullptr, "every process counter has a family");
 
 bool runs(const MetricDomains& domains, Domain domain) {
-  return domain == Domain::kNet ? domains.net : domain == Domain::kCpu ? domains.cpu : domains.io;
+  switch (domain) {
+    case Domain::kNet: return domains.net;
+    case Domain::kCpu: return domains.cpu;
+    case Domain::kIo: return domains.io;
+    case Domain::kSyscalls: return domains.syscalls;
+    case Domain::kMemory: return domains.memory;
+  }
+  return false;
 }
 
 std::vector<ClientMetric::Label> member_labels(const model::ProcessKey& key, const ProcessLabels& l) {

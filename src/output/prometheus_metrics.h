@@ -19,7 +19,7 @@ namespace nt::output {
 
 // Which collectors run: only their per-process families are rendered.
 struct MetricDomains {
-  bool net = true, cpu = false, io = false;
+  bool net = true, cpu = false, io = false, syscalls = false, memory = false;
 };
 
 struct MetricsView {

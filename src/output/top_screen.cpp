@@ -69,8 +69,10 @@ void TopScreen::update(const model::Snapshot& view) {
   has_cpu_ = view.sched != nullptr;
   cpu_ = cpu_rows(view, filter_);
   if (view.block_io) io_ = io_rows(view, filter_);
+  if (view.syscalls) syscalls_ = syscall_rows(view, filter_);
   disks_ = disk_rows(view);
-  if (!has_net_ && view_ == View::kProcesses) view_ = has_cpu_ ? View::kCpu : View::kIo;
+  if (!has_net_ && view_ == View::kProcesses)
+    view_ = has_cpu_ ? View::kCpu : view.block_io ? View::kIo : view.syscalls ? View::kSyscalls : View::kCpu;
   if (view.identities) identities_ = *view.identities;
   devices_ = device_rates(view);
   programs_ = program_costs(view);
@@ -127,7 +129,13 @@ bool TopScreen::handle_keys() {
       case 'n': view_ = View::kProcesses; break;
       case 'u': view_ = View::kCpu; break;
       case 'i': view_ = View::kIo; break;
-      case '\t': view_ = view_ == View::kProcesses ? View::kCpu : view_ == View::kCpu ? View::kIo : View::kProcesses; break;
+      case 'y': view_ = View::kSyscalls; break;
+      case '\t':
+        view_ = view_ == View::kProcesses ? View::kCpu
+                : view_ == View::kCpu     ? View::kIo
+                : view_ == View::kIo      ? View::kSyscalls
+                                          : View::kProcesses;
+        break;
       case 'a': view_ = View::kAnomalies; break;
       case 'f': case '\n': case KEY_ENTER: case KEY_RIGHT:
         if (view_ == View::kProcesses) view_ = View::kFlows;
@@ -159,6 +167,7 @@ void TopScreen::draw() {
     case View::kProcesses: draw_processes(3, bottom, width); break;
     case View::kCpu: draw_cpu(3, bottom, width); break;
     case View::kIo: draw_io(3, bottom, width); break;
+    case View::kSyscalls: draw_syscalls(3, bottom, width); break;
     case View::kFlows: draw_flows(3, bottom, width); break;
     case View::kConnections: draw_connections(3, bottom, width); break;
     case View::kAnomalies: draw_anomalies(3, bottom, width); break;
@@ -277,6 +286,25 @@ void TopScreen::draw_io(int top, int bottom, int width) {
   }
 }
 
+void TopScreen::draw_syscalls(int top, int bottom, int width) {
+  attron(A_REVERSE);
+  put(top - 1, 0, width, format("%-*s", width, format("%7s %-16s %6s %10s %9s %9s  %s", "PID", "COMMAND", "SYS%",
+                                                         "CALLS/s", "ERRORS/s", "P99", "BUSIEST").c_str()));
+  attroff(A_REVERSE);
+  if (!syscalls_) {
+    put(top, 0, width, "the syscalls collector is not running (neutracer top --collect net,syscalls)");
+    return;
+  }
+  int row = top;
+  for (const auto& r : *syscalls_) {
+    if (row >= bottom) break;
+    put(row++, 0, width, format("%7u %-16.16s %6.1f %10.0f %9.0f %9s  %s %.0f%%", r.key.tgid, r.comm.c_str(),
+                                r.time_share * 100, r.calls_per_s, r.errors_per_s, human_duration_us(r.p99_us).c_str(),
+                                r.busiest.c_str(), r.busiest_share * 100));
+  }
+  if (row == top) put(top, 0, width, "no syscall returned in the last interval");
+}
+
 void TopScreen::draw_flows(int top, int bottom, int width) {
   auto process = processes_.processes().find(selected_key_);
   std::string who = process == processes_.processes().end() ? "?" : printable(process->second.comm);
@@ -345,7 +373,7 @@ void TopScreen::draw_latest_anomaly(int row, int width) {
 void TopScreen::draw_help(int top, int bottom) {
   const std::string lines[] = {
       "q        quit",
-      "Tab      next view: network, CPU, I/O (n, u, i: each directly)",
+      "Tab      next view: network, CPU, I/O, syscalls (n, u, i, y: each directly)",
       "s        next sort key (TX/s, RX/s, total, pid, retrans); t, r: by TX/s, RX/s",
       "/        filter by command name (Enter: keep, Esc: clear)",
       "Enter f  flows of the selected process; c: recent connections; Esc: back",

@@ -28,13 +28,14 @@ class TopScreen {
   bool handle_keys();
 
  private:
-  enum class View { kProcesses, kCpu, kIo, kFlows, kConnections, kAnomalies, kHelp };
+  enum class View { kProcesses, kCpu, kIo, kSyscalls, kFlows, kConnections, kAnomalies, kHelp };
   TopScreen() = default;
   void draw();
   void draw_header(int width);
   void draw_processes(int top, int bottom, int width);
   void draw_cpu(int top, int bottom, int width);
   void draw_io(int top, int bottom, int width);
+  void draw_syscalls(int top, int bottom, int width);
   void draw_flows(int top, int bottom, int width);
   void draw_connections(int top, int bottom, int width);
   void draw_anomalies(int top, int bottom, int width);
@@ -50,6 +51,7 @@ class TopScreen {
   std::vector<CpuRow> cpu_;    // present when the cpu collector runs
   std::optional<std::vector<IoRow>> io_;
   std::vector<DiskRow> disks_;
+  std::optional<std::vector<SyscallRow>> syscalls_;  // present when the syscalls collector runs
   bool has_cpu_ = false;
   std::map<model::ProcessKey, model::ProcessIdentity> identities_;
   std::vector<DeviceRate> devices_;

@@ -184,16 +184,30 @@ Result<Database> open_database(const std::string& path, int flags) {
 
 // ---- Schema --------------------------------------------------------------------------------
 
-// The counters schema version 1 has columns for. A counter appended to model::ProcessCounter needs
-// a migration adding its columns to processes and samples; this assertion is the reminder.
+// The counters schema version 1 has columns for, and those version 3 added (syscalls, faults). A counter
+// appended to model::ProcessCounter needs a migration adding its columns to processes and samples;
+// this assertion is the reminder.
 constexpr size_t kSchemaV1Counters = 17;
-static_assert(kCounters == kSchemaV1Counters, "a new process counter needs a schema migration adding its columns");
+constexpr size_t kSchemaV3Counters = 22;
+static_assert(kCounters == kSchemaV3Counters, "a new process counter needs a schema migration adding its columns");
 
-// ", tx_bytes INTEGER NOT NULL DEFAULT 0, ..." with each name prefixed.
-std::string counter_columns(std::string_view prefix) {
+// ", tx_bytes INTEGER NOT NULL DEFAULT 0, ..." with each name prefixed, for counters [first, last).
+std::string counter_columns(std::string_view prefix, size_t first = 0, size_t last = kSchemaV1Counters) {
   std::string out;
-  for (size_t i = 0; i < kSchemaV1Counters; ++i)
+  for (size_t i = first; i < last; ++i)
     out += ",\n  " + std::string(prefix) + std::string(model::kProcessCounterNames[i]) + " INTEGER NOT NULL DEFAULT 0";
+  return out;
+}
+
+// The columns of counters [first, last) added to the tables that hold counters: processes (totals
+// and the current run's), samples (the interval's and the totals).
+std::string add_counter_columns(size_t first, size_t last) {
+  std::string out;
+  for (const auto& [table, prefixes] : {std::pair{"processes", std::array{"", "run_"}}, {"samples", {"", "total_"}}})
+    for (const char* prefix : prefixes)
+      for (size_t i = first; i < last; ++i)
+        out += std::string("ALTER TABLE ") + table + " ADD COLUMN " + prefix +
+               std::string(model::kProcessCounterNames[i]) + " INTEGER NOT NULL DEFAULT 0;\n";
   return out;
 }
 
@@ -389,8 +403,11 @@ CREATE INDEX job_findings_by_job ON job_findings(job, since);
 )";
 }
 
+// Issue 17: the syscall and page-fault counters of every process.
+std::string schema_v3() { return add_counter_columns(kSchemaV1Counters, kSchemaV3Counters); }
+
 // Version N of the schema is what the first N entries make; entries are appended, never edited.
-std::vector<std::string> migrations() { return {schema_v1(), schema_v2()}; }
+std::vector<std::string> migrations() { return {schema_v1(), schema_v2(), schema_v3()}; }
 
 Status migrate(sqlite3* db) {
   Result<Statement> version = Statement::prepare(db, "PRAGMA user_version");

@@ -80,7 +80,7 @@ neutracer::v1::Batch BatchBuilder::build(const model::Snapshot& snapshot, bool f
   batch.set_ts(snapshot.ts);
   batch.set_interval_s(snapshot.interval_s);
 
-  for (const auto& [key, totals] : model::process_totals(snapshot.processes, snapshot.sched, snapshot.block_io)) {
+  for (const auto& [key, totals] : model::process_totals(snapshot.processes, snapshot.sched, snapshot.block_io, snapshot.syscalls, snapshot.memory)) {
     auto& sent = processes_sent_[key];
     const std::pair<model::ProcessCounters, bool> now{totals.total, totals.exited};
     if (!full && sent == now) continue;

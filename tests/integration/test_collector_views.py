@@ -1,5 +1,5 @@
-"""Issue 13: the cpu and io collectors through every sink: `top --batch` sections, Prometheus
-families, and the anomaly watch on their series (live and in replay alike)."""
+"""Issues 13 and 17: the cpu, io, syscalls and memory collectors through every sink: `top --batch`
+sections, Prometheus families, and the anomaly watch on their series (live and in replay alike)."""
 import json
 import os
 import subprocess
@@ -13,6 +13,7 @@ from ntlib import BUILD, NEUTRACER, Agent, held, wait_for  # noqa: E402
 import promtext  # noqa: E402
 
 SCHED = os.path.join(BUILD, "tests", "helpers", "nt-sched")
+SYSCALLS = os.path.join(BUILD, "tests", "helpers", "nt-syscalls")
 CPU = str(max(os.sched_getaffinity(0)))
 
 
@@ -66,6 +67,33 @@ class CollectorViews(unittest.TestCase):
         self.assertTrue(0.5 < mine[0] < 2.5, mine)
         self.assertFalse(promtext.family(samples, "neutracer_process_sent_bytes_total"), "net is not running")
         self.assertTrue(promtext.family(samples, "neutracer_process_runqueue_wait_seconds_total"))
+
+    def test_syscalls_in_top_and_syscalls_and_faults_in_prometheus(self):
+        # 100 sleeps of 20 ms after 200,000 getppid calls: two seconds in clock_nanosleep.
+        argv = [SYSCALLS, "--getppid", "200000", "--failing-opens", "0", "--sleeps", "100", "--sleep-ms", "20"]
+        out = subprocess.run([NEUTRACER, "top", "--batch", "--collect", "syscalls", "--interval", "500", "--", *argv],
+                             stdout=subprocess.PIPE, text=True, timeout=60, check=True).stdout
+        frames = [f for f in out.split("neutracer top  ")[1:] if "nt-syscalls" in f]
+        self.assertTrue(frames, out)
+        rows = [line.split() for line in frames[-1].splitlines() if "nt-syscalls" in line]
+        self.assertEqual(rows[0][-2], "clock_nanosleep", rows)  # where it spends its time in syscalls
+        process = held(argv)
+        self.procs.append(process)
+        with Agent("--collect", "syscalls,memory", "-p", str(process.pid), "--metrics", "127.0.0.1:0") as agent:
+            start = wait_for(lambda: next((r for r in agent._lines() if r["type"] == "start"), None),
+                             what="the start record")
+            process.stdin.write("go\n")
+            process.stdin.flush()
+            time.sleep(1.5)  # in its sleeps
+            samples = promtext.parse(promtext.scrape(start["metrics"]))
+            process.communicate(timeout=30)
+        calls = promtext.family(samples, "neutracer_process_syscalls_total")
+        mine = [v for labels, v in calls.items() if ("pid", str(process.pid)) in labels]
+        self.assertEqual(len(mine), 1, calls)
+        self.assertGreaterEqual(mine[0], 200_000)
+        faults = promtext.family(samples, "neutracer_process_minor_faults_total")
+        self.assertTrue(any(("pid", str(process.pid)) in labels for labels in faults), faults)
+        self.assertFalse(promtext.family(samples, "neutracer_process_sent_bytes_total"), "net is not running")
 
     def test_cpu_burst_anomaly_when_a_quiet_process_starts_spinning(self):
         # 500 wakeups a second for 6 s (about 1% of a CPU), then a CPU's worth for 3 s.

@@ -10,6 +10,7 @@
 
 #include "bpf_runtime/map_entries.h"
 #include "collectors/net/net_collector.h"  // process_alive
+#include "collectors/object_collector.h"
 #include "collectors/process_filter.h"
 #include "shared/block_io.h"
 // The skeleton's rodata holds a struct nt_filter_config: after the filter's header.
@@ -62,10 +63,9 @@ struct Entry {
   bool kernel_thread = false;
 };
 
-class BlockIoCollector : public Collector {
+class BlockIoCollector : public ObjectCollector<block_io> {
  public:
-  explicit BlockIoCollector(std::unique_ptr<bpf::FeatureObject<block_io>> object)
-      : object_(std::move(object)) {}
+  using ObjectCollector::ObjectCollector;
 
   std::string name() const override { return "io"; }
 
@@ -113,18 +113,12 @@ class BlockIoCollector : public Collector {
     retire(io, dead, entries, by_process);
   }
 
-  std::vector<model::FeatureState> features() const override { return object_->states(); }
-
   void add_losses(model::LossCounters& into) const override {
     bpf::add_loss_slots(bpf_map__fd(object_->skel().maps.io_losses),
                         {{NT_IO_LOSS_REQUEST_MAP_FULL, model::LossReason::kIoRequestMapFull},
                          {NT_IO_LOSS_COUNTER_MAP_FULL, model::LossReason::kIoCounterMapFull}},
                         into);
     into[static_cast<size_t>(model::LossReason::kMapReadFailed)] += read_failures_;
-  }
-
-  std::vector<model::ProgramStats> program_stats() const override {
-    return bpf::read_program_stats(object_->skel().obj);
   }
 
   Status attach() { return object_->attach(-1); }
@@ -181,7 +175,6 @@ class BlockIoCollector : public Collector {
     for (const auto& key : gone) io.mark_exited(key);
   }
 
-  std::unique_ptr<bpf::FeatureObject<block_io>> object_;
   std::map<model::ProcessKey, model::IoCounters> dying_;     // dead, with the totals last read
   std::map<model::BlockDevice, model::IoCounters> retired_;  // of the entries deleted so far
   uint64_t read_failures_ = 0;

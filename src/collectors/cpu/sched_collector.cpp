@@ -9,6 +9,7 @@
 
 #include "bpf_runtime/map_entries.h"
 #include "collectors/net/net_collector.h"  // process_alive
+#include "collectors/object_collector.h"
 #include "collectors/process_filter.h"
 #include "common/clock.h"
 #include "common/unique_fd.h"
@@ -59,10 +60,9 @@ void add(nt_sched_counts& into, const nt_sched_counts& more) {
 
 std::string text(const char* raw, size_t size) { return std::string(raw, strnlen(raw, size)); }
 
-class SchedCollector : public Collector {
+class SchedCollector : public ObjectCollector<cpu_sched> {
  public:
-  explicit SchedCollector(std::unique_ptr<bpf::FeatureObject<cpu_sched>> object) : object_(std::move(object)) {}
-  ~SchedCollector() override { bpf_link__destroy(threads_link_); }
+  using ObjectCollector::ObjectCollector;
 
   std::string name() const override { return "cpu"; }
 
@@ -93,8 +93,6 @@ class SchedCollector : public Collector {
     }
   }
 
-  std::vector<model::FeatureState> features() const override { return object_->states(); }
-
   void add_losses(model::LossCounters& into) const override {
     bpf::add_loss_slots(bpf_map__fd(object_->skel().maps.cpu_losses),
                         {{NT_CPU_LOSS_MAP_FULL, model::LossReason::kSchedMapFull},
@@ -103,15 +101,12 @@ class SchedCollector : public Collector {
     into[static_cast<size_t>(model::LossReason::kMapReadFailed)] += read_failures_;
   }
 
-  std::vector<model::ProgramStats> program_stats() const override {
-    return bpf::read_program_stats(object_->skel().obj);
-  }
-
   // Attaches, then reads every thread once: threads older than the agent count from here.
   Status attach() {
     if (auto attached = object_->attach(-1); !attached) return attached;
-    threads_link_ = bpf_program__attach_iter(object_->skel().progs.dump_threads, nullptr);
-    if (!threads_link_) return errno_error("attaching the task iterator", errno);
+    auto link = object_->attach_iterator(object_->skel().progs.dump_threads);
+    if (!link) return link.error();
+    threads_link_ = *link;
     std::map<model::ProcessKey, Process> first;
     read_threads(first);
     return {};
@@ -126,16 +121,8 @@ class SchedCollector : public Collector {
 
   // Every live thread, in one pass of the task iterator, added to its process when it counts.
   void read_threads(std::map<model::ProcessKey, Process>& processes) {
-    UniqueFd iter(bpf_iter_create(bpf_link__fd(threads_link_)));
-    if (!iter.valid()) {
-      ++read_failures_;
-      return;
-    }
     bytes_.clear();
-    char chunk[16384];
-    ssize_t n;
-    while ((n = read(iter.get(), chunk, sizeof(chunk))) > 0) bytes_.insert(bytes_.end(), chunk, chunk + n);
-    if (n < 0) ++read_failures_;
+    if (!bpf::read_iterator(threads_link_, bytes_)) ++read_failures_;
     for (size_t at = 0; at + sizeof(nt_thread_record) <= bytes_.size(); at += sizeof(nt_thread_record)) {
       nt_thread_record r;
       std::memcpy(&r, bytes_.data() + at, sizeof(r));
@@ -148,8 +135,7 @@ class SchedCollector : public Collector {
     }
   }
 
-  std::unique_ptr<bpf::FeatureObject<cpu_sched>> object_;
-  bpf_link* threads_link_ = nullptr;
+  bpf_link* threads_link_ = nullptr;  // the object's
   std::vector<char> bytes_;  // the iterator's output, reused
   uint64_t read_failures_ = 0;
 };

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bpf_runtime/kernel_env.h"
+#include "bpf_runtime/map_entries.h"
 #include "common/clock.h"
 #include "net_accounting.skel.h"
 #include "net_packets.skel.h"
@@ -300,15 +301,7 @@ void NetCollector::drain(model::ProcessTable& processes, model::FlowTable& flows
 }
 
 void NetCollector::run_iterator(bpf_link* link, std::vector<char>& out) {
-  UniqueFd iter(bpf_iter_create(bpf_link__fd(link)));
-  if (!iter.valid()) {
-    ++map_read_failures_;
-    return;
-  }
-  char chunk[16384];
-  ssize_t n;
-  while ((n = read(iter.get(), chunk, sizeof(chunk))) > 0) out.insert(out.end(), chunk, chunk + n);
-  if (n < 0) ++map_read_failures_;
+  if (!bpf::read_iterator(link, out)) ++map_read_failures_;
 }
 
 std::vector<SocketReading> NetCollector::read_live_sockets() {

@@ -8,7 +8,9 @@
 #include "detect/watch.h"
 #include "output/json_lines.h"
 #include "output/block_io_records.h"
+#include "output/memory_records.h"
 #include "output/sched_records.h"
+#include "output/syscall_records.h"
 
 namespace {
 
@@ -157,6 +159,32 @@ TEST(ObserveModel, SchedAgreesWithItsRecordReadBack) {
   auto no_waits = nt::anomaly::observe_sched(sched.processes().at(key), 1.0);
   EXPECT_EQ(no_waits.runq_wait_us, -1);
   EXPECT_EQ(no_waits, from_record(nt::output::sched_record(sched.processes().at(key), 1764505000.0, 1.0)));
+}
+
+TEST(ObserveModel, SyscallsAndMemoryAgreeWithTheirRecordsReadBack) {
+  const nt::model::ProcessKey key{4242, 4026531833, 99};
+  nt::model::SyscallTable syscalls;
+  auto& calls = syscalls.process(key);
+  calls.comm = "trainer";
+  calls.by_nr[257].calls = 1002;
+  calls.by_nr[257].errors = 1000;
+  calls.by_nr[257].total_ns = 1'500'000;
+  calls.by_nr[257].errnos[2] = 1000;
+  auto observed = nt::anomaly::observe_syscalls(calls);
+  EXPECT_EQ(observed.syscall_errors, 1000);
+  EXPECT_EQ(observed, from_record(nt::output::syscall_record(calls, 1764505000.0)));
+
+  nt::model::MemoryTable memory;
+  auto& process = memory.process(key);
+  process.comm = "trainer";
+  EXPECT_EQ(nt::anomaly::observe_memory(process).rss_bytes, -1) << "RSS not known yet";
+  EXPECT_EQ(nt::anomaly::observe_memory(process), from_record(nt::output::memory_record(process, 1764505000.0)));
+  process.rss_known = true;
+  process.rss[static_cast<size_t>(nt::model::RssKind::kAnon)] = 64 << 20;
+  process.rss[static_cast<size_t>(nt::model::RssKind::kFile)] = 8 << 20;
+  process.exited = true;
+  EXPECT_EQ(nt::anomaly::observe_memory(process).rss_bytes, 72 << 20);
+  EXPECT_EQ(nt::anomaly::observe_memory(process), from_record(nt::output::memory_record(process, 1764505000.0)));
 }
 
 TEST(ObserveModel, DiskAgreesWithItsRecordReadBack) {

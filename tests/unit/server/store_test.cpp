@@ -444,13 +444,46 @@ TEST_F(StoreTest, AReopenedFileHasItsDataAndPassesTheIntegrityCheck) {
   ingest(b);
   store_.reset();
   EXPECT_EQ(sql("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(sql("PRAGMA user_version"), "2");  // schema v2: job findings
+  EXPECT_EQ(sql("PRAGMA user_version"), "3");  // schema v3: syscall and fault counters
   open();
   EXPECT_EQ(host("host-a")["batches_stored"], 1);
   EXPECT_EQ((*find_pid(processes(kT0, kT0 + 10), 100))["total"]["tx_bytes"], 1000);
   EXPECT_EQ(ingest(b), IngestOutcome::kDuplicate);
   EXPECT_EQ(sql("PRAGMA integrity_check"), "ok");
   EXPECT_GT(store_->size_bytes(), 0u);
+}
+
+TEST_F(StoreTest, AVersion2FileGainsTheSyscallAndFaultCountersAndKeepsItsData) {
+  // A version 2 file is this one without the columns version 3 added.
+  open();
+  Batch b = batch("host-a", 1, 1, kT0 + 10);
+  add_process(b, 100, "python", {1000});
+  ingest(b);
+  store_.reset();
+  sqlite3* db = nullptr;
+  sqlite3_open(options_.path.c_str(), &db);
+  for (const char* table_prefix : {"processes ", "processes run_", "samples ", "samples total_"})
+    for (const char* counter : {"syscalls", "syscall_errors", "syscall_ns", "minor_faults", "major_faults"}) {
+      const std::string text(table_prefix);
+      const auto space = text.find(' ');
+      const std::string drop = "ALTER TABLE " + text.substr(0, space) + " DROP COLUMN " + text.substr(space + 1) + counter;
+      ASSERT_EQ(sqlite3_exec(db, drop.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << drop << sqlite3_errmsg(db);
+    }
+  sqlite3_exec(db, "PRAGMA user_version = 2", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+
+  open();
+  EXPECT_EQ(sql("PRAGMA user_version"), "3");
+  Batch next = batch("host-a", 1, 2, kT0 + 11);
+  std::vector<uint64_t> counters(nt::model::kProcessCounterCount, 0);
+  counters[0] = 1500;
+  counters[static_cast<size_t>(nt::model::ProcessCounter::kSyscalls)] = 42;
+  add_process(next, 100, "python", counters);
+  EXPECT_EQ(ingest(next), IngestOutcome::kStored);
+  const Json process = *find_pid(processes(kT0, kT0 + 20), 100);
+  EXPECT_EQ(process["total"]["tx_bytes"], 1500);
+  EXPECT_EQ(process["total"]["syscalls"], 42);
+  EXPECT_EQ(sql("PRAGMA integrity_check"), "ok");
 }
 
 TEST_F(StoreTest, AFileFromANewerServerIsRefused) {

@@ -21,6 +21,9 @@ const GROUPS: readonly { title: string; counters: readonly Counter[]; unit: (v: 
   { title: "cpu: context switches/s", counters: ["voluntary_switches", "involuntary_switches"], unit: fmt.countRate },
   { title: "disk: bytes/s", counters: ["io_read_bytes", "io_write_bytes"], unit: fmt.byteRate },
   { title: "disk: requests/s", counters: ["io_read_ops", "io_write_ops"], unit: fmt.countRate },
+  { title: "syscalls/s", counters: ["syscalls", "syscall_errors"], unit: fmt.countRate },
+  { title: "syscalls: seconds in calls per second", counters: ["syscall_ns"], unit: fmt.cores },
+  { title: "memory: page faults/s", counters: ["minor_faults", "major_faults"], unit: fmt.countRate },
 ];
 
 function identity(id: number, p: Process | undefined, flow: Flow | undefined): HTMLElement {

@@ -1,0 +1,77 @@
+#include "output/syscall_records.h"
+
+#include <cstring>
+
+#include "model/syscall_names.h"
+#include "output/json_lines.h"
+
+namespace nt::output {
+namespace {
+
+// Cumulative calls, errors and time; the histogram as {"lower bound in us": calls}, non-empty slots.
+void add_stats(nlohmann::ordered_json& into, const model::SyscallStats& stats) {
+  into["calls"] = stats.calls;
+  into["errors"] = stats.errors;
+  into["time_ms"] = static_cast<double>(stats.total_ns) / 1e6;
+}
+
+}  // namespace
+
+std::string errno_name(uint32_t err) {
+  const char* name = strerrorname_np(static_cast<int>(err));
+  return name ? name : "E" + std::to_string(err);
+}
+
+bool syscall_record_due(const model::ProcessSyscalls& process) {
+  return process.by_nr != process.at_interval_start || (process.exited && !process.exit_shown);
+}
+
+nlohmann::ordered_json syscall_record(const model::ProcessSyscalls& process, double ts) {
+  nlohmann::ordered_json record = {{"type", "syscalls"},
+                                   {"v", kSchemaVersion},
+                                   {"ts", ts},
+                                   {"pid", process.key.tgid},
+                                   {"start_time", process.key.start_ns},
+                                   {"netns", process.key.netns},
+                                   {"comm", process.comm}};
+  add_stats(record, process.total());
+  // The syscalls made in the interval, each with its totals since the start.
+  auto calls = nlohmann::ordered_json::array();
+  for (const auto& [nr, stats] : process.by_nr) {
+    auto before = process.at_interval_start.find(nr);
+    if (before != process.at_interval_start.end() && before->second == stats) continue;
+    nlohmann::ordered_json call = {{"name", model::syscall_name(nr)}, {"nr", nr}};
+    add_stats(call, stats);
+    auto errnos = nlohmann::ordered_json::object();
+    for (const auto& [err, n] : stats.errnos) errnos[errno_name(err)] = n;
+    call["errnos"] = errnos;
+    auto hist = nlohmann::ordered_json::object();
+    for (size_t i = 0; i < stats.hist.size(); ++i)
+      if (stats.hist[i]) hist[std::to_string(i ? uint64_t{1} << i : 0)] = stats.hist[i];
+    call["hist_us"] = hist;
+    calls.push_back(std::move(call));
+  }
+  record["syscalls"] = std::move(calls);
+  record["exited"] = process.exited;
+  return record;
+}
+
+nlohmann::ordered_json slow_syscall_record(const model::SlowSyscall& call, double to_unix) {
+  nlohmann::ordered_json record = {{"type", "slow_syscall"},
+                                   {"v", kSchemaVersion},
+                                   {"ts", static_cast<double>(call.exit_monotonic_ns) / 1e9 + to_unix},
+                                   {"pid", call.key.tgid},
+                                   {"start_time", call.key.start_ns},
+                                   {"netns", call.key.netns},
+                                   {"tid", call.tid},
+                                   {"comm", call.comm},
+                                   {"name", model::syscall_name(call.nr)},
+                                   {"nr", call.nr},
+                                   {"latency_ms", static_cast<double>(call.latency_ns) / 1e6},
+                                   {"ret", call.ret}};
+  if (call.ret < 0 && call.ret >= -4095) record["errno"] = errno_name(static_cast<uint32_t>(-call.ret));
+  record["args"] = call.args;
+  return record;
+}
+
+}  // namespace nt::output
