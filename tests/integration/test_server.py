@@ -25,7 +25,8 @@ SCHED = os.path.join(BUILD, "tests", "helpers", "nt-sched")
 TOKEN = "s3cret-token-for-tests"
 COUNTERS = ["tx_bytes", "rx_bytes", "tx_calls", "rx_calls", "conns_opened", "conns_closed", "retransmits",
             "on_cpu_ns", "runq_ns", "off_voluntary_ns", "off_involuntary_ns", "voluntary_switches",
-            "involuntary_switches", "io_read_bytes", "io_write_bytes", "io_read_ops", "io_write_ops"]
+            "involuntary_switches", "io_read_bytes", "io_write_bytes", "io_read_ops", "io_write_ops",
+            "syscalls", "syscall_errors", "syscall_ns", "minor_faults", "major_faults"]
 
 
 def free_port():
