@@ -99,6 +99,7 @@ class Memory(unittest.TestCase):
             data.write(os.urandom(8 * MIB))
             data.flush()
             os.fsync(data.fileno())
+            on_a_disk = os.major(os.stat(data.name).st_dev) != 0  # tmpfs and overlays read no disk
             toucher = subprocess.Popen([PYTHON, "-c", TOUCHER, "64", data.name], stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, text=True)
             try:
@@ -118,7 +119,7 @@ class Memory(unittest.TestCase):
         print(f"agent: minflt {last['minflt']} majflt {last['majflt']} rss {last.get('rss')}; "
               f"/proc: minflt {minflt} majflt {majflt} rss {rss}", file=sys.stderr)
         self.assertEqual((last["minflt"], last["majflt"]), (minflt, majflt))
-        if os.major(os.stat(data.name).st_dev):  # a disk's filesystem (tmpfs and overlays read no disk)
+        if on_a_disk:
             self.assertGreater(majflt, 0)
         # The kernel's RSS counters are per-CPU counters: what rss_stat reports (and what the agent
         # keeps) is their folded count, which lags the exact per-CPU sum (/proc/PID/status since
