@@ -15,7 +15,6 @@ void MemoryTable::mark_exited(const ProcessKey& key) {
 void MemoryTable::start_interval() {
   for (auto& [key, p] : processes_) {
     p.rss_at_interval_start = p.rss;
-    p.resident_at_interval_start = resident_bytes(p.rss);
     p.min_faults_at_interval_start = p.min_faults;
     p.maj_faults_at_interval_start = p.maj_faults;
     p.exit_shown = p.exited;

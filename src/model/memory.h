@@ -30,7 +30,6 @@ struct ProcessMemory {
   bool rss_known = false;       // an rss_stat event was seen
   uint64_t min_faults = 0, maj_faults = 0;  // the kernel's totals since the process started (/proc/PID/stat)
   uint64_t min_faults_base = 0, maj_faults_base = 0;  // at first sight (0 for a process born after the agent)
-  uint64_t resident_at_interval_start = 0;
   uint64_t min_faults_at_interval_start = 0, maj_faults_at_interval_start = 0;
   RssBytes rss_at_interval_start{};
   bool exited = false;

@@ -30,7 +30,7 @@ nlohmann::ordered_json memory_record(const model::ProcessMemory& p, double ts) {
     record["rss"] = rss_json(p.rss);
     record["rss_bytes"] = model::resident_bytes(p.rss);
     record["rss_growth_bytes"] =
-        static_cast<int64_t>(model::resident_bytes(p.rss)) - static_cast<int64_t>(p.resident_at_interval_start);
+        static_cast<int64_t>(model::resident_bytes(p.rss)) - static_cast<int64_t>(model::resident_bytes(p.rss_at_interval_start));
     record["peak_rss_bytes"] = p.peak_rss_bytes;
   }
   record["minflt"] = p.min_faults;
