@@ -10,6 +10,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 PACKAGES=(
   # toolchain
   g++ make cmake ninja-build pkg-config
+  # the syscall name tables are generated from the kernel's UAPI headers
+  linux-libc-dev
   # BPF: compiler, loader library, skeleton generator
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   # C++ libraries
@@ -19,7 +21,7 @@ PACKAGES=(
   libssl-dev libsnappy-dev libclang-rt-14-dev openssl
   # tests and benchmarks
   libgtest-dev libbenchmark-dev python3 iproute2 nftables iperf3 procps util-linux tmux prometheus
-  bpftrace nethogs
+  bpftrace nethogs strace
   # the kernel matrix: Debian's kernels under QEMU (scripts/vmtest.sh)
   qemu-system-x86 busybox-static kmod xz-utils zstd
   # the demo workload: PyTorch DistributedDataParallel with gloo
