@@ -211,6 +211,8 @@ class Recorder {
         const double to_unix = unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9;
         for (const auto& kill : tables_.memory.oom_kills())
           if (auto ok = sink_.write(output::oom_record(kill, to_unix)); !ok) return ok;
+        for (const auto& [cgroup, pressure] : tables_.memory.pressure())
+          if (auto ok = sink_.write(output::pressure_record(cgroup, pressure, ts)); !ok) return ok;
       }
       for (const auto& [device, disk] : tables_.block_io.devices()) {
         if (!output::disk_record_due(disk)) continue;

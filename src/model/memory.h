@@ -4,7 +4,9 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/process.h"
@@ -25,6 +27,7 @@ inline uint64_t resident_bytes(const RssBytes& rss) {
 struct ProcessMemory {
   ProcessKey key;
   std::string comm;
+  std::string cgroup;           // its cgroup v2 path ("/system.slice/x.service"), "" when not known
   RssBytes rss{};              // as the kernel last reported each counter (rss_stat); swap: swapped-out bytes
   uint64_t peak_rss_bytes = 0;  // the largest resident size seen
   bool rss_known = false;       // an rss_stat event was seen
@@ -51,6 +54,16 @@ struct OomKill {
   std::string cgroup;          // its path in its hierarchy; "" when not found
 };
 
+// A cgroup's memory pressure (PSI) as its memory.pressure file gives it: the share of the last 10 s
+// in which some (or all) of its tasks stalled on memory, and the stall time since it was made.
+struct MemoryPressure {
+  double some_avg10 = 0, full_avg10 = 0;  // percent
+  uint64_t some_total_us = 0, full_total_us = 0;
+  bool operator==(const MemoryPressure&) const = default;
+};
+// "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=..."; nothing for text that is not that.
+std::optional<MemoryPressure> parse_pressure(std::string_view text);
+
 class MemoryTable {
  public:
   ProcessMemory& process(const ProcessKey& key);
@@ -59,10 +72,14 @@ class MemoryTable {
   const std::map<ProcessKey, ProcessMemory>& processes() const { return processes_; }
   std::vector<OomKill>& oom_kills() { return oom_kills_; }  // this interval's, oldest first
   const std::vector<OomKill>& oom_kills() const { return oom_kills_; }
+  // The pressure of the cgroups the live processes are in, as read at the interval's end.
+  std::map<std::string, MemoryPressure>& pressure() { return pressure_; }
+  const std::map<std::string, MemoryPressure>& pressure() const { return pressure_; }
 
  private:
   std::map<ProcessKey, ProcessMemory> processes_;
   std::vector<OomKill> oom_kills_;
+  std::map<std::string, MemoryPressure> pressure_;
 };
 
 }  // namespace nt::model

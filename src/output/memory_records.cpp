@@ -33,6 +33,7 @@ nlohmann::ordered_json memory_record(const model::ProcessMemory& p, double ts) {
         static_cast<int64_t>(model::resident_bytes(p.rss)) - static_cast<int64_t>(model::resident_bytes(p.rss_at_interval_start));
     record["peak_rss_bytes"] = p.peak_rss_bytes;
   }
+  if (!p.cgroup.empty()) record["cgroup"] = p.cgroup;
   record["minflt"] = p.min_faults;
   record["majflt"] = p.maj_faults;
   record["exited"] = p.exited;
@@ -57,6 +58,13 @@ nlohmann::ordered_json oom_record(const model::OomKill& kill, double to_unix) {
   record["cgroup_id"] = kill.memcg_id;
   record["trigger"] = {{"pid", kill.trigger_tgid}, {"comm", kill.trigger_comm}};
   return record;
+}
+
+nlohmann::ordered_json pressure_record(const std::string& cgroup, const model::MemoryPressure& pressure, double ts) {
+  return {{"type", "memory_pressure"},        {"v", kSchemaVersion},
+          {"ts", ts},                         {"cgroup", cgroup},
+          {"some_avg10", pressure.some_avg10}, {"full_avg10", pressure.full_avg10},
+          {"some_total_us", pressure.some_total_us}, {"full_total_us", pressure.full_total_us}};
 }
 
 }  // namespace nt::output

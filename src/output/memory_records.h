@@ -1,5 +1,5 @@
-// The `memory` and `oom_kill` records (docs/json-schema.md): one per process whose memory moved in
-// the interval, and one per OOM kill.
+// The `memory`, `oom_kill` and `memory_pressure` records (docs/json-schema.md): one per process whose
+// memory moved in the interval, one per OOM kill, one per cgroup of a traced process.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -13,5 +13,7 @@ bool memory_record_due(const model::ProcessMemory& process);
 nlohmann::ordered_json memory_record(const model::ProcessMemory& process, double ts);
 // `to_unix`: what turns the monotonic clock's seconds into Unix time.
 nlohmann::ordered_json oom_record(const model::OomKill& kill, double to_unix);
+// One per cgroup a traced process is in, every interval.
+nlohmann::ordered_json pressure_record(const std::string& cgroup, const model::MemoryPressure& pressure, double ts);
 
 }  // namespace nt::output

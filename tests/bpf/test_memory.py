@@ -130,6 +130,11 @@ class Memory(unittest.TestCase):
             self.assertLessEqual(abs(last["rss"][kind] - rss[kind]), slack, kind)
         self.assertGreaterEqual(last["rss"]["anon"], 64 * MIB)
         self.assertLessEqual(abs(last["rss_bytes"] - sum(rss.values())), 3 * slack)
+        # Its cgroup's memory pressure is in a record of its own, as the kernel's file says.
+        self.assertTrue(last.get("cgroup", "").startswith("/"), last)
+        pressure = [r for r in agent.records if r["type"] == "memory_pressure" and r["cgroup"] == last["cgroup"]]
+        self.assertTrue(pressure, "no memory_pressure record for " + last["cgroup"])
+        self.assertGreaterEqual(pressure[-1]["some_total_us"], pressure[-1]["full_total_us"])
         # Counters (Prometheus, the server) count from when the agent first saw a process older than it.
         totals = {p["pid"]: p for p in agent.summary()["totals"]}
         self.assertEqual(totals[toucher.pid]["minor_faults"], last["minflt"] - records[0]["minflt"])

@@ -7,9 +7,12 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 
+#include "bpf_runtime/kernel_env.h"
 #include "bpf_runtime/map_entries.h"
 #include "bpf_runtime/ring_buffer.h"
 #include "collectors/net/net_collector.h"  // process_alive
@@ -98,6 +101,7 @@ class MemoryCollector : public ObjectCollector<memory> {
     }
     read_faults(table, with_rss);
     for (const auto& key : dead) table.mark_exited(key);
+    read_pressure(table);
   }
 
   void add_losses(model::LossCounters& into) const override {
@@ -153,6 +157,34 @@ class MemoryCollector : public ObjectCollector<memory> {
     }
   }
 
+  // The memory pressure of every cgroup a live process is in (cgroup v2's memory.pressure; none
+  // where the kernel has no PSI or no cgroup2 mount).
+  void read_pressure(model::MemoryTable& table) {
+    table.pressure().clear();
+    if (cgroup2_root_.empty()) return;
+    std::set<std::string> cgroups;
+    for (const auto& [key, p] : table.processes()) {
+      if (p.exited) continue;
+      auto& process = table.process(key);
+      if (process.cgroup.empty()) process.cgroup = cgroup_of(key.tgid);
+      if (!process.cgroup.empty()) cgroups.insert(process.cgroup);
+    }
+    for (const auto& cgroup : cgroups) {
+      std::ifstream file(cgroup2_root_ + (cgroup == "/" ? "" : cgroup) + "/memory.pressure");
+      const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+      if (auto pressure = model::parse_pressure(text)) table.pressure()[cgroup] = *pressure;
+    }
+  }
+
+  // The cgroup v2 path of a process ("0::/path" in /proc/PID/cgroup), "" when gone.
+  static std::string cgroup_of(uint32_t tgid) {
+    std::ifstream file("/proc/" + std::to_string(tgid) + "/cgroup");
+    std::string line;
+    while (std::getline(file, line))
+      if (line.rfind("0::", 0) == 0) return line.substr(3);
+    return "";
+  }
+
   void on_oom(const void* data, size_t size) {
     if (size < sizeof(nt_mem_oom) || !ooms_) return;
     nt_mem_oom e;
@@ -178,6 +210,10 @@ class MemoryCollector : public ObjectCollector<memory> {
   std::vector<char> bytes_;                        // the iterator's output, reused
   const uint64_t page_size_ = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   const uint64_t agent_start_boottime_ns_ = boottime_ns();
+  const std::string cgroup2_root_ = [] {
+    auto mount = bpf::find_cgroup2_mount();
+    return mount ? *mount : std::string();
+  }();
   uint64_t read_failures_ = 0;
 };
 

@@ -6,6 +6,7 @@
 #include "output/json_lines.h"
 #include "output/json_text.h"
 #include "output/live_view.h"
+#include "output/memory_records.h"
 #include "output/table.h"
 
 namespace {
@@ -171,6 +172,21 @@ TEST(TopAnomaly, EachMetricInItsUnit) {
             "connection_storm conn_opens trainer (pid 7) 300/s, expected <= 2/s");
   EXPECT_EQ(nt::output::describe_anomaly(anomaly(kNow, "device", {}, "veth\x01", "rx_rate", "burst", 3e6, 1e3, 2e3)),
             "burst rx_rate dev veth? 2.9M/s, expected <= 2.0K/s");
+}
+
+TEST(MemoryPressure, ReadFromTheKernelsFileIntoItsRecord) {
+  const auto pressure = nt::model::parse_pressure(
+      "some avg10=1.25 avg60=0.50 avg300=0.10 total=123456\nfull avg10=0.75 avg60=0.20 avg300=0.05 total=65432\n");
+  ASSERT_TRUE(pressure);
+  EXPECT_EQ(nt::output::to_line(nt::output::pressure_record("/system.slice/x.service", *pressure, 10.0)),
+            R"({"type":"memory_pressure","v":1,"ts":10.0,"cgroup":"/system.slice/x.service","some_avg10":1.25,)"
+            R"("full_avg10":0.75,"some_total_us":123456,"full_total_us":65432})");
+  const auto root = nt::model::parse_pressure("some avg10=0.00 avg60=0.00 avg300=0.00 total=7\n");
+  ASSERT_TRUE(root) << "a file without a full line";
+  EXPECT_EQ(root->some_total_us, 7u);
+  EXPECT_EQ(root->full_total_us, 0u);
+  EXPECT_FALSE(nt::model::parse_pressure(""));
+  EXPECT_FALSE(nt::model::parse_pressure("no pressure here\n"));
 }
 
 }  // namespace
