@@ -234,7 +234,17 @@ class Bpftrace(Observer):
         cpu = self.cpu_s() - self.cpu0
         rss = peak_rss(self.pid)
         self.proc.send_signal(signal.SIGINT)
-        self.proc.communicate(timeout=60)
+        try:
+            self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            # Seen rarely with uretprobes attached: bpftrace never returns from SIGINT. Its kernel
+            # stack is shown, it is killed, and the run is marked polluted rather than lost.
+            stack = open(f"/proc/{self.pid}/stack").read() if os.path.exists(f"/proc/{self.pid}/stack") else "?"
+            print(f"bpftrace did not exit in 60 s after SIGINT; kernel stack:\n{stack}", file=sys.stderr)
+            self.proc.kill()
+            self.proc.communicate()
+            os.unlink(self.out)
+            return {"cpu_s": cpu, "peak_rss": rss, "maps": {}, "polluted": True}
         maps = {}
         for line in open(self.out):
             if line.strip().startswith("{"):

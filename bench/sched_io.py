@@ -243,11 +243,12 @@ def io_collector_ready():
         return False
 
 
-def per_event(runs, item, name):
-    """BPF ns per event of the item (context switch, completed request) over all of the tool's
-    programs on the workload's path, and that event count: (ns, events), or None."""
+def per_event(runs, anchors, name):
+    """BPF ns per event (context switch, completed request) over all of the tool's programs on the
+    workload's path, and that event count: (ns, events), or None. `anchors`: tool -> the program
+    that runs once per event."""
     costs = bench.costs_of(runs, name)
-    anchor = costs.get(PER_EVENT_PROGRAM[item][name])
+    anchor = costs.get(anchors[name])
     if not anchor:
         return None
     ns = sum(c[0] * c[1] for prog, c in costs.items() if prog not in ITERATORS)
@@ -257,7 +258,7 @@ def per_event(runs, item, name):
 # ---------------------------------------------------------------- report
 
 
-def item_lines(title, runs, cost_runs, names, item, unit, event):
+def item_lines(title, runs, cost_runs, names, anchors, unit, event):
     lines = [f"## {title}", "",
              f"| observer | {unit} traced/untraced: median [min, max] | BPF ns per {event} | tool CPU s/s | "
              "peak RSS MiB |", "|---|---|---|---|---|"]
@@ -266,7 +267,7 @@ def item_lines(title, runs, cost_runs, names, item, unit, event):
         if not mine:
             lines.append(f"| {name} | all runs polluted | | | |")
             continue
-        cost = per_event(cost_runs, item, name)
+        cost = per_event(cost_runs, anchors, name)
         cpu = sum(r["cpu_s"] for r in mine) / sum(r["elapsed"] for r in mine)
         rss = max(r["peak_rss"] for r in mine) / 2**20
         lines.append(f"| {name} | {bench.fmt_ratio(bench.ratios(runs, name))} | "
@@ -388,7 +389,7 @@ def main():
              f"{max(r['load1'] for r in all_runs):.2f}; {sum(r['polluted'] for r in all_runs)} of {len(all_runs)} "
              "runs polluted.", ""]
     lines += item_lines(f"1. Ping-pong over pipes: `nt-sched pingpong {pp_rounds}`, both processes on CPU {cpu}",
-                        pp_runs, pp_cost_runs, pp_names, "pingpong", "rounds/s", "context switch")
+                        pp_runs, pp_cost_runs, pp_names, PER_EVENT_PROGRAM["pingpong"], "rounds/s", "context switch")
     switches = [r["switches"] for r in pp_runs if r["observer"] == "untraced"]
     if switches:
         lines += ["", f"The parent switched out {min(switches)}-{max(switches)} times a run by its own count (once a "
@@ -396,7 +397,7 @@ def main():
     lines += ["", f"Target: >= {PINGPONG_TARGET}x untraced for `record --collect cpu`.", ""]
     lines += item_lines(f"2. 4 KiB O_DIRECT random reads, one at a time, of a loop device over a "
                         f"{DIO_FILE_MIB} MiB file in /dev/shm (`nt-dio DEVICE {dio_s:g}` on CPU {cpu})",
-                        dio_runs, dio_cost_runs, dio_names, "dio", "reads/s", "request")
+                        dio_runs, dio_cost_runs, dio_names, PER_EVENT_PROGRAM["dio"], "reads/s", "request")
     lines += ["", "On a VM the reads/s swing with the host (the untraced range above, the raw runs below) by more "
               "than tracing moves them; the BPF ns per request is the steady measure of the two tools' cost."]
     if not io_ready:
@@ -426,7 +427,7 @@ def gate(pp_runs, dio_runs, io_ready):
     items = [("pingpong", pp_runs, "ns/switch")] + ([("dio", dio_runs, "ns/request")] if io_ready else [])
     parts, dearer = [], []
     for item, runs, unit in items:
-        ours, theirs = per_event(runs, item, "record"), per_event(runs, item, "bpftrace")
+        ours, theirs = per_event(runs, PER_EVENT_PROGRAM[item], "record"), per_event(runs, PER_EVENT_PROGRAM[item], "bpftrace")
         if not ours or not theirs:
             fail(f"no events of {item} for both tools")
         parts.append(f"{item} {ours[0]:.0f} {unit} {'<' if ours[0] < theirs[0] else '>='} bpftrace {theirs[0]:.0f}")

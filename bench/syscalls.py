@@ -38,9 +38,8 @@ tracepoint:raw_syscalls:sys_exit /@entered[tid]/ {
   @us[pid, args->id] = hist((nsecs - @entered[tid]) / 1000); delete(@entered[tid]);
 }"""
 # The program that runs once per syscall, per tool: the denominator of "BPF ns per syscall".
-sched_io.PER_EVENT_PROGRAM.update({
-    "syscall": {"record": None, "record --collect syscalls": "exit_syscall", "bpftrace syscount": "sys_exit",
-                "bpftrace latency": "sys_exit"}})
+PER_SYSCALL_PROGRAM = {"record": None, "record --collect syscalls": "exit_syscall", "bpftrace syscount": "sys_exit",
+                       "bpftrace latency": "sys_exit"}
 TARGET = 0.97  # record with its default collectors, on the syscall-heavy loop
 
 
@@ -128,7 +127,7 @@ def main():
     titles = {"getppid": f"1. getppid, {calls} calls one after the other (`nt-syscalls --getppid {calls}`)",
               "pread": f"2. 4 KiB preads of a cached file, {calls} of them (`nt-syscalls --preads {calls}`)"}
     for item, (ratio_runs, cost_runs) in items.items():
-        lines += sched_io.item_lines(titles[item], ratio_runs, cost_runs, names, "syscall", "calls/s", "syscall")
+        lines += sched_io.item_lines(titles[item], ratio_runs, cost_runs, names, PER_SYSCALL_PROGRAM, "calls/s", "syscall")
         lines += [""]
     lines += [f"Target: >= {TARGET}x untraced for `record` (default collectors) on the syscall-heavy loops.", "",
               "## Raw runs", ""]
@@ -145,8 +144,8 @@ def gate(items):
     parts, dearer = [], []
     for item, (_, cost_runs) in items.items():
         runs = [dict(r, polluted=False) for r in cost_runs]
-        ours = sched_io.per_event(runs, "syscall", "record --collect syscalls")
-        theirs = sched_io.per_event(runs, "syscall", "bpftrace latency")
+        ours = sched_io.per_event(runs, PER_SYSCALL_PROGRAM, "record --collect syscalls")
+        theirs = sched_io.per_event(runs, PER_SYSCALL_PROGRAM, "bpftrace latency")
         if not ours or not theirs:
             sched_io.fail(f"no events of {item} for both tools")
         parts.append(f"{item} {ours[0]:.0f} ns/syscall {'<' if ours[0] < theirs[0] else '>='} bpftrace {theirs[0]:.0f}")

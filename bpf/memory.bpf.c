@@ -21,6 +21,7 @@
 #include <bpf/bpf_core_read.h>
 #include "counters.bpf.h"
 #include "process_filter.bpf.h"
+#include "process_key.bpf.h"
 #include "shared/memory.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -91,16 +92,6 @@ static __always_inline struct nt_mem_rss *new_rss(const struct nt_proc_key *key,
 	return bpf_map_lookup_elem(&mem_rss, key);
 }
 
-static __always_inline struct nt_proc_key key_of(struct task_struct *task)
-{
-	struct nt_proc_key key = {};
-
-	key.tgid = BPF_CORE_READ(task, tgid);
-	key.netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
-	key.start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
-	return key;
-}
-
 /* The filters, asked of `task`'s process; the cgroup one only in the process's own context. */
 static __always_inline bool passes(const struct nt_proc_key *key, const char *leader_comm, bool own_context)
 {
@@ -127,7 +118,11 @@ int BPF_PROG(on_rss_stat, struct mm_struct *mm, int member)
 		owner = current_task;
 	if (!owner)
 		return 0;
-	key = key_of(owner);
+	/* Every RSS change on the host comes here: the cheapest test first. */
+	key.tgid = BPF_CORE_READ(owner, tgid);
+	if (process_filter.by_tgid && !bpf_map_lookup_elem(&traced_tgids, &key.tgid))
+		return 0;
+	key = process_key_of(owner);
 	BPF_CORE_READ_STR_INTO(&comm, owner, group_leader, comm);
 	if (!passes(&key, comm, BPF_CORE_READ(current_task, tgid) == key.tgid))
 		return 0;
@@ -154,7 +149,7 @@ int dump_faults(struct bpf_iter__task *ctx)
 
 	if (!task || !task->mm)
 		return 0;
-	record.owner = key_of(task);
+	record.owner = process_key_of(task);
 	record.tid = task->pid;
 	record.leader = task->group_leader == task;
 	__builtin_memcpy(record.comm, task->group_leader->comm, sizeof(record.comm));
@@ -219,7 +214,7 @@ int BPF_PROG(oom_victim_task, struct task_struct *victim)
 	e = start_oom();
 	if (!e)
 		return 0;
-	e->victim = key_of(victim);
+	e->victim = process_key_of(victim);
 	BPF_CORE_READ_STR_INTO(&e->victim_comm, victim, group_leader, comm);
 	mm = BPF_CORE_READ(victim, mm);
 	if (mm) {

@@ -15,6 +15,7 @@
 #include "counters.bpf.h"
 #include "histogram.bpf.h"
 #include "process_filter.bpf.h"
+#include "process_key.bpf.h"
 #include "shared/syscalls.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -78,14 +79,12 @@ struct {
 } sc_losses SEC(".maps");
 
 /* The current thread's owner and its leader's comm, written into `t`. */
-static __always_inline void learn_owner(struct nt_sc_thread *t, __u32 tgid)
+static __always_inline void learn_owner(struct nt_sc_thread *t)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
 
-	t->owner.tgid = tgid;
-	t->owner.netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
-	t->owner.start_ns = BPF_CORE_READ(leader, start_boottime);
+	t->owner = process_key_of(task);
 	bpf_probe_read_kernel(t->comm, sizeof(t->comm), &leader->comm);
 	t->known = 1;
 }
@@ -105,10 +104,10 @@ static __always_inline struct nt_sc_thread *thread_of(__u64 pid_tgid)
 
 	if (t) {
 		if (!t->known || t->owner.tgid != pid_tgid >> 32)
-			learn_owner(t, pid_tgid >> 32);
+			learn_owner(t);
 		return t;
 	}
-	learn_owner(&fresh, pid_tgid >> 32);
+	learn_owner(&fresh);
 	if (bpf_map_update_elem(&sc_threads, &tid, &fresh, BPF_NOEXIST) && traced(&fresh))
 		add_to_slot(&sc_losses, NT_SC_LOSS_THREAD_MAP_FULL, 1);
 	return bpf_map_lookup_elem(&sc_threads, &tid);

@@ -26,7 +26,7 @@ def run_on(kernel, tests, timeout):
     status, failed test names, output, seconds, release)."""
     agent = shlex.quote(os.path.join(BUILD, "src", "neutracer"))
     # The guest's /tmp is its own tmpfs; the feature line is marked for this side to find.
-    probe = (f"out=$(mktemp) && err=$(mktemp) && timeout -k 5 120 {agent} record --collect all --duration 0.2 --no-detect --packets -o $out "
+    probe = (f"out=$(mktemp) && err=$(mktemp) && timeout -k 5 120 {agent} record --collect all --heap --duration 0.2 --no-detect --packets -o $out "
              f">/dev/null 2>$err; echo \"@@features $(head -1 $out)\"; echo \"@@agent_error $(tail -1 $err)\"; "
              f"echo \"@@uname $(uname -r)\"; cd {shlex.quote(BUILD)} && "
              f"ctest --output-on-failure --timeout 600 -R {shlex.quote(tests)}")

@@ -26,6 +26,17 @@ void add_session_options(CLI::App* cmd, nt::agent::RecordOptions& o) {
   cmd->add_option("--slow-syscall", o.slow_syscall_ms,
                   "syscalls: report each call that takes at least MS milliseconds as an event (default: none)")
       ->check(CLI::PositiveNumber);
+  cmd->add_flag("--heap", o.heap,
+                "Heap: trace the allocator (malloc, free, ...) of the traced processes and report the blocks "
+                "outstanding longer than --heap-min-age by call stack (costs about a microsecond per call)");
+  cmd->add_option("--heap-lib", o.heap_library, "heap: the allocator's file (default: the C library)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--heap-sample", o.heap_sample_every, "heap: keep every Nth allocation (default: 1, all)")
+      ->check(CLI::Range(1u, 1'000'000u));
+  cmd->add_option("--heap-min-age", o.heap_min_age_s, "heap: report blocks outstanding at least S seconds (default: 5)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--heap-max-blocks", o.heap_max_blocks, "heap: outstanding blocks held at once (beyond: counted)")
+      ->check(CLI::Range(1024u, 16'777'216u));
   cmd->add_option("--duration", o.duration_s, "Stop after S seconds (default: until SIGINT/SIGTERM)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--interval", o.interval_ms, "Read and report every MS milliseconds")->check(CLI::Range(10u, 3'600'000u));

@@ -214,6 +214,10 @@ class Recorder {
         for (const auto& [cgroup, pressure] : tables_.memory.pressure())
           if (auto ok = sink_.write(output::pressure_record(cgroup, pressure, ts)); !ok) return ok;
       }
+      if (sources_.runs("heap"))
+        for (const auto& [key, process] : tables_.heap.processes())
+          if (output::heap_record_due(process))
+            if (auto ok = sink_.write(output::heap_record(process, tables_.heap, ts)); !ok) return ok;
       for (const auto& [device, disk] : tables_.block_io.devices()) {
         if (!output::disk_record_due(disk)) continue;
         feed_watch([&] { return anomaly::observe_disk(disk); });
@@ -575,15 +579,13 @@ struct RunningCollectors {
 // stderr and left out; a collector named on its own must start.
 Result<RunningCollectors> start_collectors(const std::vector<std::string>& names, bool all,
                                            const collectors::NetConfig& net_config,
-                                           const collectors::ProcessFilter& filter, uint32_t max_processes,
-                                           uint64_t slow_syscall_ns) {
+                                           const collectors::CollectorContext& context) {
   RunningCollectors running;
-  const collectors::CollectorContext context{filter, max_processes, slow_syscall_ns};
   for (const auto& kind : collectors::collector_kinds()) {
     if (std::find(names.begin(), names.end(), kind.name) == names.end()) continue;
     Status started;
     if (kind.name == "net") {
-      auto net = collectors::NetCollector::start(net_config, filter);
+      auto net = collectors::NetCollector::start(net_config, context.filter);
       if (net)
         running.net = std::move(net).value();
       else
@@ -656,6 +658,8 @@ Result<int> run_record(const RecordOptions& options) {
   }
   auto selected = collectors::parse_collect(options.collect);
   if (!selected) return selected.error();
+  if (options.heap && std::find(selected.value().begin(), selected.value().end(), "heap") == selected.value().end())
+    selected.value().push_back("heap");
   auto selects = [&](const std::string& name) {
     return std::find(selected.value().begin(), selected.value().end(), name) != selected.value().end();
   };
@@ -740,8 +744,13 @@ Result<int> run_record(const RecordOptions& options) {
   if (!filter) return filter.error();
   for (pid_t tgid : tgids)
     if (auto ok = filter.value()->trace_tgid(tgid); !ok) return ok.error();
-  auto started = start_collectors(selected.value(), options.collect == "all", config, *filter.value(),
-                                  options.max_processes, static_cast<uint64_t>(options.slow_syscall_ms * 1e6));
+  collectors::CollectorContext context{*filter.value(), options.max_processes,
+                                      static_cast<uint64_t>(options.slow_syscall_ms * 1e6)};
+  context.heap.library = options.heap_library;
+  context.heap.sample_every = options.heap_sample_every;
+  context.heap.min_age_ns = static_cast<uint64_t>(options.heap_min_age_s * 1e9);
+  context.heap.max_blocks = options.heap_max_blocks;
+  auto started = start_collectors(selected.value(), options.collect == "all", config, context);
   if (!started) return started.error();
   auto& running = started.value();
 

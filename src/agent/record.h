@@ -24,6 +24,11 @@ struct RecordOptions {
   std::string collect;    // --collect: "" for the default collectors, "all", or NAME[,NAME...]
   uint32_t max_processes = 16384;  // per-process kernel tables of the cpu and io collectors
   double slow_syscall_ms = 0;      // syscalls: calls at least this slow become events (0: none)
+  bool heap = false;               // --heap: the heap collector too
+  std::string heap_library;        // its allocator's file ("" for the C library)
+  uint32_t heap_sample_every = 1;
+  double heap_min_age_s = 5;
+  uint32_t heap_max_blocks = 131072;
   bool trace = false;     // stream one event per socket call (and per packet with --packets)
   double duration_s = 0;  // 0: until SIGINT/SIGTERM (or until the command exits)
   uint32_t interval_ms = 1000;

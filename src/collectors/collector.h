@@ -32,11 +32,21 @@ class Collector {
   virtual std::vector<model::ProgramStats> program_stats() const = 0;
 };
 
+// --heap's settings.
+struct HeapOptions {
+  std::string library;             // the allocator's file; "" for the C library the agent runs with
+  uint32_t sample_every = 1;       // keep every Nth allocation (1: all)
+  uint64_t min_age_ns = 5'000'000'000;  // report blocks outstanding at least this long
+  uint32_t max_blocks = 131072;    // outstanding blocks the kernel holds (preallocated: ~100 bytes each)
+  uint32_t max_stacks = 20;        // stacks reported per process (the rest: counted)
+};
+
 // What every collector is started with.
 struct CollectorContext {
   const ProcessFilter& filter;
   uint32_t max_processes = 16384;  // per-process kernel tables
   uint64_t slow_syscall_ns = 0;    // syscalls: calls this slow become events (0: none)
+  HeapOptions heap{};
 };
 
 // A collector the agent can run: `--collect NAME`.
@@ -45,6 +55,7 @@ struct CollectorKind {
   std::string what;  // one line, for --help and doctor
   bool on_by_default;
   std::function<Result<std::unique_ptr<Collector>>(const CollectorContext&)> start;
+  bool in_all = true;  // false: only when named (its cost is not for every run)
 };
 
 // Every collector but `net`, whose start needs the network options (record.cpp starts it).

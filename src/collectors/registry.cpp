@@ -4,6 +4,7 @@
 #include "collectors/collector.h"
 #include "collectors/block_io/block_io_collector.h"
 #include "collectors/cpu/sched_collector.h"
+#include "collectors/memory/heap_collector.h"
 #include "collectors/memory/memory_collector.h"
 #include "collectors/syscalls/syscall_collector.h"
 
@@ -20,6 +21,8 @@ const std::vector<CollectorKind>& collector_kinds() {
        false, start_syscall_collector},
       {"memory", "memory: RSS by kind and page faults per process, OOM kills as they happen", false,
        start_memory_collector},
+      {"heap", "heap (--heap): outstanding allocations per process by call stack, from uprobes on the allocator",
+       false, start_heap_collector, false},
   };
   return kinds;
 }
@@ -33,7 +36,8 @@ Result<std::vector<std::string>> parse_collect(const std::string& list) {
     return names;
   }
   if (list == "all") {
-    for (const auto& kind : kinds) names.push_back(kind.name);
+    for (const auto& kind : kinds)
+      if (kind.in_all) names.push_back(kind.name);
     return names;
   }
   std::istringstream parts(list);

@@ -37,6 +37,10 @@ enum class LossReason : uint8_t {
   kSyscallRingbufFull,    // kernel, syscalls: a slow call counted, but its event not sent
   kMemoryMapFull,         // kernel, memory: a process's RSS found no table entry (its RSS unknown)
   kOomRingbufFull,        // kernel, memory: an OOM kill the ring buffer could not take
+  kHeapBlocksFull,        // kernel, --heap: a sampled block the block table had no room for (never reported)
+  kHeapStackLost,         // kernel, --heap: a block kept without its stack (stack table full, or a collision)
+  kHeapCallsFull,         // kernel, --heap: an allocator call in progress the call table had no room for
+  kHeapProcessesFull,     // kernel, --heap: a process the process table had no room for (its calls not counted)
   kCount,
 };
 
@@ -48,6 +52,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(LossReason::kC
     "io_request_map_full",   "io_counter_map_full", "server_batches_dropped", "server_samples_dropped",
     "server_conns_dropped",  "rhythm_table_full",   "syscall_counter_map_full", "syscall_errno_map_full",
     "syscall_thread_map_full", "syscall_ringbuf_full", "memory_map_full", "oom_ringbuf_full",
+    "heap_blocks_full",      "heap_stack_lost",     "heap_calls_full",   "heap_processes_full",
 };
 
 using LossCounters = std::array<uint64_t, static_cast<size_t>(LossReason::kCount)>;

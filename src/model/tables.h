@@ -4,6 +4,7 @@
 
 #include "model/block_io.h"
 #include "model/flows.h"
+#include "model/heap.h"
 #include "model/memory.h"
 #include "model/process.h"
 #include "model/sched.h"
@@ -18,6 +19,7 @@ struct Tables {
   BlockIoTable block_io;   // block I/O per process and per device
   SyscallTable syscalls;   // syscalls per process and per syscall
   MemoryTable memory;      // RSS and faults per process, OOM kills
+  HeapTable heap;          // outstanding heap blocks per process and stack (--heap)
 
   void start_interval() {
     processes.start_interval();
@@ -26,6 +28,7 @@ struct Tables {
     block_io.start_interval();
     syscalls.start_interval();
     memory.start_interval();
+    heap.start_interval();
   }
 };
 

@@ -17,14 +17,8 @@ void add_totals(nlohmann::ordered_json& record, const model::IoCounters& total) 
 
 nlohmann::ordered_json io_record(const model::ProcessIo& process, double ts) {
   const auto delta = process.total - process.at_interval_start;
-  nlohmann::ordered_json record = {{"type", "io"},
-                                   {"v", kSchemaVersion},
-                                   {"ts", ts},
-                                   {"pid", process.key.tgid},
-                                   {"start_time", process.key.start_ns},
-                                   {"netns", process.key.netns},
-                                   {"comm", process.comm},
-                                   {"kernel_thread", process.kernel_thread}};
+  auto record = process_record_head("io", ts, process.key, process.comm);
+  record["kernel_thread"] = process.kernel_thread;
   add_totals(record, process.total);
   record["p50_us"] = model::quantile_upper_us(delta.device_hist, 0.5);
   record["p99_us"] = model::quantile_upper_us(delta.device_hist, 0.99);

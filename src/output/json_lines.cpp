@@ -31,6 +31,16 @@ nlohmann::ordered_json header(const char* type, double ts) { return {{"type", ty
 
 }  // namespace
 
+nlohmann::ordered_json process_record_head(const char* type, double ts, const model::ProcessKey& key,
+                                           const std::string& comm) {
+  auto record = header(type, ts);
+  record["pid"] = key.tgid;
+  record["start_time"] = key.start_ns;
+  record["netns"] = key.netns;
+  record["comm"] = comm;
+  return record;
+}
+
 nlohmann::ordered_json socket_event_record(const model::SocketEvent& e, double wall_offset_s) {
   auto record = header("event", static_cast<double>(e.ts_ns) / 1e9 + wall_offset_s);
   record.update({{"ts_ns", e.ts_ns}, {"pid", e.pid}, {"tid", e.tid}, {"start_time", e.start_ns}, {"comm", e.comm},

@@ -31,6 +31,9 @@ struct RunInfo {
 };
 
 nlohmann::ordered_json start_record(const RunInfo& run);
+// The head every per-process record starts with: type, v, ts, pid, start_time, netns, comm.
+nlohmann::ordered_json process_record_head(const char* type, double ts, const model::ProcessKey& key,
+                                           const std::string& comm);
 // One process's interval: cumulative bytes and the rates over the interval just closed.
 nlohmann::ordered_json process_record(const model::ProcessTraffic& process, double ts, double interval_s);
 nlohmann::ordered_json loss_record(const model::LossCounters& losses, double ts);

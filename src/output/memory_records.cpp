@@ -1,5 +1,7 @@
 #include "output/memory_records.h"
 
+#include <cstdio>
+
 #include "output/json_lines.h"
 
 namespace nt::output {
@@ -19,13 +21,7 @@ bool memory_record_due(const model::ProcessMemory& p) {
 }
 
 nlohmann::ordered_json memory_record(const model::ProcessMemory& p, double ts) {
-  nlohmann::ordered_json record = {{"type", "memory"},
-                                   {"v", kSchemaVersion},
-                                   {"ts", ts},
-                                   {"pid", p.key.tgid},
-                                   {"start_time", p.key.start_ns},
-                                   {"netns", p.key.netns},
-                                   {"comm", p.comm}};
+  auto record = process_record_head("memory", ts, p.key, p.comm);
   if (p.rss_known) {
     record["rss"] = rss_json(p.rss);
     record["rss_bytes"] = model::resident_bytes(p.rss);
@@ -41,13 +37,8 @@ nlohmann::ordered_json memory_record(const model::ProcessMemory& p, double ts) {
 }
 
 nlohmann::ordered_json oom_record(const model::OomKill& kill, double to_unix) {
-  nlohmann::ordered_json record = {{"type", "oom_kill"},
-                                   {"v", kSchemaVersion},
-                                   {"ts", static_cast<double>(kill.monotonic_ns) / 1e9 + to_unix},
-                                   {"pid", kill.victim.tgid},
-                                   {"start_time", kill.victim.start_ns},
-                                   {"netns", kill.victim.netns},
-                                   {"comm", kill.victim_comm}};
+  auto record =
+      process_record_head("oom_kill", static_cast<double>(kill.monotonic_ns) / 1e9 + to_unix, kill.victim, kill.victim_comm);
   if (model::resident_bytes(kill.victim_rss) > 0) {
     record["rss"] = rss_json(kill.victim_rss);
     record["rss_bytes"] = model::resident_bytes(kill.victim_rss);
@@ -65,6 +56,41 @@ nlohmann::ordered_json pressure_record(const std::string& cgroup, const model::M
           {"ts", ts},                         {"cgroup", cgroup},
           {"some_avg10", pressure.some_avg10}, {"full_avg10", pressure.full_avg10},
           {"some_total_us", pressure.some_total_us}, {"full_total_us", pressure.full_total_us}};
+}
+
+bool heap_record_due(const model::ProcessHeap& p) {
+  return p.allocations != p.allocations_at_interval_start || p.frees != p.frees_at_interval_start ||
+         p.reported_bytes() != p.reported_bytes_at_interval_start || (p.exited && !p.exit_shown);
+}
+
+nlohmann::ordered_json heap_record(const model::ProcessHeap& p, const model::HeapTable& table, double ts) {
+  nlohmann::ordered_json stacks = nlohmann::ordered_json::array();
+  for (const auto& stack : p.stacks) {
+    nlohmann::ordered_json frames = nlohmann::ordered_json::array();
+    for (const auto& frame : stack.frames) {
+      char address[24];
+      std::snprintf(address, sizeof(address), "0x%llx", static_cast<unsigned long long>(frame.address));
+      nlohmann::ordered_json f = {{"addr", address}, {"symbol", frame.symbol}, {"module", frame.module}};
+      if (!frame.source.empty()) f["source"] = frame.source;
+      frames.push_back(std::move(f));
+    }
+    stacks.push_back({{"blocks", stack.blocks},
+                      {"bytes", stack.bytes},
+                      {"oldest_age_s", static_cast<double>(stack.oldest_age_ns) / 1e9},
+                      {"frames", std::move(frames)}});
+  }
+  auto record = process_record_head("heap", ts, p.key, p.comm);
+  record.update({{"sample_every", table.sample_every},
+                 {"allocations", p.allocations},
+                 {"sampled", p.sampled},
+                 {"frees", p.frees},
+                 {"outstanding_blocks", p.outstanding_blocks},
+                 {"outstanding_bytes", p.outstanding_bytes},
+                 {"min_age_s", static_cast<double>(table.min_age_ns) / 1e9},
+                 {"stacks", std::move(stacks)},
+                 {"stacks_omitted", p.stacks_omitted},
+                 {"exited", p.exited}});
+  return record;
 }
 
 }  // namespace nt::output

@@ -1,9 +1,10 @@
-// The `memory`, `oom_kill` and `memory_pressure` records (docs/json-schema.md): one per process whose
+// The `memory`, `oom_kill`, `memory_pressure` and `heap` records (docs/json-schema.md): one per process whose
 // memory moved in the interval, one per OOM kill, one per cgroup of a traced process.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include "model/heap.h"
 #include "model/memory.h"
 
 namespace nt::output {
@@ -15,5 +16,9 @@ nlohmann::ordered_json memory_record(const model::ProcessMemory& process, double
 nlohmann::ordered_json oom_record(const model::OomKill& kill, double to_unix);
 // One per cgroup a traced process is in, every interval.
 nlohmann::ordered_json pressure_record(const std::string& cgroup, const model::MemoryPressure& pressure, double ts);
+// --heap: a process gets a `heap` record when it allocated or freed in the interval, when its
+// reported stacks changed, and once after it exits.
+bool heap_record_due(const model::ProcessHeap& process);
+nlohmann::ordered_json heap_record(const model::ProcessHeap& process, const model::HeapTable& table, double ts);
 
 }  // namespace nt::output

@@ -13,24 +13,18 @@ nlohmann::ordered_json sched_record(const model::ProcessSched& process, double t
   const auto delta = t - process.at_interval_start;
   uint64_t waits = 0;
   for (auto n : delta.runq_hist) waits += n;
-  nlohmann::ordered_json record = {{"type", "sched"},
-                                   {"v", kSchemaVersion},
-                                   {"ts", ts},
-                                   {"pid", process.key.tgid},
-                                   {"start_time", process.key.start_ns},
-                                   {"comm", process.comm},
-                                   {"netns", process.key.netns},
-                                   {"on_cpu_ns", t.on_cpu_ns},
-                                   {"runq_ns", t.runq_ns},
-                                   {"off_voluntary_ns", t.off_voluntary_ns},
-                                   {"off_involuntary_ns", t.off_involuntary_ns},
-                                   {"voluntary_switches", t.voluntary_switches},
-                                   {"involuntary_switches", t.involuntary_switches},
-                                   {"migrations", t.migrations},
-                                   {"on_cpu_share", interval_s > 0 ? static_cast<double>(delta.on_cpu_ns) / 1e9 / interval_s : 0.0},
-                                   {"runq_p50_us", model::quantile_upper_us(delta.runq_hist, 0.5)},
-                                   {"runq_p99_us", model::quantile_upper_us(delta.runq_hist, 0.99)},
-                                   {"runq_hist", delta.runq_hist}};
+  auto record = process_record_head("sched", ts, process.key, process.comm);
+  record.update({{"on_cpu_ns", t.on_cpu_ns},
+                 {"runq_ns", t.runq_ns},
+                 {"off_voluntary_ns", t.off_voluntary_ns},
+                 {"off_involuntary_ns", t.off_involuntary_ns},
+                 {"voluntary_switches", t.voluntary_switches},
+                 {"involuntary_switches", t.involuntary_switches},
+                 {"migrations", t.migrations},
+                 {"on_cpu_share", interval_s > 0 ? static_cast<double>(delta.on_cpu_ns) / 1e9 / interval_s : 0.0},
+                 {"runq_p50_us", model::quantile_upper_us(delta.runq_hist, 0.5)},
+                 {"runq_p99_us", model::quantile_upper_us(delta.runq_hist, 0.99)},
+                 {"runq_hist", delta.runq_hist}});
   if (waits) {  // absent when no wait ended in the interval
     record["runq_wait_us_mean"] = static_cast<double>(delta.runq_ns) / 1e3 / static_cast<double>(waits);
   }

@@ -27,13 +27,7 @@ bool syscall_record_due(const model::ProcessSyscalls& process) {
 }
 
 nlohmann::ordered_json syscall_record(const model::ProcessSyscalls& process, double ts) {
-  nlohmann::ordered_json record = {{"type", "syscalls"},
-                                   {"v", kSchemaVersion},
-                                   {"ts", ts},
-                                   {"pid", process.key.tgid},
-                                   {"start_time", process.key.start_ns},
-                                   {"netns", process.key.netns},
-                                   {"comm", process.comm}};
+  auto record = process_record_head("syscalls", ts, process.key, process.comm);
   add_stats(record, process.total());
   // The syscalls made in the interval, each with its totals since the start.
   auto calls = nlohmann::ordered_json::array();
@@ -57,18 +51,13 @@ nlohmann::ordered_json syscall_record(const model::ProcessSyscalls& process, dou
 }
 
 nlohmann::ordered_json slow_syscall_record(const model::SlowSyscall& call, double to_unix) {
-  nlohmann::ordered_json record = {{"type", "slow_syscall"},
-                                   {"v", kSchemaVersion},
-                                   {"ts", static_cast<double>(call.exit_monotonic_ns) / 1e9 + to_unix},
-                                   {"pid", call.key.tgid},
-                                   {"start_time", call.key.start_ns},
-                                   {"netns", call.key.netns},
-                                   {"tid", call.tid},
-                                   {"comm", call.comm},
-                                   {"name", model::syscall_name(call.nr)},
-                                   {"nr", call.nr},
-                                   {"latency_ms", static_cast<double>(call.latency_ns) / 1e6},
-                                   {"ret", call.ret}};
+  auto record = process_record_head("slow_syscall", static_cast<double>(call.exit_monotonic_ns) / 1e9 + to_unix,
+                                    call.key, call.comm);  // the thread's comm
+  record["tid"] = call.tid;
+  record["name"] = model::syscall_name(call.nr);
+  record["nr"] = call.nr;
+  record["latency_ms"] = static_cast<double>(call.latency_ns) / 1e6;
+  record["ret"] = call.ret;
   if (call.ret < 0 && call.ret >= -4095) record["errno"] = errno_name(static_cast<uint32_t>(-call.ret));
   record["args"] = call.args;
   return record;

@@ -22,6 +22,7 @@ namespace {
 static_assert(sizeof(nt_sc_key) == 24);
 static_assert(sizeof(nt_sc_counts) == 3 * 8 + NT_SC_HIST_SLOTS * 8 + NT_COMM_LEN);
 static_assert(sizeof(nt_sc_errno_key) == 24);
+static_assert(std::tuple_size_v<decltype(model::SlowSyscall::args)> == NT_SC_ARGS, "the model keeps every word the kernel sends");
 static_assert(sizeof(nt_sc_slow_call) == 88);
 static_assert(NT_SC_HIST_SLOTS == model::kLog2Slots);
 

@@ -105,7 +105,8 @@ TEST(JsonLines, SummaryListsEveryProcessAndEveryLossCounter) {
             R"("flow_map_full":0,"flow_bytes_not_held":0,"conn_ringbuf_full":0,"map_read_failed":0,"device_read_failed":0,)"
             R"("sched_map_full":0,"sched_storage_failed":0,"io_request_map_full":0,"io_counter_map_full":0,"server_batches_dropped":0,"server_samples_dropped":0,)"
             R"("server_conns_dropped":0,"rhythm_table_full":0,"syscall_counter_map_full":0,"syscall_errno_map_full":0,)"
-            R"("syscall_thread_map_full":0,"syscall_ringbuf_full":0,"memory_map_full":0,"oom_ringbuf_full":0},)"
+            R"("syscall_thread_map_full":0,"syscall_ringbuf_full":0,"memory_map_full":0,"oom_ringbuf_full":0,)"
+            R"("heap_blocks_full":0,"heap_stack_lost":0,"heap_calls_full":0,"heap_processes_full":0},)"
             R"("bpf_programs":[{"name":"count_send","run_count":4,"run_time_ns":400,"recursion_misses":0}],"exit_status":7})");
 }
 
@@ -190,3 +191,43 @@ TEST(MemoryPressure, ReadFromTheKernelsFileIntoItsRecord) {
 }
 
 }  // namespace
+
+TEST(Heap, ARecordWhenCallsOrTheReportedStacksMoveAndOnceAtExit) {
+  nt::model::HeapTable table;
+  table.sample_every = 10;
+  table.min_age_ns = 1'500'000'000;
+  auto& p = table.process({7, 4026531840, 5});
+  p.comm = "leaker";
+  p.allocations = 90;
+  p.sampled = 9;
+  p.frees = 40;
+  p.outstanding_blocks = 5;
+  p.outstanding_bytes = 20480;
+  nt::model::HeapStack stack;
+  stack.blocks = 4;
+  stack.bytes = 16384;
+  stack.oldest_age_ns = 2'000'000'000;
+  stack.frames = {{0x401a2f, "leak+0x1f", "/bin/leaker", "leak.c:12"}, {0x7f0011, "", "", ""}};
+  p.stacks = {stack};
+  p.stacks_omitted = 2;
+  EXPECT_TRUE(nt::output::heap_record_due(p));
+  EXPECT_EQ(nt::output::to_line(nt::output::heap_record(p, table, 10.0)),
+            R"({"type":"heap","v":1,"ts":10.0,"pid":7,"start_time":5,"netns":4026531840,"comm":"leaker",)"
+            R"("sample_every":10,"allocations":90,"sampled":9,"frees":40,"outstanding_blocks":5,)"
+            R"("outstanding_bytes":20480,"min_age_s":1.5,"stacks":[{"blocks":4,"bytes":16384,"oldest_age_s":2.0,)"
+            R"("frames":[{"addr":"0x401a2f","symbol":"leak+0x1f","module":"/bin/leaker","source":"leak.c:12"},)"
+            R"({"addr":"0x7f0011","symbol":"","module":""}]}],"stacks_omitted":2,"exited":false})");
+  table.start_interval();
+  EXPECT_FALSE(table.processes().at({7, 4026531840, 5}).exit_shown);
+  EXPECT_FALSE(nt::output::heap_record_due(table.processes().at({7, 4026531840, 5}))) << "nothing moved";
+  auto& same = table.process({7, 4026531840, 5});
+  same.stacks[0].bytes += 4096;
+  EXPECT_TRUE(nt::output::heap_record_due(same)) << "a reported stack grew";
+  table.start_interval();
+  table.process({7, 4026531840, 5}).exited = true;
+  EXPECT_TRUE(nt::output::heap_record_due(table.processes().at({7, 4026531840, 5}))) << "the exit is shown";
+  table.start_interval();
+  EXPECT_FALSE(nt::output::heap_record_due(table.processes().at({7, 4026531840, 5}))) << "once";
+  table.start_interval();
+  EXPECT_TRUE(table.processes().empty()) << "then forgotten";
+}

@@ -1,0 +1,148 @@
+"""What --heap costs, side by side with bpftrace's uprobes on malloc and free, in one run; writes
+bench/HEAP.md.
+
+The workload: `nt-leaker --pairs N` (tests/helpers/nt_leaker.cpp), N small mallocs each freed at
+once, pinned to one CPU: the allocator-heavy worst case, where the tracing's fixed cost per call is
+all there is to see. Allocator calls/s untraced, under `neutracer record` (default collectors: heap
+tracing off), under `neutracer record --heap -c nt-leaker` (every block kept with its stack), the
+same sampling 1 in 100, and under bpftrace's equivalent of a leak tracer for malloc and free (the size
+at entry, the block and its user stack at return, deleted at free), for the same process name.
+Per program: events and ns per event from the kernel's run-time statistics (kernel.bpf_stats_enabled,
+on in a quarter as many rounds after the throughput rounds), and BPF ns per malloc+free pair over
+all of a tool's programs. Runs alternate (the order rotates every round); ratios are traced/untraced
+against the untraced run of the same round, medians over the runs no neighbour polluted
+(bench/sched_io.py's rules).
+
+Usage: /usr/bin/python3 bench/heap.py [--smoke] [--out bench/HEAP.md] [--rounds N]
+  --smoke: one short round and a gate on the per-pair cost (prints a `heap gate:` line; exits
+  non-zero when --heap costs as much per pair as bpftrace's equivalent)."""
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as bench  # noqa: E402
+import sched_io  # noqa: E402
+
+NT_LEAKER = os.path.join(bench.BUILD, "tests", "helpers", "nt-leaker")
+BPFTRACE_LEAKS = """
+uprobe:libc:malloc /comm == "nt-leaker"/ { @size[tid] = arg0; }
+uretprobe:libc:malloc /@size[tid]/ { @bytes[pid, retval] = @size[tid]; @stack[pid, retval] = ustack; delete(@size[tid]); }
+uprobe:libc:free /comm == "nt-leaker"/ { delete(@bytes[pid, arg0]); delete(@stack[pid, arg0]); }"""
+# The program that runs once per pair (at its free), per tool: the denominator of "BPF ns per pair".
+PER_PAIR_PROGRAM = {"record": None, "record --heap": "free_enter", "record --heap --heap-sample 100": "free_enter",
+                    "bpftrace malloc/free": "free"}
+
+
+def workload(pairs, cpu):
+    """Allocator calls/s (a malloc and a free per pair) of one run of nt-leaker, pinned to `cpu`."""
+    def run():
+        proc = bench.spawn(["taskset", "-c", str(cpu), NT_LEAKER, "--leak", "0", "--churn", "0", "--pairs", str(pairs)],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+        sched_io.HELPERS.append(proc)
+        try:
+            if proc.stdout.readline().strip() != "ready":
+                sched_io.fail("nt-leaker did not start")
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+            done = proc.stdout.readline().split()
+            proc.stdin.close()
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            sched_io.kill_helpers()
+            sched_io.fail("nt-leaker ran past 60 s")
+        if len(done) != 2 or done[0] != "done" or proc.returncode != 0:
+            sched_io.fail(f"nt-leaker failed: {done} (exit {proc.returncode})")
+        return {"value": 2 * pairs / (int(done[1]) / 1e9), "bytes": 0}
+    return run
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--smoke", action="store_true", help="one short round; gate on the per-pair cost")
+    parser.add_argument("--out", default=None, help="report file (default: bench/HEAP.md; with --smoke, stdout only)")
+    parser.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 6; smoke 1)")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sched_io.fail("must run as root")
+    for path in (bench.NEUTRACER, NT_LEAKER):
+        if not os.access(path, os.X_OK):
+            sched_io.fail(f"{path} is not built: run scripts/setup.sh")
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
+    rounds = args.rounds or (1 if args.smoke else 6)
+    pairs = 50_000 if args.smoke else 500_000
+    if not args.smoke and args.out is None:
+        args.out = os.path.join(bench.REPO, "bench", "HEAP.md")
+    cpu = bench.NCPU - 1
+    stats_before = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()
+
+    def bpf_stats(on):
+        subprocess.run(["sysctl", "-qw", f"kernel.bpf_stats_enabled={1 if on else 0}"], check=True, timeout=30)
+
+    heap = ["record", "--heap", "--heap-min-age", "1", "-c", "nt-leaker"]
+    observers = [("untraced", bench.Observer),
+                 ("record", lambda: bench.NeuTracer("record", ["record"])),
+                 ("record --heap", lambda: bench.NeuTracer("record --heap", heap)),
+                 ("record --heap --heap-sample 100", lambda: bench.NeuTracer(
+                     "record --heap --heap-sample 100", heap + ["--heap-sample", "100"])),
+                 ("bpftrace malloc/free", lambda: bench.Bpftrace("bpftrace malloc/free", BPFTRACE_LEAKS))]
+    runner = workload(pairs, cpu)
+    started = time.monotonic()
+    try:
+        print(f"malloc/free pairs: {pairs} on CPU {cpu}", file=sys.stderr)
+        runner()  # warm-up, not counted
+        bpf_stats(False)
+        ratio_runs = sched_io.alternate(observers, rounds, runner, "pairs")
+        bpf_stats(True)
+        cost_runs = sched_io.alternate(observers, max(1, rounds // 4), runner, "pairs (bpf stats)")
+    finally:
+        subprocess.run(["sysctl", "-qw", f"kernel.bpf_stats_enabled={stats_before}"], check=True, timeout=30)
+    duration = time.monotonic() - started
+
+    names = [name for name, _ in observers[1:]]
+    command = "/usr/bin/python3 bench/heap.py" + (" --smoke" if args.smoke else "") + \
+        (f" --rounds {args.rounds}" if args.rounds else "")
+    lines = ["# NeuTracer heap tracing (--heap): cost beside bpftrace", "",
+             f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}.", "", f"Machine: {bench.machine()}.", "",
+             f"Command: `{command}` ({duration / 60:.1f} min; {rounds} alternating rounds, the order rotating every "
+             "round). Ratios are traced/untraced against the untraced run of the same round, over the runs no "
+             "neighbour polluted (bench/sched_io.py's rules): median [min, max]. Throughput rounds run with "
+             "`kernel.bpf_stats_enabled` off; a quarter as many follow with it on, for the ns per event (the "
+             "programs' bodies only: the uprobe's trap into the kernel and back, which dominates, is in the "
+             "throughput ratios alone).", "",
+             "The tools: `neutracer record` with its default collectors (heap tracing off); `neutracer record "
+             "--heap -c nt-leaker` (uprobes on malloc, calloc, realloc, the aligned allocators, mmap, free and "
+             "munmap; every block kept with its user stack until it is freed), and with `--heap-sample 100`; "
+             "bpftrace 0.17 with uprobes on malloc (entry and return) and free doing the same for malloc and free "
+             "only (size per thread at entry; block, size and user stack at return; deleted at free), for the "
+             "same process name. The script is in bench/heap.py.", "",
+             f"Load1 at the runs' start: median {statistics.median(r['load1'] for r in ratio_runs):.2f}; "
+             f"{sum(r['polluted'] for r in ratio_runs)} of {len(ratio_runs)} runs polluted.", ""]
+    lines += sched_io.item_lines(f"malloc/free pairs, {pairs} of them (`nt-leaker --pairs {pairs}`, on CPU {cpu})",
+                                 ratio_runs, cost_runs, names, PER_PAIR_PROGRAM, "calls/s", "malloc+free pair")
+    lines += ["", "## Raw runs", ""] + bench.raw_table(ratio_runs, "calls/s") + [""]
+    bench.publish(lines, args.out)
+    if args.smoke:
+        gate(cost_runs)
+
+
+def gate(cost_runs):
+    """Per malloc+free pair, all of --heap's programs below all of bpftrace's; polluted runs count too."""
+    runs = [dict(r, polluted=False) for r in cost_runs]
+    ours = sched_io.per_event(runs, PER_PAIR_PROGRAM, "record --heap")
+    theirs = sched_io.per_event(runs, PER_PAIR_PROGRAM, "bpftrace malloc/free")
+    if not ours or not theirs:
+        sched_io.fail("no malloc/free pairs seen by both tools")
+    line = f"heap gate: {ours[0]:.0f} ns/pair {'<' if ours[0] < theirs[0] else '>='} bpftrace {theirs[0]:.0f}"
+    if ours[0] >= theirs[0]:
+        sched_io.fail(f"per-pair cost not below bpftrace's: {line}")
+    print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
