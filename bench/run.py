@@ -228,7 +228,22 @@ class Bpftrace(Observer):
         wait_until(lambda: "attached_probes" in open(self.out).read() or self.proc.poll() is not None, 60, "bpftrace")
         if self.proc.poll() is not None:
             fail(f"bpftrace failed: {self.proc.stderr.read().strip()}")
+        # bpftrace says how many probes it attaches before it attaches them (uprobes take a while):
+        # each is a perf event, beside one output buffer per CPU.
+        probes = next(json.loads(line)["data"]["probes"] for line in open(self.out) if "attached_probes" in line)
+        deadline = time.monotonic() + 10
+        while self.perf_events() < probes + NCPU and time.monotonic() < deadline and self.proc.poll() is None:
+            time.sleep(0.05)
         self.cpu0 = self.cpu_s()
+
+    def perf_events(self):
+        count = 0
+        for fd in os.listdir(f"/proc/{self.pid}/fd"):
+            try:
+                count += os.readlink(f"/proc/{self.pid}/fd/{fd}") == "anon_inode:[perf_event]"
+            except OSError:
+                pass
+        return count
 
     def stop(self):
         cpu = self.cpu_s() - self.cpu0

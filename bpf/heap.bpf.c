@@ -184,13 +184,13 @@ static __always_inline int leave(struct pt_regs *ctx, __u64 addr)
 	if (addr == 0 || addr == (__u64)-1)
 		return 0;
 	process = process_of(key.tgid);
-	if (process) {
-		__sync_fetch_and_add(&process->allocations, 1);
-		if (sampled)
-			__sync_fetch_and_add(&process->sampled, 1);
-	}
+	if (!process)
+		return 0;
+	__sync_fetch_and_add(&process->allocations, 1);
 	if (!sampled)
 		return 0;
+	__sync_fetch_and_add(&process->sampled, 1);
+	block.image = process->execs;
 	block.allocated_ns = bpf_ktime_get_ns();
 	block.stack_id = bpf_get_stackid(ctx, &heap_stacks, BPF_F_USER_STACK);
 	if (block.stack_id < 0)
@@ -297,4 +297,21 @@ SEC("uprobe")
 int BPF_KPROBE(munmap_enter, __u64 addr)
 {
 	return release(addr, false);
+}
+
+/* An exec replaces the process's memory: its blocks so far are gone with the old image (user space
+ * deletes them), and its name may have changed. */
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(new_image)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct nt_heap_process *process = bpf_map_lookup_elem(&heap_processes, &tgid);
+	struct task_struct *task;
+
+	if (!process)
+		return 0;
+	task = bpf_get_current_task_btf();
+	__sync_fetch_and_add(&process->execs, 1);
+	bpf_probe_read_kernel(process->comm, sizeof(process->comm), &task->group_leader->comm);
+	return 0;
 }

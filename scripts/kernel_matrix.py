@@ -3,7 +3,7 @@
 BPF test tier passes. "host" is this machine's kernel; the others are Debian's, booted under QEMU by
 scripts/vmtest.sh with this machine's root filesystem, so the same build runs everywhere.
 
-  scripts/kernel_matrix.py [--tests REGEX] [--doc docs/kernels.md] KERNEL...
+  scripts/kernel_matrix.py [--tests REGEX] [--exclude REGEX] [--doc docs/kernels.md] KERNEL...
 
 Exits 1 when a kernel's tests fail (or it cannot boot). With --doc, the table between the markers in
 that file is rewritten from this run: a feature per row, a kernel per column."""
@@ -21,7 +21,7 @@ BUILD = os.environ.get("NT_BUILD_DIR", os.path.join(REPO, "build"))
 BEGIN, END = "<!-- kernel matrix: begin -->", "<!-- kernel matrix: end -->"
 
 
-def run_on(kernel, tests, timeout):
+def run_on(kernel, tests, exclude, timeout):
     """(start record's features, or {"error": the agent's last line} where it did not start, ctest's exit
     status, failed test names, output, seconds, release)."""
     agent = shlex.quote(os.path.join(BUILD, "src", "neutracer"))
@@ -29,7 +29,8 @@ def run_on(kernel, tests, timeout):
     probe = (f"out=$(mktemp) && err=$(mktemp) && timeout -k 5 120 {agent} record --collect all --heap --duration 0.2 --no-detect --packets -o $out "
              f">/dev/null 2>$err; echo \"@@features $(head -1 $out)\"; echo \"@@agent_error $(tail -1 $err)\"; "
              f"echo \"@@uname $(uname -r)\"; cd {shlex.quote(BUILD)} && "
-             f"ctest --output-on-failure --timeout 600 -R {shlex.quote(tests)}")
+             f"ctest --output-on-failure --timeout 600 -R {shlex.quote(tests)}"
+             + (f" -E {shlex.quote(exclude)}" if exclude else ""))
     argv = ["bash", "-c", probe]
     if kernel != "host":
         argv = [os.path.join(REPO, "scripts", "vmtest.sh"), kernel, "--timeout", str(timeout), "--"] + argv
@@ -91,18 +92,19 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("kernels", nargs="+", help="host, or a kernel scripts/vmtest.sh knows (6.1, 6.12, 5.10)")
     parser.add_argument("--tests", default=r"^bpf\.", help="ctest regex (default: the BPF tier)")
+    parser.add_argument("--exclude", default="", help="ctest regex of tests to leave out")
     parser.add_argument("--doc", help="rewrite the table between the kernel-matrix markers of this file")
     parser.add_argument("--timeout", type=int, default=1500, help="seconds per kernel")
     args = parser.parse_args()
     results, ok = {}, True
     for kernel in args.kernels:
         print(f"kernel_matrix: {kernel}", file=sys.stderr, flush=True)
-        features, status, failed, output, elapsed, release = run_on(kernel, args.tests, args.timeout)
+        features, status, failed, output, elapsed, release = run_on(kernel, args.tests, args.exclude, args.timeout)
         if status == 125 and features is None:
             # The guest stalled before the probe ran (scripts/vmtest.sh's boot watchdog): boot it once more.
             sys.stdout.write(output)
             print(f"kernel_matrix: {kernel}: the guest did not start; booting it again", file=sys.stderr, flush=True)
-            features, status, failed, output, elapsed, release = run_on(kernel, args.tests, args.timeout)
+            features, status, failed, output, elapsed, release = run_on(kernel, args.tests, args.exclude, args.timeout)
         label = f"{release} (this host)" if kernel == "host" else release
         sys.stdout.write(output)
         if features is None:

@@ -33,7 +33,8 @@ struct nt_heap_block {
 	__u64 size;
 	__u64 allocated_ns; /* CLOCK_MONOTONIC, as the allocator returned it */
 	__s32 stack_id;     /* in the stack table; < 0 when the stack was not kept */
-	__u32 kind;         /* enum nt_heap_kind */
+	__u16 kind;         /* enum nt_heap_kind */
+	__u16 image;        /* the process's exec count when it was made: older images' blocks are gone */
 };
 
 /* A traced process: who it is, and what it called (updated atomically by every thread). */
@@ -44,6 +45,8 @@ struct nt_heap_process {
 	__u64 sampled;          /* of those, the ones kept as outstanding blocks */
 	__u64 frees;            /* free and munmap calls, and the old block of a realloc */
 	__u64 freed_sampled;    /* of those, the ones that released a kept block */
+	__u32 execs;            /* execs since the entry was made (its blocks before the last one are gone) */
+	__u32 pad;
 };
 
 enum nt_heap_loss {

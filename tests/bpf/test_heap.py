@@ -24,14 +24,29 @@ def proc_faults(pid):
     return int(fields[7]), int(fields[9])
 
 
-class Leaker:
-    """nt-leaker, waiting to start; `run()` lets it leak and churn; leaving the with-block ends it."""
+# A program that allocates (Python), then becomes nt-leaker by exec when it reads a line.
+EXEC_INTO = ("import os, sys\nsys.stdin.readline()\nheld = [bytearray(1 << 20) for _ in range(4)]\n"
+             "os.execv(sys.argv[1], sys.argv[1:])")
 
-    def __init__(self):
-        self.proc = subprocess.Popen([LEAKER, "--leak", str(LEAK), "--block", str(BLOCK), "--churn", str(CHURN)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout.readline().strip() == "ready"
+
+class Leaker:
+    """nt-leaker, waiting to start; `run()` lets it leak and churn; leaving the with-block ends it.
+    With `after_exec`, it starts as Python, which execs nt-leaker at `become()`."""
+
+    def __init__(self, after_exec=False):
+        argv = [LEAKER, "--leak", str(LEAK), "--block", str(BLOCK), "--churn", str(CHURN)]
+        if after_exec:
+            argv = ["/usr/bin/python3", "-c", EXEC_INTO] + argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if not after_exec:
+            assert self.proc.stdout.readline().strip() == "ready"
         self.pid = self.proc.pid
+
+    def become(self):
+        """Python allocates (the line, exec's arguments), then execs nt-leaker."""
+        self.proc.stdin.write("exec\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "ready"
 
     def run(self):
         self.proc.stdin.write("go\n")
@@ -119,6 +134,27 @@ class Heap(unittest.TestCase):
         self.assertLessEqual(abs(leaked[0]["blocks"] - LEAK / every), cpus + 1)
         self.assertEqual(leaked[0]["bytes"], leaked[0]["blocks"] * BLOCK)
         self.assertEqual(len(report["stacks"]), 1, report["stacks"])
+
+    def test_blocks_of_the_program_before_an_exec_are_gone(self):
+        with Leaker(after_exec=True) as leaker:
+            with Agent("--heap", "--heap-min-age", "0.5", "-p", str(leaker.pid)) as agent:
+                time.sleep(0.5)
+                leaker.become()
+                leaker.run()
+
+                def reported():
+                    found = [r for r in heap_records(agent._lines(), leaker.pid) if r["stacks"]]
+                    return found[-1] if found else None
+                wait_for(reported, timeout=10, what="a heap record with the leak")
+                time.sleep(1.2)  # a pass after Python's blocks, had they stayed, were old enough
+                report = reported()
+            leaker.end()
+        print(f"heap report after exec: {report}", file=sys.stderr)
+        self.assertEqual(report["comm"], "nt-leaker")
+        self.assertGreaterEqual(report["allocations"], LEAK + CALLS_PER_CHURN * CHURN + 4, "Python's were seen")
+        self.assertEqual((report["outstanding_blocks"], report["outstanding_bytes"]), (LEAK, LEAK * BLOCK))
+        self.assertEqual(len(report["stacks"]), 1, report["stacks"])
+        self.assertIn("leak_blocks", report["stacks"][0]["frames"][0]["symbol"])
 
     def test_a_bad_allocator_file_is_one_line(self):
         result = subprocess.run([os.path.join(BUILD, "src", "neutracer"), "record", "--heap", "--heap-lib", "/etc/hostname",

@@ -34,7 +34,8 @@ bool wait_line() {
   return false;
 }
 
-void* volatile* kept = nullptr;  // the leak's pointers: in a mapping of their own, not the heap
+constexpr long kMaxLeak = 1 << 20;
+void* volatile kept[kMaxLeak];  // the leak's pointers: in static storage, not the heap
 
 __attribute__((noinline)) void leak_blocks(long count, size_t size) {
   for (long i = 0; i < count; ++i) {
@@ -90,9 +91,10 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  void* table = mmap(nullptr, sizeof(void*) * (leak + 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (table == MAP_FAILED) return 1;
-  kept = static_cast<void* volatile*>(table);
+  if (leak < 0 || leak > kMaxLeak) {
+    say("nt-leaker: --leak is 0 to 1048576\n");
+    return 2;
+  }
   say("ready\n");
   if (!wait_line()) return 1;
   leak_blocks(leak, block);

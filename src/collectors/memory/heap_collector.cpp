@@ -30,7 +30,7 @@ namespace {
 
 static_assert(sizeof(nt_heap_block_key) == 16);
 static_assert(sizeof(nt_heap_block) == 24);
-static_assert(sizeof(nt_heap_process) == 16 + NT_COMM_LEN + 4 * 8);
+static_assert(sizeof(nt_heap_process) == 16 + NT_COMM_LEN + 4 * 8 + 8);
 
 using Stack = std::array<uint64_t, NT_HEAP_STACK_DEPTH>;
 
@@ -57,7 +57,7 @@ constexpr EntryPoint kEntryPoints[] = {
 std::vector<bpf::Feature> heap_features() {
   std::vector<std::string> programs = {"malloc_enter",  "calloc_enter", "realloc_enter",        "aligned_enter",
                                        "posix_memalign_enter", "mmap_enter", "alloc_return",
-                                       "posix_memalign_return", "free_enter", "munmap_enter"};
+                                       "posix_memalign_return", "free_enter", "munmap_enter", "new_image"};
   return {{"allocations", true, {{"uprobe", "uprobes and uretprobes on the allocator", programs}}}};
 }
 
@@ -138,6 +138,9 @@ class HeapCollector : public ObjectCollector<heap> {
         links_.add(link);
       }
     }
+    bpf_link* exec = bpf_program__attach(object_->skel().progs.new_image);
+    if (!exec) return errno_error("--heap: attaching the exec tracepoint", errno);
+    links_.add(exec);
     return {};
   }
 
@@ -159,9 +162,13 @@ class HeapCollector : public ObjectCollector<heap> {
       process.frees = kernel.frees;
       if (process_alive(key)) {
         live.emplace(tgid, key);
+        if (auto seen = images_.find(tgid); seen != images_.end() && seen->second != kernel.execs)
+          symbolizer_.forget(static_cast<pid_t>(tgid));  // another program's mappings now
+        images_[tgid] = kernel.execs;
       } else {
         process.exited = true;
         dead.insert(tgid);
+        images_.erase(tgid);
         bpf_map_delete_elem(processes_fd, &tgid);
         symbolizer_.forget(static_cast<pid_t>(tgid));
       }
@@ -180,6 +187,10 @@ class HeapCollector : public ObjectCollector<heap> {
       if (!live.count(k.tgid)) {
         // Its process exited (or the block was made as it was read: kept for the next pass).
         if (dead.count(k.tgid) || !bpf_map_lookup_elem(processes_fd, &k.tgid, &scratch_)) bpf_map_delete_elem(blocks_fd, &k);
+        continue;
+      }
+      if (block.image != static_cast<uint16_t>(images_[k.tgid])) {  // made by the program before an exec
+        bpf_map_delete_elem(blocks_fd, &k);
         continue;
       }
       auto& total = outstanding[k.tgid];
@@ -257,6 +268,7 @@ class HeapCollector : public ObjectCollector<heap> {
 
   HeapOptions options_;
   std::set<int32_t> previously_in_use_;
+  std::map<uint32_t, uint32_t> images_;  // each live process's exec count at the last pass
   bpf::Links links_;  // before the object in destruction: a member of the derived class
   Symbolizer symbolizer_;
   nt_heap_process scratch_{};
