@@ -16,9 +16,7 @@ against the untraced run of the same round, medians over the runs no neighbour p
 Usage: /usr/bin/python3 bench/heap.py [--smoke] [--out bench/HEAP.md] [--rounds N]
   --smoke: one short round and a gate on the per-pair cost (prints a `heap gate:` line; exits
   non-zero when --heap costs as much per pair as bpftrace's equivalent)."""
-import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -62,28 +60,11 @@ def workload(pairs, cpu):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--smoke", action="store_true", help="one short round; gate on the per-pair cost")
-    parser.add_argument("--out", default=None, help="report file (default: bench/HEAP.md; with --smoke, stdout only)")
-    parser.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 6; smoke 1)")
-    args = parser.parse_args()
-    if os.geteuid() != 0:
-        sched_io.fail("must run as root")
-    for path in (bench.NEUTRACER, NT_LEAKER):
-        if not os.access(path, os.X_OK):
-            sched_io.fail(f"{path} is not built: run scripts/setup.sh")
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
+    args = sched_io.bench_arguments("HEAP.md", "alternating rounds (default 6; smoke 1)",
+                                    "one short round; gate on the per-pair cost")
     rounds = args.rounds or (1 if args.smoke else 6)
     pairs = 50_000 if args.smoke else 500_000
-    if not args.smoke and args.out is None:
-        args.out = os.path.join(bench.REPO, "bench", "HEAP.md")
     cpu = bench.NCPU - 1
-    stats_before = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()
-
-    def bpf_stats(on):
-        subprocess.run(["sysctl", "-qw", f"kernel.bpf_stats_enabled={1 if on else 0}"], check=True, timeout=30)
-
     heap = ["record", "--heap", "--heap-min-age", "1", "-c", "nt-leaker"]
     observers = [("untraced", bench.Observer),
                  ("record", lambda: bench.NeuTracer("record", ["record"])),
@@ -93,15 +74,10 @@ def main():
                  ("bpftrace malloc/free", lambda: bench.Bpftrace("bpftrace malloc/free", BPFTRACE_LEAKS))]
     runner = workload(pairs, cpu)
     started = time.monotonic()
-    try:
+    with sched_io.bench_session([bench.NEUTRACER, NT_LEAKER]) as bpf_stats:
         print(f"malloc/free pairs: {pairs} on CPU {cpu}", file=sys.stderr)
         runner()  # warm-up, not counted
-        bpf_stats(False)
-        ratio_runs = sched_io.alternate(observers, rounds, runner, "pairs")
-        bpf_stats(True)
-        cost_runs = sched_io.alternate(observers, max(1, rounds // 4), runner, "pairs (bpf stats)")
-    finally:
-        subprocess.run(["sysctl", "-qw", f"kernel.bpf_stats_enabled={stats_before}"], check=True, timeout=30)
+        ratio_runs, cost_runs = sched_io.measured(bpf_stats, observers, rounds, runner, "pairs")
     duration = time.monotonic() - started
 
     names = [name for name, _ in observers[1:]]

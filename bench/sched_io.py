@@ -28,6 +28,7 @@ Usage: /usr/bin/python3 bench/sched_io.py [--smoke] [--out bench/SCHED_IO.md] [-
   line; exits non-zero when a collector costs as much per event as bpftrace's equivalent)."""
 import argparse
 import atexit
+import contextlib
 import json
 import os
 import resource
@@ -255,6 +256,58 @@ def per_event(runs, anchors, name):
     return ns / anchor[0], anchor[0]
 
 
+def bench_arguments(report, rounds_help, gate_help="one short round per item; gate on the per-event cost"):
+    """--smoke, --out (default bench/REPORT; with --smoke, stdout only) and --rounds."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--smoke", action="store_true", help=gate_help)
+    parser.add_argument("--out", default=None, help=f"report file (default: bench/{report}; with --smoke, stdout only)")
+    parser.add_argument("--rounds", type=int, default=None, help=rounds_help)
+    args = parser.parse_args()
+    if not args.smoke and args.out is None:
+        args.out = os.path.join(bench.REPO, "bench", report)
+    return args
+
+
+@contextlib.contextmanager
+def bench_session(programs, tracefs=False):
+    """Root, the built programs, and a clean stop: SIGTERM and SIGHUP (a ctest timeout, a closed
+    terminal) stop the bench the way Ctrl-C does, through the finally blocks and atexit, which stop
+    every tool and helper. Mounts tracefs for bpftrace's tracepoints when asked. Yields a function
+    that turns kernel.bpf_stats_enabled on or off; its setting is put back at the end."""
+    if os.geteuid() != 0:
+        fail("must run as root")
+    for path in programs:
+        if not os.access(path, os.X_OK):
+            fail(f"{path} is not built: run scripts/setup.sh")
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
+    mounted_tracefs = False
+    if tracefs and not bench.tracefs_mounted():
+        subprocess.run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"], check=True, timeout=30)
+        mounted_tracefs = True
+    stats_before = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()
+
+    def bpf_stats(on):
+        subprocess.run(["sysctl", "-qw", f"kernel.bpf_stats_enabled={1 if on else 0}"], check=True, timeout=30)
+    try:
+        yield bpf_stats
+    finally:
+        subprocess.run(["sysctl", "-qw", f"kernel.bpf_stats_enabled={stats_before}"], check=True, timeout=30)
+        if mounted_tracefs:
+            subprocess.run(["umount", "/sys/kernel/tracing"], timeout=30)
+
+
+def measured(bpf_stats, observers, rounds, workload, label):
+    """Throughput with run-time statistics off, as in production (they add two clock reads to every
+    program run, ours and bpftrace's); then a quarter as many rounds with them on, for the ns per
+    event: (ratio runs, cost runs)."""
+    bpf_stats(False)
+    ratio_runs = alternate(observers, rounds, workload, label)
+    bpf_stats(True)
+    cost_runs = alternate(observers, max(1, rounds // 4), workload, label + " (bpf stats)")
+    return ratio_runs, cost_runs
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -284,23 +337,8 @@ def item_lines(title, runs, cost_runs, names, anchors, unit, event):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--smoke", action="store_true", help="one short round per item; gate on the per-event cost")
-    parser.add_argument("--out", default=None,
-                        help="report file (default: bench/SCHED_IO.md; with --smoke, stdout only)")
-    parser.add_argument("--rounds", type=int, default=None,
-                        help="alternating rounds per item (default 8 of the ping-pong, 24 of the reads; smoke 1)")
-    args = parser.parse_args()
-    if os.geteuid() != 0:
-        fail("must run as root")
-    for path in (bench.NEUTRACER, NT_SCHED, NT_DIO):
-        if not os.access(path, os.X_OK):
-            fail(f"{path} is not built: run scripts/setup.sh")
-    # SIGTERM and SIGHUP (a ctest timeout, a closed terminal) stop the bench the way Ctrl-C does:
-    # through the finally blocks and atexit, which stop every tool, helper and the loop device.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
-
+    args = bench_arguments("SCHED_IO.md", "alternating rounds per item (default 8 of the ping-pong, 24 of the reads; "
+                           "smoke 1)")
     # The reads swing with what else the host runs (on this VM, 20k to 270k reads/s untraced from one
     # second to the next, as the vCPUs halt or not and neighbours take them): short runs, many
     # rounds, so that the three runs of a round see the same host.
@@ -309,35 +347,16 @@ def main():
         pp_alternations = dio_alternations = args.rounds
     pp_rounds, dio_s = (300_000, 1.0) if args.smoke else (1_500_000, 0.75)
     cpu = bench.NCPU - 1
-    if not args.smoke and args.out is None:
-        args.out = os.path.join(bench.REPO, "bench", "SCHED_IO.md")
-    io_ready = io_collector_ready()
-    mounted_tracefs = False
-    if not bench.tracefs_mounted():  # bpftrace's tracepoints need it; ours do not
-        subprocess.run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"], check=True, timeout=30)
-        mounted_tracefs = True
-    stats_before = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()
-
-    def bpf_stats(on):
-        subprocess.run(["sysctl", "-qw", f"kernel.bpf_stats_enabled={1 if on else 0}"], check=True, timeout=30)
-
-    # Throughput with run-time statistics off, as in production (they add two clock reads to every
-    # program run, ours and bpftrace's); then fewer rounds with them on, for the ns per event.
-    def measured(observers, rounds, workload, label):
-        bpf_stats(False)
-        ratio_runs = alternate(observers, rounds, workload, label)
-        bpf_stats(True)
-        cost_runs = alternate(observers, max(1, rounds // 4), workload, label + " (bpf stats)")
-        return ratio_runs, cost_runs
-
     started = time.monotonic()
-    try:
+    with bench_session([bench.NEUTRACER, NT_SCHED, NT_DIO], tracefs=True) as bpf_stats:
+        io_ready = io_collector_ready()
         pp_observers = [("untraced", bench.Observer),
                         ("record", lambda: bench.NeuTracer("record", ["record", "--collect", "cpu"])),
                         ("bpftrace", lambda: bench.Bpftrace("bpftrace", BPFTRACE_RUNQLAT))]
         print(f"item 1: ping-pong, {pp_rounds} rounds on CPU {cpu}", file=sys.stderr)
         pingpong(pp_rounds // 10, cpu)  # warm-up, not counted
-        pp_runs, pp_cost_runs = measured(pp_observers, pp_alternations, lambda: pingpong(pp_rounds, cpu), "pingpong")
+        pp_runs, pp_cost_runs = measured(bpf_stats, pp_observers, pp_alternations, lambda: pingpong(pp_rounds, cpu),
+                                         "pingpong")
         dio_observers = [("untraced", bench.Observer)]
         if io_ready:
             dio_observers.append(("record", lambda: bench.NeuTracer("record", ["record", "--collect", "io"])))
@@ -346,12 +365,8 @@ def main():
             print(f"item 2: O_DIRECT 4 KiB random reads of {loop.device}, {dio_s:g} s"
                   f"{'' if io_ready else ' (record --collect io: not in this build)'}", file=sys.stderr)
             dio(loop.device, 1.0, cpu)  # warm-up, not counted
-            dio_runs, dio_cost_runs = measured(dio_observers, dio_alternations,
+            dio_runs, dio_cost_runs = measured(bpf_stats, dio_observers, dio_alternations,
                                                lambda: dio(loop.device, dio_s, cpu), "dio")
-    finally:
-        subprocess.run(["sysctl", "-qw", f"kernel.bpf_stats_enabled={stats_before}"], check=True, timeout=30)
-        if mounted_tracefs:
-            subprocess.run(["umount", "/sys/kernel/tracing"], timeout=30)
     duration = time.monotonic() - started
 
     all_runs = pp_runs + dio_runs

@@ -18,11 +18,8 @@ of the same round, medians over the runs no neighbour polluted (bench/sched_io.p
 Usage: /usr/bin/python3 bench/syscalls.py [--smoke] [--out bench/SYSCALLS.md] [--rounds N]
   --smoke: one short round of each item and a gate on the per-syscall cost (prints a `syscalls gate:`
   line; exits non-zero when the collector costs as much per syscall as bpftrace's latency equivalent)."""
-import argparse
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
 
@@ -54,35 +51,14 @@ def workload(calls, args, cpu):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--smoke", action="store_true", help="one short round per item; gate on the per-call cost")
-    parser.add_argument("--out", default=None, help="report file (default: bench/SYSCALLS.md; with --smoke, stdout only)")
-    parser.add_argument("--rounds", type=int, default=None, help="alternating rounds per item (default 10; smoke 1)")
-    args = parser.parse_args()
-    if os.geteuid() != 0:
-        sched_io.fail("must run as root")
-    for path in (bench.NEUTRACER, NT_SYSCALLS):
-        if not os.access(path, os.X_OK):
-            sched_io.fail(f"{path} is not built: run scripts/setup.sh")
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
+    args = sched_io.bench_arguments("SYSCALLS.md", "alternating rounds per item (default 10; smoke 1)",
+                                    "one short round per item; gate on the per-call cost")
     rounds = args.rounds or (1 if args.smoke else 10)
     calls = 300_000 if args.smoke else 3_000_000
-    if not args.smoke and args.out is None:
-        args.out = os.path.join(bench.REPO, "bench", "SYSCALLS.md")
     cpu = bench.NCPU - 1
-    mounted_tracefs = False
-    if not bench.tracefs_mounted():
-        subprocess.run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"], check=True, timeout=30)
-        mounted_tracefs = True
-    stats_before = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()
-
-    def bpf_stats(on):
-        subprocess.run(["sysctl", "-qw", f"kernel.bpf_stats_enabled={1 if on else 0}"], check=True, timeout=30)
-
     items = {}
     started = time.monotonic()
-    try:
+    with sched_io.bench_session([bench.NEUTRACER, NT_SYSCALLS], tracefs=True) as bpf_stats:
         for item, item_args in (("getppid", ["--getppid", str(calls)]), ("pread", ["--preads", str(calls)])):
             runner = workload(calls, item_args, cpu)
             observers = [("untraced", bench.Observer),
@@ -93,15 +69,7 @@ def main():
                          ("bpftrace latency", lambda: bench.Bpftrace("bpftrace latency", BPFTRACE_SYSLAT))]
             print(f"item {item}: {calls} calls on CPU {cpu}", file=sys.stderr)
             runner()  # warm-up, not counted
-            bpf_stats(False)
-            ratio_runs = sched_io.alternate(observers, rounds, runner, item)
-            bpf_stats(True)
-            cost_runs = sched_io.alternate(observers, max(1, rounds // 4), runner, item + " (bpf stats)")
-            items[item] = (ratio_runs, cost_runs)
-    finally:
-        subprocess.run(["sysctl", "-qw", f"kernel.bpf_stats_enabled={stats_before}"], check=True, timeout=30)
-        if mounted_tracefs:
-            subprocess.run(["umount", "/sys/kernel/tracing"], timeout=30)
+            items[item] = sched_io.measured(bpf_stats, observers, rounds, runner, item)
     duration = time.monotonic() - started
 
     names = ["record", "record --collect syscalls", "bpftrace syscount", "bpftrace latency"]
