@@ -186,7 +186,7 @@ class HeapCollector : public ObjectCollector<heap> {
     for (const auto& [k, block] : bpf::hash_entries<nt_heap_block_key, nt_heap_block>(blocks_fd, read_failures_)) {
       if (!live.count(k.tgid)) {
         // Its process exited (or the block was made as it was read: kept for the next pass).
-        if (dead.count(k.tgid) || !bpf_map_lookup_elem(processes_fd, &k.tgid, &scratch_)) bpf_map_delete_elem(blocks_fd, &k);
+        if (dead.count(k.tgid) || bpf_map_lookup_elem(processes_fd, &k.tgid, &scratch_) != 0) bpf_map_delete_elem(blocks_fd, &k);
         continue;
       }
       if (block.image != static_cast<uint16_t>(images_[k.tgid])) {  // made by the program before an exec
