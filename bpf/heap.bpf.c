@@ -86,23 +86,6 @@ struct {
 	__type(value, __u64);
 } heap_losses SEC(".maps");
 
-static __always_inline bool traced(__u32 tgid)
-{
-	struct task_struct *task;
-	char comm[NT_COMM_LEN] = {};
-
-	if (tgid == agent_tgid)
-		return false;
-	if (!process_filter.netns && !process_filter.by_comm)
-		return filter_passes_current(tgid, comm);
-	task = bpf_get_current_task_btf();
-	if (process_filter.netns && BPF_CORE_READ(task, nsproxy, net_ns, ns.inum) != process_filter.netns)
-		return false;
-	if (process_filter.by_comm)
-		bpf_probe_read_kernel(comm, sizeof(comm), &task->group_leader->comm);
-	return filter_passes_current(tgid, comm);
-}
-
 static __always_inline bool take_sample(void)
 {
 	__u32 slot = 0;
@@ -127,7 +110,7 @@ static __always_inline int enter(__u32 kind, __u64 size, __u64 memptr)
 		call->depth++;
 		return 0;
 	}
-	if (!traced(pid_tgid >> 32))
+	if ((pid_tgid >> 32) == agent_tgid || !filter_passes_current_task(pid_tgid >> 32))
 		return 0;
 	if (!call) {
 		if (bpf_map_update_elem(&heap_calls, &tid, &fresh, BPF_ANY)) {

@@ -48,4 +48,21 @@ static __always_inline bool filter_passes_current(__u32 tgid, const char *leader
 	return true;
 }
 
+/* Every filter, the namespace's too, for the current task of process `tgid` (a uprobe's: no socket
+ * to take the namespace from). The leader's name is read only when a filter asks for it. */
+static __always_inline bool filter_passes_current_task(__u32 tgid)
+{
+	struct task_struct *task;
+	char comm[NT_FILTER_COMM_LEN] = {};
+
+	if (!process_filter.netns && !process_filter.by_comm)
+		return filter_passes_current(tgid, comm);
+	task = bpf_get_current_task_btf();
+	if (process_filter.netns && BPF_CORE_READ(task, nsproxy, net_ns, ns.inum) != process_filter.netns)
+		return false;
+	if (process_filter.by_comm)
+		bpf_probe_read_kernel(comm, sizeof(comm), &task->group_leader->comm);
+	return filter_passes_current(tgid, comm);
+}
+
 #endif

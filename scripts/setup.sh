@@ -15,7 +15,7 @@ PACKAGES=(
   # BPF: compiler, loader library, skeleton generator
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   # --heap names user stacks with libdw (elfutils)
-  libdw-dev
+  libdw-dev systemtap-sdt-dev
   # C++ libraries
   libcli11-dev nlohmann-json3-dev prometheus-cpp-dev libncurses-dev
   # the server: gRPC and protobuf, SQLite, HTTP (with TLS), snappy for remote write; libFuzzer targets

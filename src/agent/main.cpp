@@ -19,8 +19,8 @@ constexpr int kRuntimeError = 1;
 // Options shared by record and trace: what to watch, for how long, where to write.
 void add_session_options(CLI::App* cmd, nt::agent::RecordOptions& o) {
   cmd->add_option("--collect", o.collect,
-                  "Collectors to run: NAME[,NAME...] of net, cpu, io, syscalls, memory; 'all' for every one the kernel supports "
-                  "(default: net)");
+                  "Collectors to run: NAME[,NAME...] of net, cpu, io, syscalls, memory, cuda; 'all' for every one the kernel "
+                  "supports but cuda (default: net)");
   cmd->add_option("--max-processes", o.max_processes, "Processes the cpu and io kernel tables hold (beyond: counted)")
       ->check(CLI::Range(64u, 4'194'304u));
   cmd->add_option("--slow-syscall", o.slow_syscall_ms,
@@ -33,10 +33,14 @@ void add_session_options(CLI::App* cmd, nt::agent::RecordOptions& o) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--heap-sample", o.heap_sample_every, "heap: keep every Nth allocation (default: 1, all)")
       ->check(CLI::Range(1u, 1'000'000u));
-  cmd->add_option("--heap-min-age", o.heap_min_age_s, "heap: report blocks outstanding at least S seconds (default: 5)")
+  cmd->add_option("--heap-min-age", o.heap_min_age_s, "heap and cuda: report (device) blocks outstanding at least S seconds by call stack (default: 5)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--heap-max-blocks", o.heap_max_blocks, "heap: outstanding blocks held at once (beyond: counted)")
       ->check(CLI::Range(1024u, 16'777'216u));
+  cmd->add_option("--probe", o.probes,
+                  "Count calls, errors and latency of user functions: LIB:SYMBOL[=RULE][,SYMBOL...] (LIB a name such as "
+                  "libc or a path; C++ names demangled or mangled; RULE: neg, nonzero, null for what counts as an "
+                  "error) or usdt:FILE:PROVIDER:NAME (repeatable)");
   cmd->add_option("--duration", o.duration_s, "Stop after S seconds (default: until SIGINT/SIGTERM)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--interval", o.interval_ms, "Read and report every MS milliseconds")->check(CLI::Range(10u, 3'600'000u));

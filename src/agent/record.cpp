@@ -26,6 +26,7 @@
 #include "collectors/identity/proc_identity.h"
 #include "collectors/collector.h"
 #include "collectors/net/net_collector.h"
+#include "collectors/probes/probe_collector.h"
 #include "collectors/process_filter.h"
 #include "common/clock.h"
 #include "common/token_file.h"
@@ -38,6 +39,7 @@
 #include "output/prometheus_metrics.h"
 #include "output/block_io_records.h"
 #include "output/memory_records.h"
+#include "output/probe_records.h"
 #include "output/syscall_records.h"
 #include "output/sched_records.h"
 #include "output/series_cap.h"
@@ -218,6 +220,18 @@ class Recorder {
         for (const auto& [key, process] : tables_.heap.processes())
           if (output::heap_record_due(process))
             if (auto ok = sink_.write(output::heap_record(process, tables_.heap, ts)); !ok) return ok;
+      if (sources_.runs("probes") || sources_.runs("cuda"))
+        for (const auto& [key, process] : tables_.probes.processes()) {
+          for (const auto& record : output::probe_records(process, tables_.probes, ts))
+            if (auto ok = sink_.write(record); !ok) return ok;
+          if (!output::cuda_record_due(process, tables_.probes)) continue;
+          auto record = output::cuda_record(process, tables_.probes, ts);
+          if (auto identity = identified_.find(key); identity != identified_.end() && !identity->second.job.empty()) {
+            record["job"] = identity->second.job;
+            if (identity->second.rank) record["rank"] = *identity->second.rank;
+          }
+          if (auto ok = sink_.write(record); !ok) return ok;
+        }
       for (const auto& [device, disk] : tables_.block_io.devices()) {
         if (!output::disk_record_due(disk)) continue;
         feed_watch([&] { return anomaly::observe_disk(disk); });
@@ -345,15 +359,20 @@ class Recorder {
 
  private:
   // Who each process is, read from /proc once, while it still runs; jobs form from the ranks.
+  // The network's processes and the CUDA runtime's (a rank's NCCL calls join its job).
   Status identify_new_processes(double ts, std::set<std::string>& changed_jobs) {
-    for (const auto& [key, process] : tables_.processes.processes()) {
+    std::vector<std::pair<model::ProcessKey, const std::string*>> seen;
+    for (const auto& [key, process] : tables_.processes.processes()) seen.emplace_back(key, &process.comm);
+    for (const auto& [key, process] : tables_.probes.processes())
+      if (output::cuda_record_due(process, tables_.probes)) seen.emplace_back(key, &process.comm);
+    for (const auto& [key, comm] : seen) {
       if (!identified_.try_emplace(key).second || !collectors::process_alive(key)) continue;
       auto identity = collectors::read_identity(key.tgid);
       if (!identity) continue;  // exited meanwhile
       if (identity.value().job_on_loopback)
         identity.value().job = host_name_ + "/" + std::to_string(key.netns) + "/" + identity.value().job;
       identified_[key] = identity.value();
-      if (auto ok = sink_.write(output::process_info_record(key, process.comm, identity.value(), ts)); !ok) return ok;
+      if (auto ok = sink_.write(output::process_info_record(key, *comm, identity.value(), ts)); !ok) return ok;
       if (jobs_.add_member(key, identity.value())) changed_jobs.insert(identity.value().job);
     }
     return {};
@@ -658,11 +677,18 @@ Result<int> run_record(const RecordOptions& options) {
   }
   auto selected = collectors::parse_collect(options.collect);
   if (!selected) return selected.error();
-  if (options.heap && std::find(selected.value().begin(), selected.value().end(), "heap") == selected.value().end())
-    selected.value().push_back("heap");
   auto selects = [&](const std::string& name) {
     return std::find(selected.value().begin(), selected.value().end(), name) != selected.value().end();
   };
+  if (options.heap && !selects("heap")) selected.value().push_back("heap");
+  std::vector<collectors::ProbeRequest> probe_requests;
+  for (const auto& spec : options.probes) {
+    auto parsed = collectors::parse_probe_spec(spec);
+    if (!parsed) return parsed.error();
+    probe_requests.insert(probe_requests.end(), parsed.value().begin(), parsed.value().end());
+  }
+  // --probe's functions go to the cuda collector when it runs (one set of uprobe programs), else to their own.
+  if (!probe_requests.empty() && !selects("cuda") && !selects("probes")) selected.value().push_back("probes");
   if (options.trace && !selects("net")) return Error{"trace streams socket events: --collect must include net"};
   collectors::FilterConfig filter_config;
   UniqueFd cgroup;
@@ -750,6 +776,8 @@ Result<int> run_record(const RecordOptions& options) {
   context.heap.sample_every = options.heap_sample_every;
   context.heap.min_age_ns = static_cast<uint64_t>(options.heap_min_age_s * 1e9);
   context.heap.max_blocks = options.heap_max_blocks;
+  context.probes = probe_requests;
+  context.pids = tgids;
   auto started = start_collectors(selected.value(), options.collect == "all", config, context);
   if (!started) return started.error();
   auto& running = started.value();

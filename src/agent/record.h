@@ -25,6 +25,7 @@ struct RecordOptions {
   uint32_t max_processes = 16384;  // per-process kernel tables of the cpu and io collectors
   double slow_syscall_ms = 0;      // syscalls: calls at least this slow become events (0: none)
   bool heap = false;               // --heap: the heap collector too
+  std::vector<std::string> probes;  // --probe: user functions (the probes collector, or cuda's)
   std::string heap_library;        // its allocator's file ("" for the C library)
   uint32_t heap_sample_every = 1;
   double heap_min_age_s = 5;

@@ -6,6 +6,9 @@
 
 #include <functional>
 #include <memory>
+#include <sys/types.h>
+
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -41,12 +44,23 @@ struct HeapOptions {
   uint32_t max_stacks = 20;        // stacks reported per process (the rest: counted)
 };
 
+// --probe LIB:SYMBOL[=RULE][,SYMBOL...] and usdt:FILE:PROVIDER:NAME (collectors/probes/probe_spec.h).
+struct ProbeRequest {
+  std::string library;  // a name ("c", "libcudart") or a path; for USDT, the file
+  std::string symbol;   // as given (mangled or demangled), or "provider:name" for USDT
+  uint8_t error_rule = 0;  // enum nt_probe_error_rule
+  bool usdt = false;
+};
+
 // What every collector is started with.
 struct CollectorContext {
   const ProcessFilter& filter;
   uint32_t max_processes = 16384;  // per-process kernel tables
   uint64_t slow_syscall_ns = 0;    // syscalls: calls this slow become events (0: none)
   HeapOptions heap{};
+  std::vector<ProbeRequest> probes{};  // --probe: user-space functions ("probes" collector)
+  std::vector<pid_t> pids{};         // -p: where library names are looked up first
+  bool timeline = false;             // --timeline: collectors add their events to tables.timeline
 };
 
 // A collector the agent can run: `--collect NAME`.

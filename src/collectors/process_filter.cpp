@@ -55,6 +55,18 @@ Status ProcessFilter::share_maps(bpf_map* tgids, bpf_map* cgroup) const {
   return {};
 }
 
+std::vector<pid_t> ProcessFilter::traced_tgids() const {
+  std::vector<pid_t> tgids;
+  const int fd = bpf_map__fd(object_->skel().maps.traced_tgids);
+  uint32_t key = 0;
+  bool first = true;
+  while (bpf_map_get_next_key(fd, first ? nullptr : &key, &key) == 0) {
+    tgids.push_back(static_cast<pid_t>(key));
+    first = false;
+  }
+  return tgids;
+}
+
 Status ProcessFilter::trace_tgid(pid_t tgid) {
   uint32_t key = static_cast<uint32_t>(tgid);
   uint8_t one = 1;

@@ -40,6 +40,9 @@ class ProcessFilter {
 
   const FilterConfig& config() const { return config_; }
   Status trace_tgid(pid_t tgid);
+  // The processes traced now, when the filter is by process (-p, --children, a command): the
+  // ones named, and their descendants as they are born.
+  std::vector<pid_t> traced_tgids() const;
 
   // Gives a freshly opened skeleton of any collector the filter: its configuration in rodata
   // (`process_filter`) and the shared maps (`traced_tgids`, `traced_cgroup`).

@@ -6,6 +6,7 @@
 #include "collectors/cpu/sched_collector.h"
 #include "collectors/memory/heap_collector.h"
 #include "collectors/memory/memory_collector.h"
+#include "collectors/probes/probe_collector.h"
 #include "collectors/syscalls/syscall_collector.h"
 
 namespace nt::collectors {
@@ -23,6 +24,10 @@ const std::vector<CollectorKind>& collector_kinds() {
        start_memory_collector},
       {"heap", "heap (--heap): outstanding allocations per process by call stack, from uprobes on the allocator",
        false, start_heap_collector, false},
+      {"probes", "user functions (--probe LIB:SYMBOL, usdt:FILE:PROVIDER:NAME): calls, errors by code, latency",
+       false, [](const CollectorContext& context) { return start_probe_collector(context, false); }, false},
+      {"cuda", "CUDA runtime and NCCL calls by API and return code, kernel launches, device memory, copies",
+       false, [](const CollectorContext& context) { return start_probe_collector(context, true); }, false},
   };
   return kinds;
 }

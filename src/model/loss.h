@@ -41,6 +41,11 @@ enum class LossReason : uint8_t {
   kHeapStackLost,         // kernel, --heap: a block kept without its stack (stack table full, or a collision)
   kHeapCallsFull,         // kernel, --heap: an allocator call in progress the call table had no room for
   kHeapProcessesFull,     // kernel, --heap: a process the process table had no room for (its calls not counted)
+  kProbeStatsFull,        // kernel, probes: a (process, function) the table had no room for (its calls not counted)
+  kProbeCodesFull,        // kernel, probes: an error counted, but its return code not
+  kProbeCallsFull,        // kernel, probes: a call in progress the call table had no room for (its return unseen)
+  kProbeEventsFull,       // kernel, probes: a call's event (arguments, --timeline) the ring buffer could not take
+  kProbeStackLost,        // kernel, probes: a device allocation kept without its call stack
   kCount,
 };
 
@@ -53,6 +58,8 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(LossReason::kC
     "server_conns_dropped",  "rhythm_table_full",   "syscall_counter_map_full", "syscall_errno_map_full",
     "syscall_thread_map_full", "syscall_ringbuf_full", "memory_map_full", "oom_ringbuf_full",
     "heap_blocks_full",      "heap_stack_lost",     "heap_calls_full",   "heap_processes_full",
+    "probe_stats_full",      "probe_codes_full",    "probe_calls_full",  "probe_events_full",
+    "probe_stack_lost",
 };
 
 using LossCounters = std::array<uint64_t, static_cast<size_t>(LossReason::kCount)>;

@@ -6,6 +6,7 @@
 #include "model/flows.h"
 #include "model/heap.h"
 #include "model/memory.h"
+#include "model/probes.h"
 #include "model/process.h"
 #include "model/sched.h"
 #include "model/syscalls.h"
@@ -20,6 +21,7 @@ struct Tables {
   SyscallTable syscalls;   // syscalls per process and per syscall
   MemoryTable memory;      // RSS and faults per process, OOM kills
   HeapTable heap;          // outstanding heap blocks per process and stack (--heap)
+  ProbeTable probes;       // user-space functions per process (--probe, --collect cuda)
 
   void start_interval() {
     processes.start_interval();
@@ -29,6 +31,7 @@ struct Tables {
     syscalls.start_interval();
     memory.start_interval();
     heap.start_interval();
+    probes.start_interval();
   }
 };
 

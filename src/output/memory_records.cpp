@@ -63,22 +63,25 @@ bool heap_record_due(const model::ProcessHeap& p) {
          p.reported_bytes() != p.reported_bytes_at_interval_start || (p.exited && !p.exit_shown);
 }
 
+nlohmann::ordered_json frames_json(const std::vector<model::HeapFrame>& frames) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& frame : frames) {
+    char address[24];
+    std::snprintf(address, sizeof(address), "0x%llx", static_cast<unsigned long long>(frame.address));
+    nlohmann::ordered_json f = {{"addr", address}, {"symbol", frame.symbol}, {"module", frame.module}};
+    if (!frame.source.empty()) f["source"] = frame.source;
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
 nlohmann::ordered_json heap_record(const model::ProcessHeap& p, const model::HeapTable& table, double ts) {
   nlohmann::ordered_json stacks = nlohmann::ordered_json::array();
-  for (const auto& stack : p.stacks) {
-    nlohmann::ordered_json frames = nlohmann::ordered_json::array();
-    for (const auto& frame : stack.frames) {
-      char address[24];
-      std::snprintf(address, sizeof(address), "0x%llx", static_cast<unsigned long long>(frame.address));
-      nlohmann::ordered_json f = {{"addr", address}, {"symbol", frame.symbol}, {"module", frame.module}};
-      if (!frame.source.empty()) f["source"] = frame.source;
-      frames.push_back(std::move(f));
-    }
+  for (const auto& stack : p.stacks)
     stacks.push_back({{"blocks", stack.blocks},
                       {"bytes", stack.bytes},
                       {"oldest_age_s", static_cast<double>(stack.oldest_age_ns) / 1e9},
-                      {"frames", std::move(frames)}});
-  }
+                      {"frames", frames_json(stack.frames)}});
   auto record = process_record_head("heap", ts, p.key, p.comm);
   record.update({{"sample_every", table.sample_every},
                  {"allocations", p.allocations},

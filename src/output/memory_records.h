@@ -19,6 +19,8 @@ nlohmann::ordered_json pressure_record(const std::string& cgroup, const model::M
 // --heap: a process gets a `heap` record when it allocated or freed in the interval, when its
 // reported stacks changed, and once after it exits.
 bool heap_record_due(const model::ProcessHeap& process);
+// A call stack's frames, innermost first: addr, symbol, module, and source where known.
+nlohmann::ordered_json frames_json(const std::vector<model::HeapFrame>& frames);
 nlohmann::ordered_json heap_record(const model::ProcessHeap& process, const model::HeapTable& table, double ts);
 
 }  // namespace nt::output

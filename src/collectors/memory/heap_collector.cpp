@@ -2,9 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <dlfcn.h>
-#include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,11 +13,11 @@
 #include <set>
 
 #include "bpf_runtime/map_entries.h"
+#include "collectors/elf_symbols.h"
 #include "collectors/memory/symbolizer.h"
 #include "collectors/net/net_collector.h"  // process_alive
 #include "collectors/object_collector.h"
 #include "collectors/process_filter.h"
-#include "common/unique_fd.h"
 #include "shared/heap.h"
 // The skeleton's rodata holds a struct nt_filter_config: after the filter's header.
 #include "heap.skel.h"
@@ -72,34 +69,6 @@ Result<std::string> default_library() {
   return std::string(resolved);
 }
 
-// The functions a file defines, by name, with their addresses (its dynamic and static symbol tables).
-Result<std::map<std::string, uint64_t>> defined_functions(const std::string& path) {
-  elf_version(EV_CURRENT);
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return errno_error("--heap-lib " + path, errno);
-  Elf* elf = elf_begin(fd.get(), ELF_C_READ, nullptr);
-  if (!elf || elf_kind(elf) != ELF_K_ELF) {
-    if (elf) elf_end(elf);
-    return Error{"--heap-lib " + path + ": not an ELF file"};
-  }
-  std::map<std::string, uint64_t> functions;
-  for (Elf_Scn* section = elf_nextscn(elf, nullptr); section; section = elf_nextscn(elf, section)) {
-    GElf_Shdr header;
-    if (!gelf_getshdr(section, &header) || (header.sh_type != SHT_DYNSYM && header.sh_type != SHT_SYMTAB)) continue;
-    Elf_Data* data = elf_getdata(section, nullptr);
-    const size_t count = header.sh_entsize ? header.sh_size / header.sh_entsize : 0;
-    for (size_t i = 0; data && i < count; ++i) {
-      GElf_Sym symbol;
-      if (!gelf_getsym(data, static_cast<int>(i), &symbol) || GELF_ST_TYPE(symbol.st_info) != STT_FUNC ||
-          symbol.st_shndx == SHN_UNDEF || symbol.st_value == 0)
-        continue;
-      if (const char* name = elf_strptr(elf, header.sh_link, symbol.st_name)) functions.emplace(name, symbol.st_value);
-    }
-  }
-  elf_end(elf);
-  return functions;
-}
-
 uint64_t monotonic_ns() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -118,12 +87,14 @@ class HeapCollector : public ObjectCollector<heap> {
   // Probes every entry point the library defines (malloc and free it must); two names of one
   // function (glibc's memalign and aligned_alloc) are probed once.
   Status attach(const std::string& library) {
-    auto functions = defined_functions(library);
-    if (!functions) return functions.error();
+    auto defined = defined_functions(library);
+    if (!defined) return Error{"--heap-lib " + defined.error().message};
+    std::map<std::string, uint64_t> functions;
+    for (const auto& function : defined.value()) functions.emplace(function.name, function.address);
     std::set<uint64_t> probed;
     for (const auto& point : kEntryPoints) {
-      auto found = functions.value().find(point.function);
-      if (found == functions.value().end()) {
+      auto found = functions.find(point.function);
+      if (found == functions.end()) {
         if (std::strcmp(point.function, "malloc") == 0 || std::strcmp(point.function, "free") == 0)
           return Error{"--heap: " + library + " defines no " + point.function};
         continue;

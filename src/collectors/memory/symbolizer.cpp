@@ -83,6 +83,20 @@ struct Symbolizer::Process {
     return frame;
   }
 
+  // The function at `address` (an entry point, not a return address): its demangled name, "" when none.
+  std::string function_at(uint64_t address) {
+    Dwfl_Module* module = dwfl ? dwfl_addrmodule(dwfl, address) : nullptr;
+    if (!module && dwfl && !rereported) {
+      rereported = true;
+      report();
+      module = dwfl ? dwfl_addrmodule(dwfl, address) : nullptr;
+    }
+    GElf_Off offset = 0;
+    GElf_Sym symbol;
+    const char* name = module ? dwfl_module_addrinfo(module, address, &offset, &symbol, nullptr, nullptr, nullptr) : nullptr;
+    return name ? demangled(name) + (offset ? "+" + hex(offset) : "") : "";
+  }
+
   pid_t tgid;
   Dwfl* dwfl = nullptr;
   bool rereported = false;  // once per frames() call
@@ -100,6 +114,13 @@ std::vector<model::HeapFrame> Symbolizer::frames(pid_t tgid, const std::vector<u
   out.reserve(return_addresses.size());
   for (uint64_t address : return_addresses) out.push_back(process->frame(address));
   return out;
+}
+
+std::string Symbolizer::function_name(pid_t tgid, uint64_t address) {
+  auto& process = processes_[tgid];
+  if (!process) process = std::make_unique<Process>(tgid);
+  process->rereported = false;
+  return process->function_at(address);
 }
 
 void Symbolizer::forget(pid_t tgid) { processes_.erase(tgid); }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "model/heap.h"
@@ -24,6 +25,9 @@ class Symbolizer {
   // Return addresses of `tgid`, innermost first. An address no mapping covers (or of a process that
   // is gone) keeps its address only.
   std::vector<model::HeapFrame> frames(pid_t tgid, const std::vector<uint64_t>& return_addresses);
+  // The function that begins at `address` of `tgid` (a function pointer), demangled; "" when no
+  // symbol covers it.
+  std::string function_name(pid_t tgid, uint64_t address);
   // Forgets a process (it exited): its mappings and names.
   void forget(pid_t tgid);
 
