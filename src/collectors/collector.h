@@ -47,6 +47,7 @@ struct CollectorContext {
   uint32_t max_processes = 16384;  // per-process kernel tables
   uint64_t slow_syscall_ns = 0;    // syscalls: calls this slow become events (0: none)
   HeapOptions heap{};
+  bool timeline = false;  // --timeline: collectors add their events to Tables::timeline
 };
 
 // A collector the agent can run: `--collect NAME`.

@@ -41,6 +41,8 @@ enum class LossReason : uint8_t {
   kHeapStackLost,         // kernel, --heap: a block kept without its stack (stack table full, or a collision)
   kHeapCallsFull,         // kernel, --heap: an allocator call in progress the call table had no room for
   kHeapProcessesFull,     // kernel, --heap: a process the process table had no room for (its calls not counted)
+  kTimelineRingbufFull,   // kernel, --timeline: an on-CPU slice the cpu collector's ring buffer could not take
+  kTimelineFull,          // user, --timeline: events beyond the feed's capacity or the file's size bound (--timeline-max-mb)
   kCount,
 };
 
@@ -53,6 +55,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(LossReason::kC
     "server_conns_dropped",  "rhythm_table_full",   "syscall_counter_map_full", "syscall_errno_map_full",
     "syscall_thread_map_full", "syscall_ringbuf_full", "memory_map_full", "oom_ringbuf_full",
     "heap_blocks_full",      "heap_stack_lost",     "heap_calls_full",   "heap_processes_full",
+    "timeline_ringbuf_full", "timeline_full",
 };
 
 using LossCounters = std::array<uint64_t, static_cast<size_t>(LossReason::kCount)>;

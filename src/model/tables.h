@@ -9,6 +9,7 @@
 #include "model/process.h"
 #include "model/sched.h"
 #include "model/syscalls.h"
+#include "model/timeline.h"
 
 namespace nt::model {
 
@@ -20,6 +21,7 @@ struct Tables {
   SyscallTable syscalls;   // syscalls per process and per syscall
   MemoryTable memory;      // RSS and faults per process, OOM kills
   HeapTable heap;          // outstanding heap blocks per process and stack (--heap)
+  TimelineFeed timeline;   // this interval's timeline events (--timeline; taken by the agent each interval)
 
   void start_interval() {
     processes.start_interval();
