@@ -42,6 +42,7 @@
 #include "output/sched_records.h"
 #include "output/series_cap.h"
 #include "output/table.h"
+#include "output/timeline_writer.h"
 #include "ship/batch_builder.h"
 #include "ship/uplink.h"
 
@@ -90,9 +91,10 @@ class Recorder {
  public:
   static constexpr size_t kRecentConns = 200;
   Recorder(Sources sources, output::JsonLinesSink& sink, const RecordOptions& options, uint32_t netns,
-           std::shared_ptr<http::MetricsExporter> metrics, http::Webhook* webhook)
+           std::shared_ptr<http::MetricsExporter> metrics, http::Webhook* webhook, output::TimelineWriter* timeline)
       : sources_(std::move(sources)),
         webhook_(webhook),
+        timeline_(timeline),
         sink_(sink),
         options_(options),
         netns_(netns),
@@ -129,6 +131,10 @@ class Recorder {
       counters.retransmits += event.retransmits;
     }
     feed_watch([&] { return anomaly::observe_conn(event); });
+    if (timeline_) {
+      if (auto slice = model::connection_slice(event)) tables_.timeline.add(std::move(*slice));
+      if (auto trouble = model::tcp_trouble(event)) tables_.timeline.add(std::move(*trouble));
+    }
     if (write_status_) write_status_ = sink_.write(output::conn_record(event, wall_offset_s));
     if (uplink_ && !event.open) {
       if (closed_conns_.size() < kClosedConnsPerBatch)
@@ -232,6 +238,8 @@ class Recorder {
           const auto record = output::anomaly_record(anomaly);
           if (auto ok = sink_.write(record); !ok) return ok;
           if (webhook_) webhook_->post(record);
+          if (timeline_)
+            tables_.timeline.add(model::timeline_event(anomaly, static_cast<double>(monotonic_ns()) / 1e9 - unix_seconds()));
           recent_anomalies_.push_back(anomaly);
           if (recent_anomalies_.size() > kRecentAnomalies) recent_anomalies_.pop_front();
           ++new_anomalies;
@@ -271,12 +279,31 @@ class Recorder {
       if (uplink_) ship(view);
       cpu_before_ = cpu;
     }
+    if (timeline_) {
+      timeline_->add(tables_.timeline);
+      timeline_->set_refused_upstream(tables_.timeline.refused());
+    }
     closed_conns_.clear();
     programs_before_ = std::move(programs);
     devices_before_ = devices_last_;
     tables_.start_interval();
     interval_start_ns_ = now;
     return sink_.flush();
+  }
+
+  // Writes the timeline file (before the summary, whose losses count what it could not hold).
+  Status finish_timeline() {
+    if (!timeline_) return {};
+    timeline_->add(tables_.timeline);  // what came after the last interval (connections closing)
+    timeline_->set_refused_upstream(tables_.timeline.refused());
+    timeline_->set_other_data({{"collectors", collector_names()},
+                               {"unix_minus_monotonic_s", unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9}});
+    if (auto ok = timeline_->finish(); !ok) return ok;
+    std::fprintf(stderr, "neutracer: timeline: %llu events in %s, %llu dropped (loss: timeline_full%s)\n",
+                 static_cast<unsigned long long>(timeline_->written()), timeline_->path().c_str(),
+                 static_cast<unsigned long long>(timeline_->dropped()),
+                 timeline_->dropped() ? "; a larger --timeline-max-mb keeps more" : "");
+    return {};
   }
 
   Status emit_summary(double duration_s, std::optional<int> exit_status) {
@@ -419,6 +446,7 @@ class Recorder {
     for (const auto* collector : sources_.collectors) collector->add_losses(losses);
     losses[static_cast<size_t>(model::LossReason::kDeviceReadFailed)] = device_read_failures_;
     losses[static_cast<size_t>(model::LossReason::kRhythmTableFull)] = rhythm_watch_failures_;
+    if (timeline_) losses[static_cast<size_t>(model::LossReason::kTimelineFull)] = timeline_->dropped();
     if (uplink_) {
       auto counts = uplink_->counts();
       losses[static_cast<size_t>(model::LossReason::kServerBatchesDropped)] = counts.batches_dropped;
@@ -506,6 +534,7 @@ class Recorder {
 
   Sources sources_;
   http::Webhook* webhook_;  // null without --webhook
+  output::TimelineWriter* timeline_;  // null without --timeline
   output::JsonLinesSink& sink_;
   const RecordOptions& options_;
   uint32_t netns_;
@@ -660,6 +689,16 @@ Result<int> run_record(const RecordOptions& options) {
   if (!selected) return selected.error();
   if (options.heap && std::find(selected.value().begin(), selected.value().end(), "heap") == selected.value().end())
     selected.value().push_back("heap");
+  // The timeline's backbone is each thread's time on and off its CPUs.
+  if (!options.timeline.empty() &&
+      std::find(selected.value().begin(), selected.value().end(), "cpu") == selected.value().end())
+    selected.value().push_back("cpu");
+  std::unique_ptr<output::TimelineWriter> timeline;
+  if (!options.timeline.empty()) {
+    auto opened = output::TimelineWriter::open(options.timeline, static_cast<uint64_t>(options.timeline_max_mb * (1 << 20)));
+    if (!opened) return opened.error();
+    timeline = std::move(opened).value();
+  }
   auto selects = [&](const std::string& name) {
     return std::find(selected.value().begin(), selected.value().end(), name) != selected.value().end();
   };
@@ -746,6 +785,7 @@ Result<int> run_record(const RecordOptions& options) {
     if (auto ok = filter.value()->trace_tgid(tgid); !ok) return ok.error();
   collectors::CollectorContext context{*filter.value(), options.max_processes,
                                       static_cast<uint64_t>(options.slow_syscall_ms * 1e6)};
+  context.timeline = timeline != nullptr;
   context.heap.library = options.heap_library;
   context.heap.sample_every = options.heap_sample_every;
   context.heap.min_age_ns = static_cast<uint64_t>(options.heap_min_age_s * 1e9);
@@ -762,7 +802,8 @@ Result<int> run_record(const RecordOptions& options) {
   }
 
   auto& out = sink.value();
-  Recorder recorder(running.sources(*filter.value()), out, options, filter_config.netns, metrics, webhook.get());
+  Recorder recorder(running.sources(*filter.value()), out, options, filter_config.netns, metrics, webhook.get(),
+                    timeline.get());
   if (uplink) recorder.ship_to(uplink.get(), *host);
   std::unique_ptr<output::TopScreen> screen;
   if (options.top && options.batch) {
@@ -854,6 +895,7 @@ Result<int> run_record(const RecordOptions& options) {
   if (webhook) webhook->close();
   if (uplink)  // what the server has not acknowledged by then counts as dropped in the summary
     uplink->close(std::chrono::milliseconds(static_cast<int64_t>(options.server_drain_s * 1000)));
+  if (auto ok = recorder.finish_timeline(); !ok) return ok.error();
   if (auto ok = recorder.emit_summary(duration_s, exit_status); !ok) return ok.error();
   if (options.table) std::fputs(output::render_process_table(recorder.table()).c_str(), stderr);
   return exit_status.value_or(0);

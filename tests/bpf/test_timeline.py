@@ -1,0 +1,166 @@
+"""`record --timeline FILE` (docs/timeline.md): the Chrome trace event file of real workloads under
+the real agent. The file's structure (valid JSON, microseconds on the monotonic clock, slices
+balanced and in time order per track, every track named), on-CPU time per thread against the
+kernel's own count, a 2-rank DDP training with both ranks' threads on it, and the size bound with
+its drop count."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
+from ntlib import NEUTRACER  # noqa: E402
+
+REPO = os.path.join(os.path.dirname(__file__), "..", "..")
+PATTERN = os.path.join(REPO, "tests", "helpers", "timeline_pattern.py")
+TOLERANCE_US = 0.001  # the file's timestamps are exact nanoseconds written as microseconds
+
+
+def record(timeline, *args, timeout=120):
+    """`neutracer record --timeline FILE ARGS...` to its end: (the JSON Lines records, stdout (the
+    traced command's), stderr)."""
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
+        run = subprocess.run([NEUTRACER, "record", "--interval", "500", "-o", out.name, "--timeline", timeline, *args],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+        if run.returncode != 0:
+            raise AssertionError(f"agent exit {run.returncode}: {run.stderr[-2000:]}")
+        with open(out.name) as f:
+            return [json.loads(line) for line in f], run.stdout, run.stderr
+
+
+class Tracks:
+    """A timeline file, checked for its structure as it is read: per track, its slices."""
+
+    def __init__(self, test, path):
+        with open(path) as f:
+            self.file = json.load(f)  # valid JSON, or the test fails here
+        test.assertEqual(self.file["displayTimeUnit"], "ms")
+        other = self.file["otherData"]
+        test.assertEqual((other["clock"], other["unit"]), ("CLOCK_MONOTONIC", "us"))
+        self.dropped = other["dropped_events"]
+        self.thread_names, self.process_names = {}, {}
+        self.slices = {}  # (pid, tid) -> [(ts, dur, cat, name)], in file order
+        open_ends = {}
+        last_ts = {}
+        for e in self.file["traceEvents"]:
+            test.assertIn(e["ph"], ("X", "i", "M"), e)
+            track = (e["pid"], e["tid"])
+            if e["ph"] == "M":
+                names = self.thread_names if e["name"] == "thread_name" else self.process_names
+                names[track if e["name"] == "thread_name" else e["pid"]] = e["args"]["name"]
+                continue
+            ts = e["ts"]
+            test.assertIsInstance(ts, float)
+            test.assertGreaterEqual(ts, last_ts.get(track, 0), f"ts goes back on track {track}: {e}")
+            last_ts[track] = ts
+            if e["ph"] != "X":
+                continue
+            test.assertGreaterEqual(e["dur"], 0, e)
+            end = ts + e["dur"]
+            stack = open_ends.setdefault(track, [])
+            while stack and stack[-1] <= ts + TOLERANCE_US:
+                stack.pop()
+            # Balanced: a slice that starts inside another ends inside it too.
+            test.assertTrue(not stack or end <= stack[-1] + TOLERANCE_US,
+                            f"slice overlaps its enclosing one without nesting on track {track}: {e}")
+            stack.append(end)
+            self.slices.setdefault(track, []).append((ts, e["dur"], e["cat"], e["name"]))
+        for track in self.slices:
+            test.assertIn(track, self.thread_names, f"track {track} has no name")
+
+    def of(self, pid, tid, cat):
+        """The slices of one category on a thread's own track, in time order."""
+        return [s for s in self.slices.get((pid, tid), []) if s[2] == cat]
+
+
+class Timeline(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="nt-timeline-")
+        self.path = os.path.join(self.dir.name, "trace.json")
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def test_threads_on_and_off_cpu_in_microseconds(self):
+        """(i) The pattern workload: each thread's on-CPU time against the kernel's count, the
+        worker's sleep as an off-CPU slice, and every timestamp on the workload's own monotonic
+        clock, in microseconds."""
+        records, stdout, _ = record(self.path, "--", "/usr/bin/python3", PATTERN)
+        report = json.loads(stdout.strip().splitlines()[-1])
+        tracks = Tracks(self, self.path)
+        self.assertEqual(tracks.dropped, 0)
+        kernel = {int(tid): ns for tid, ns in report["on_cpu_ns"].items()}
+        pid = min(kernel)  # the main thread's tid is the process's pid
+        self.assertEqual(tracks.process_names[pid], "python3")
+        threads = sorted(tid for (p, tid) in tracks.slices if p == pid and tid < (1 << 22))
+        self.assertEqual(threads, sorted(kernel), f"threads of {pid} on the timeline")
+        for tid, kernel_ns in kernel.items():
+            oncpu = tracks.of(pid, tid, "oncpu")
+            ours_ns = sum(dur for _, dur, _, _ in oncpu) * 1000
+            print(f"thread {tid}: on-CPU {ours_ns / 1e6:.1f} ms on the timeline, {kernel_ns / 1e6:.1f} ms by the "
+                  f"kernel, {len(oncpu)} slices")
+            # The kernel's count was read just before the thread's last few instructions.
+            self.assertLess(abs(ours_ns - kernel_ns), 0.1 * kernel_ns + 20e6, f"thread {tid}")
+            # On the workload's own CLOCK_MONOTONIC, in microseconds: within its life (Python's own
+            # start-up comes before start_ns).
+            first, last = oncpu[0][0], max(ts + dur for ts, dur, _, _ in oncpu)
+            self.assertGreater(first * 1000, report["start_ns"] - 2e9)
+            self.assertLess(last * 1000, report["end_ns"] + 0.5e9)
+        worker = max(kernel)
+        ts = [(ts, ts + dur) for ts, dur, _, _ in tracks.of(pid, worker, "oncpu")]
+        span_s = (ts[-1][1] - ts[0][0]) / 1e6
+        print(f"worker: {span_s:.3f} s from its first to its last on-CPU slice (spin 0.3, sleep 0.3, spin 0.3)")
+        self.assertGreater(span_s, 0.85)
+        self.assertLess(span_s, 1.3)
+        sleeps = [dur for _, dur, _, name in tracks.of(pid, worker, "offcpu") if name == "sleeping"]
+        self.assertTrue(any(0.28e6 < d < 0.4e6 for d in sleeps), f"no 0.3 s sleep among {sorted(sleeps)[-3:]}")
+        self.assertEqual(next(r for r in records if r["type"] == "summary")["loss"]["timeline_full"], 0)
+
+    def test_size_bound_counts_what_did_not_fit(self):
+        """A tiny --timeline-max-mb: the file stays within it, stays valid, and what did not fit is
+        counted in the file, in the loss records and on stderr."""
+        bound_mb = 0.02
+        records, _, stderr = record(self.path, "--timeline-max-mb", str(bound_mb), "--", "/usr/bin/python3", PATTERN)
+        self.assertLessEqual(os.path.getsize(self.path), bound_mb * (1 << 20))
+        tracks = Tracks(self, self.path)
+        self.assertGreater(tracks.dropped, 0)
+        self.assertEqual(next(r for r in records if r["type"] == "summary")["loss"]["timeline_full"], tracks.dropped)
+        self.assertIn(f"{tracks.dropped} dropped", stderr)
+
+    def test_ddp_training_both_ranks(self):
+        """(ii) 2 ranks of scripts/ddp_demo.py under torchrun: each rank's threads have on-CPU
+        slices, the file is balanced and in order per track."""
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        # --redirects/--tee 1: torch 1.13's torchrun cannot parse the default 0 on Python 3.11.
+        records, _, stderr = record(self.path, "--", "/usr/bin/torchrun", "--nnodes", "1", "--nproc_per_node", "2",
+                                    "--redirects", "1", "--tee", "1", "--master_addr", "127.0.0.1",
+                                    "--master_port", str(port), os.path.join(REPO, "scripts", "ddp_demo.py"),
+                                    "--seconds", "3", timeout=300)
+        tracks = Tracks(self, self.path)
+        ranks = {r["rank"]: r["pid"] for r in records if r["type"] == "process_info" and r.get("rank") is not None}
+        self.assertEqual(sorted(ranks), [0, 1], f"ranks seen: {ranks}")
+        for rank, pid in ranks.items():
+            busy = {tid for (p, tid), slices in tracks.slices.items()
+                    if p == pid and tid < (1 << 22) and any(cat == "oncpu" for _, _, cat, _ in slices)}
+            print(f"rank {rank} (pid {pid}): {len(busy)} threads with on-CPU slices")
+            self.assertGreaterEqual(len(busy), 2, f"rank {rank}")
+        size = os.path.getsize(self.path)
+        events = sum(len(s) for s in tracks.slices.values())
+        print(f"DDP timeline: {size / 1e6:.1f} MB, {events} slices, {tracks.dropped} dropped; {stderr.strip()[-200:]}")
+        self.assertEqual(tracks.dropped, 0)
+
+    def test_unwritable_file_is_one_line_and_a_failure(self):
+        run = subprocess.run([NEUTRACER, "record", "--timeline", "/nonexistent-dir/t.json", "--duration", "1"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertNotEqual(run.returncode, 0)
+        self.assertEqual(len(run.stderr.strip().splitlines()), 1, run.stderr)
+        self.assertIn("/nonexistent-dir/t.json", run.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
