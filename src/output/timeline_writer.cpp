@@ -15,13 +15,11 @@ using Json = nlohmann::ordered_json;
 // Kernel strings (comm) are arbitrary bytes: invalid UTF-8 is replaced, so the file stays JSON.
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
-// Microseconds from nanoseconds, exactly (no floating-point rounding): "1234.567".
-std::string micros(uint64_t ns) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "%llu.%03llu", static_cast<unsigned long long>(ns / 1000),
-                static_cast<unsigned long long>(ns % 1000));
-  return text;
-}
+// Whole microseconds (floored): the trace event format's unit, and numbers every viewer holds
+// exactly. Viewers add ts and dur in doubles; with fractions (1234.567 has no exact double) a slice
+// that ends where the next begins would overlap it by a rounding error, and the track would no
+// longer nest. Flooring both ends keeps what abuts abutting and what nests nested.
+uint64_t micros(uint64_t ns) { return ns / 1000; }
 
 // The most an event's members besides its body take: ph, pid, tid (10 digits each), ts and dur
 // (20 digits each), the scope of an instant, braces and the separator.
@@ -218,8 +216,8 @@ Status TimelineWriter::finish() {
     const bool slice = e.kind == model::TimelineEvent::Kind::kSlice;
     text = slice ? "{\"ph\":\"X\"" : "{\"ph\":\"i\",\"s\":\"t\"";
     text += ",\"pid\":" + std::to_string(e.pid) + ",\"tid\":" + std::to_string(track_of[i]) +
-            ",\"ts\":" + micros(e.start_ns);
-    if (slice) text += ",\"dur\":" + micros(e.duration_ns);
+            ",\"ts\":" + std::to_string(micros(e.start_ns));
+    if (slice) text += ",\"dur\":" + std::to_string(micros(e.start_ns + e.duration_ns) - micros(e.start_ns));
     text += "," + e.body + "}";
     put(text);
   }

@@ -1,6 +1,6 @@
 // `record --timeline FILE`: the events of every collector on one timeline, in the Chrome trace
-// event format (JSON; Perfetto's UI and trace processor read it). Timestamps are CLOCK_MONOTONIC,
-// in microseconds.
+// event format (JSON; Perfetto's UI, chrome://tracing and speedscope read it). Timestamps are
+// CLOCK_MONOTONIC, in whole microseconds (floored: see micros() for why not fractions).
 //
 // Events are buffered and written once, at finish(), sorted per track: the file must be valid
 // JSON however the agent stops, so it is written to FILE.partial and renamed over FILE when

@@ -16,7 +16,6 @@ from ntlib import NEUTRACER  # noqa: E402
 
 REPO = os.path.join(os.path.dirname(__file__), "..", "..")
 PATTERN = os.path.join(REPO, "tests", "helpers", "timeline_pattern.py")
-TOLERANCE_US = 0.001  # the file's timestamps are exact nanoseconds written as microseconds
 
 
 def record(timeline, *args, timeout=120):
@@ -53,7 +52,7 @@ class Tracks:
                 names[track if e["name"] == "thread_name" else e["pid"]] = e["args"]["name"]
                 continue
             ts = e["ts"]
-            test.assertIsInstance(ts, float)
+            test.assertIsInstance(ts, int)  # whole microseconds: exact in every viewer
             test.assertGreaterEqual(ts, last_ts.get(track, 0), f"ts goes back on track {track}: {e}")
             last_ts[track] = ts
             if e["ph"] != "X":
@@ -61,10 +60,10 @@ class Tracks:
             test.assertGreaterEqual(e["dur"], 0, e)
             end = ts + e["dur"]
             stack = open_ends.setdefault(track, [])
-            while stack and stack[-1] <= ts + TOLERANCE_US:
+            while stack and stack[-1] <= ts:
                 stack.pop()
             # Balanced: a slice that starts inside another ends inside it too.
-            test.assertTrue(not stack or end <= stack[-1] + TOLERANCE_US,
+            test.assertTrue(not stack or end <= stack[-1],
                             f"slice overlaps its enclosing one without nesting on track {track}: {e}")
             stack.append(end)
             self.slices.setdefault(track, []).append((ts, e["dur"], e["cat"], e["name"]))

@@ -40,6 +40,7 @@ model::TimelineEvent slice(uint32_t tid, const std::string& category, uint64_t s
   return {Kind::kSlice, 7, tid, start_ns, duration_ns, category, name, {}};
 }
 
+// Whole microseconds: 3'000'500 ns to 3'001'500 ns is 3000 to 3001 (both ends floored).
 TEST_F(TimelineFile, WritesTheWholeFileSortedPerTrackInMicroseconds) {
   auto writer = TimelineWriter::open(path_, 1 << 20);
   ASSERT_TRUE(writer) << writer.error().message;
@@ -56,9 +57,9 @@ TEST_F(TimelineFile, WritesTheWholeFileSortedPerTrackInMicroseconds) {
             "{\"traceEvents\":[\n"
             R"({"name":"process_name","ph":"M","pid":7,"tid":7,"args":{"name":"trainer"}},)" "\n"
             R"({"name":"thread_name","ph":"M","pid":7,"tid":8,"args":{"name":"bad)" "\xEF\xBF\xBD" R"("}},)" "\n"
-            R"({"ph":"i","s":"t","pid":7,"tid":7,"ts":2500.000,"name":"rx_rate high","cat":"anomaly","args":{"score":"0.9"}},)" "\n"
-            R"({"ph":"X","pid":7,"tid":8,"ts":1000.000,"dur":2000.000,"name":"running","cat":"oncpu"},)" "\n"
-            R"({"ph":"X","pid":7,"tid":8,"ts":3000.500,"dur":1.000,"name":"running","cat":"oncpu"})" "\n"
+            R"({"ph":"i","s":"t","pid":7,"tid":7,"ts":2500,"name":"rx_rate high","cat":"anomaly","args":{"score":"0.9"}},)" "\n"
+            R"({"ph":"X","pid":7,"tid":8,"ts":1000,"dur":2000,"name":"running","cat":"oncpu"},)" "\n"
+            R"({"ph":"X","pid":7,"tid":8,"ts":3000,"dur":1,"name":"running","cat":"oncpu"})" "\n"
             R"(],"displayTimeUnit":"ms","otherData":{"clock":"CLOCK_MONOTONIC","unit":"us","max_bytes":1048576,)"
             R"("collectors":["cpu"],"dropped_events":0}})" "\n");
   EXPECT_EQ(access((path_ + ".partial").c_str(), F_OK), -1);  // renamed once complete
