@@ -2,20 +2,71 @@
 the real agent. The file's structure (valid JSON, microseconds on the monotonic clock, slices
 balanced and in time order per track, every track named), on-CPU time per thread against the
 kernel's own count, a 2-rank DDP training with both ranks' threads on it, and the size bound with
-its drop count."""
+its drop count. The DDP training's file is opened in a real trace viewer, speedscope (from npm,
+web/'s devDependencies), in headless Chromium through web/e2e/driver.mjs; a screenshot goes to
+build/timeline-screenshots/."""
+import functools
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
-from ntlib import NEUTRACER  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from ntlib import BUILD, NEUTRACER  # noqa: E402
+from test_dashboard import CHROMIUM, Browser  # noqa: E402
 
-REPO = os.path.join(os.path.dirname(__file__), "..", "..")
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PATTERN = os.path.join(REPO, "tests", "helpers", "timeline_pattern.py")
+SPEEDSCOPE = os.path.join(REPO, "web", "node_modules", "speedscope", "dist", "release")
+SHOTS = os.path.join(BUILD, "timeline-screenshots")
+
+
+def require_viewer():
+    """A missing piece fails the test with its reason: nothing is skipped."""
+    missing = [what for what, path in (("Chromium (Debian's chromium package)", CHROMIUM),
+                                       ("speedscope (npm ci in web/; scripts/setup.sh does)",
+                                        os.path.join(SPEEDSCOPE, "index.html")))
+               if not os.path.exists(path)]
+    if missing:
+        raise RuntimeError("cannot open the timeline in a viewer without " + ", ".join(missing))
+
+
+def open_in_speedscope(trace, shot):
+    """Serves speedscope and the file on a loopback port, opens it in headless Chromium; returns
+    what the viewer shows: {"title", "toolbar", "errors"}, and a screenshot at `shot`."""
+    require_viewer()
+    with tempfile.TemporaryDirectory(prefix="nt-viewer-") as root:
+        os.symlink(SPEEDSCOPE, os.path.join(root, "viewer"))
+        os.symlink(trace, os.path.join(root, "trace.json"))
+
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=root))
+        serving = threading.Thread(target=server.serve_forever, daemon=True)
+        serving.start()
+        browser = Browser()
+        try:
+            base = f"http://127.0.0.1:{server.server_address[1]}"
+            browser.goto(f"{base}/viewer/index.html#profileURL={base}/trace.json&title=trace.json")
+            # The title names the file once speedscope has imported it.
+            browser.wait("document.title.startsWith('trace.json')", timeout=60)
+            os.makedirs(SHOTS, exist_ok=True)
+            browser.call("screenshot", path=shot)
+            return {"title": browser.eval("document.title"),
+                    "toolbar": browser.eval("document.body.innerText"),
+                    "errors": browser.call("events")["errors"]}
+        finally:
+            browser.close()
+            server.shutdown()
+            server.server_close()
 
 
 def record(timeline, *args, timeout=120):
@@ -152,6 +203,13 @@ class Timeline(unittest.TestCase):
         events = sum(len(s) for s in tracks.slices.values())
         print(f"DDP timeline: {size / 1e6:.1f} MB, {events} slices, {tracks.dropped} dropped; {stderr.strip()[-200:]}")
         self.assertEqual(tracks.dropped, 0)
+        # (iii) It opens in a real viewer: every track with slices is one of speedscope's threads.
+        shot = os.path.join(SHOTS, "ddp.png")
+        shown = open_in_speedscope(self.path, shot)
+        print(f"speedscope: {shown['title']!r}, {shown['toolbar'].splitlines()[1:2]}, screenshot {shot}")
+        self.assertIn(f"trace.json (1/{len(tracks.slices)})", shown["toolbar"])
+        # Chromium's own WebGL notes are not the viewer's complaints.
+        self.assertEqual([e for e in shown["errors"] if "GL Driver" not in e], [])
 
     def test_unwritable_file_is_one_line_and_a_failure(self):
         run = subprocess.run([NEUTRACER, "record", "--timeline", "/nonexistent-dir/t.json", "--duration", "1"],
