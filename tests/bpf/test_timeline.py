@@ -13,12 +13,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import signal
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from ntlib import BUILD, NEUTRACER  # noqa: E402
+from ntlib import BUILD, NEUTRACER, wait_for  # noqa: E402
 from test_dashboard import CHROMIUM, Browser  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -138,7 +140,8 @@ class Timeline(unittest.TestCase):
         """(i) The pattern workload: each thread's on-CPU time against the kernel's count, the
         worker's sleep as an off-CPU slice, and every timestamp on the workload's own monotonic
         clock, in microseconds."""
-        records, stdout, _ = record(self.path, "--", "/usr/bin/python3", PATTERN)
+        records, stdout, _ = record(self.path, "--collect", "net,syscalls", "--slow-syscall", "100", "--",
+                                    "/usr/bin/python3", PATTERN)
         report = json.loads(stdout.strip().splitlines()[-1])
         tracks = Tracks(self, self.path)
         self.assertEqual(tracks.dropped, 0)
@@ -167,6 +170,12 @@ class Timeline(unittest.TestCase):
         self.assertLess(span_s, 1.3)
         sleeps = [dur for _, dur, _, name in tracks.of(pid, worker, "offcpu") if name == "sleeping"]
         self.assertTrue(any(0.28e6 < d < 0.4e6 for d in sleeps), f"no 0.3 s sleep among {sorted(sleeps)[-3:]}")
+        # The same sleep as a slow syscall, on a track of the worker's own beside its thread's.
+        calls = [(tracks.thread_names[track], name, dur) for track, slices in tracks.slices.items()
+                 if track[0] == pid and track[1] % (1 << 22) == worker and track[1] != worker
+                 for _, dur, cat, name in slices if cat == "syscall"]
+        self.assertTrue(any(name == "clock_nanosleep" and 0.28e6 < dur < 0.4e6 for _, name, dur in calls), calls)
+        self.assertEqual({track_name for track_name, _, _ in calls}, {"python3 syscall"})
         self.assertEqual(next(r for r in records if r["type"] == "summary")["loss"]["timeline_full"], 0)
 
     def test_size_bound_counts_what_did_not_fit(self):
@@ -179,6 +188,29 @@ class Timeline(unittest.TestCase):
         self.assertGreater(tracks.dropped, 0)
         self.assertEqual(next(r for r in records if r["type"] == "summary")["loss"]["timeline_full"], tracks.dropped)
         self.assertIn(f"{tracks.dropped} dropped", stderr)
+
+    def test_valid_file_after_sigint(self):
+        """An agent stopped by SIGINT, tracing a process that outlives it, leaves a complete file."""
+        spinner = subprocess.Popen(["/usr/bin/python3", "-c", "import time\nwhile True: time.sleep(0.001)"])
+        try:
+            agent = subprocess.Popen([NEUTRACER, "record", "-o", os.devnull, "--timeline", self.path,
+                                      "-p", str(spinner.pid)], stderr=subprocess.PIPE, text=True)
+            try:
+                wait_for(lambda: os.path.exists(self.path + ".partial"), timeout=30, what="the agent's start")
+                time.sleep(1.5)  # a second of switches
+                agent.send_signal(signal.SIGINT)
+                _, stderr = agent.communicate(timeout=30)
+            finally:
+                if agent.poll() is None:
+                    agent.kill()
+                    agent.wait()
+            self.assertEqual(agent.returncode, 0, stderr)
+            tracks = Tracks(self, self.path)
+            self.assertGreater(len(tracks.of(spinner.pid, spinner.pid, "oncpu")), 100)
+            self.assertFalse(os.path.exists(self.path + ".partial"))
+        finally:
+            spinner.kill()
+            spinner.wait()
 
     def test_ddp_training_both_ranks(self):
         """(ii) 2 ranks of scripts/ddp_demo.py under torchrun: each rank's threads have on-CPU
@@ -203,6 +235,9 @@ class Timeline(unittest.TestCase):
         events = sum(len(s) for s in tracks.slices.values())
         print(f"DDP timeline: {size / 1e6:.1f} MB, {events} slices, {tracks.dropped} dropped; {stderr.strip()[-200:]}")
         self.assertEqual(tracks.dropped, 0)
+        # The ranks' and the launcher's TCP connections (the rendezvous, gloo's pairs), open to close.
+        conns = [name for slices in tracks.slices.values() for _, _, cat, name in slices if cat == "net"]
+        self.assertTrue(any(name.startswith("tcp 127.0.0.1:") for name in conns), conns)
         # (iii) It opens in a real viewer: every track with slices is one of speedscope's threads.
         shot = os.path.join(SHOTS, "ddp.png")
         shown = open_in_speedscope(self.path, shot)
