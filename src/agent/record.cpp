@@ -238,8 +238,14 @@ class Recorder {
           const auto record = output::anomaly_record(anomaly);
           if (auto ok = sink_.write(record); !ok) return ok;
           if (webhook_) webhook_->post(record);
-          if (timeline_)
-            tables_.timeline.add(model::timeline_event(anomaly, static_cast<double>(monotonic_ns()) / 1e9 - unix_seconds()));
+          if (timeline_) {
+            auto event = model::timeline_event(anomaly, static_cast<double>(monotonic_ns()) / 1e9 - unix_seconds());
+            if (event.pid == 0) {  // a device's or a disk's: the host's own track
+              tables_.timeline.name_process(0, "host");
+              tables_.timeline.name_thread(0, 0, "devices and disks");
+            }
+            tables_.timeline.add(std::move(event));
+          }
           recent_anomalies_.push_back(anomaly);
           if (recent_anomalies_.size() > kRecentAnomalies) recent_anomalies_.pop_front();
           ++new_anomalies;

@@ -20,7 +20,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
-from ntlib import BUILD, NEUTRACER, wait_for  # noqa: E402
+from ntlib import BUILD, NEUTRACER, PACED, NetNs, paced, wait_for  # noqa: E402
 from test_dashboard import CHROMIUM, Browser  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -71,11 +71,11 @@ def open_in_speedscope(trace, shot):
             server.server_close()
 
 
-def record(timeline, *args, timeout=120):
+def record(timeline, *args, timeout=120, interval_ms=500):
     """`neutracer record --timeline FILE ARGS...` to its end: (the JSON Lines records, stdout (the
     traced command's), stderr)."""
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
-        run = subprocess.run([NEUTRACER, "record", "--interval", "500", "-o", out.name, "--timeline", timeline, *args],
+        run = subprocess.run([NEUTRACER, "record", "--interval", str(interval_ms), "-o", out.name, "--timeline", timeline, *args],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
         if run.returncode != 0:
             raise AssertionError(f"agent exit {run.returncode}: {run.stderr[-2000:]}")
@@ -211,6 +211,31 @@ class Timeline(unittest.TestCase):
         finally:
             spinner.kill()
             spinner.wait()
+
+    def test_anomaly_is_an_instant_on_its_process(self):
+        """(e) A sender whose rate jumps fiftyfold: the burst anomaly the agent raises is an
+        instant on the sender's process, at the time of the anomaly record."""
+        with NetNs() as ns:
+            server, said = paced(ns, "serve")
+            try:
+                # The agent traces the sender only: it is started after the agent, as its command.
+                records, _, _ = record(self.path, "--detect-warmup", "8", "--",
+                                       *ns.argv(["/usr/bin/python3", PACED, "send", "--port", str(said["port"]),
+                                                 "--rate", "100000", "--seconds", "5", "--burst-at", "3.5",
+                                                 "--burst-factor", "50", "--burst-seconds", "1"]), interval_ms=250)
+            finally:
+                server.kill()
+                server.wait()
+        raised = [r for r in records if r["type"] == "anomaly"]
+        self.assertTrue(any(r["detector"] == "burst" and r.get("pid") for r in raised), raised)
+        tracks = Tracks(self, self.path)
+        instants = [e for e in tracks.file["traceEvents"] if e["ph"] == "i" and e["cat"] == "anomaly"]
+        to_unix_s = tracks.file["otherData"]["unix_minus_monotonic_s"]
+        # Each one on its process (a device's or a disk's on pid 0), at its record's time.
+        for r in raised:
+            self.assertTrue(any(e["pid"] == r.get("pid", 0) and e["name"] == f"{r['metric']} {r['detector']}" and
+                                abs(e["ts"] / 1e6 + to_unix_s - r["ts"]) < 0.05 for e in instants), (r, instants))
+        self.assertEqual(len(instants), len(raised))
 
     def test_ddp_training_both_ranks(self):
         """(ii) 2 ranks of scripts/ddp_demo.py under torchrun: each rank's threads have on-CPU
