@@ -1,5 +1,5 @@
 // `record --timeline FILE`: the events of every collector on one timeline, in the Chrome trace
-// event format (JSON; Perfetto's UI, chrome://tracing and speedscope read it). Timestamps are
+// event format (JSON: what Perfetto's UI, chrome://tracing and speedscope read). Timestamps are
 // CLOCK_MONOTONIC, in whole microseconds (floored: see micros() for why not fractions).
 //
 // Events are buffered and written once, at finish(), sorted per track: the file must be valid
