@@ -693,21 +693,18 @@ Result<int> run_record(const RecordOptions& options) {
   }
   auto selected = collectors::parse_collect(options.collect);
   if (!selected) return selected.error();
-  if (options.heap && std::find(selected.value().begin(), selected.value().end(), "heap") == selected.value().end())
-    selected.value().push_back("heap");
+  auto selects = [&](const std::string& name) {
+    return std::find(selected.value().begin(), selected.value().end(), name) != selected.value().end();
+  };
+  if (options.heap && !selects("heap")) selected.value().push_back("heap");
   // The timeline's backbone is each thread's time on and off its CPUs.
-  if (!options.timeline.empty() &&
-      std::find(selected.value().begin(), selected.value().end(), "cpu") == selected.value().end())
-    selected.value().push_back("cpu");
+  if (!options.timeline.empty() && !selects("cpu")) selected.value().push_back("cpu");
   std::unique_ptr<output::TimelineWriter> timeline;
   if (!options.timeline.empty()) {
     auto opened = output::TimelineWriter::open(options.timeline, static_cast<uint64_t>(options.timeline_max_mb * (1 << 20)));
     if (!opened) return opened.error();
     timeline = std::move(opened).value();
   }
-  auto selects = [&](const std::string& name) {
-    return std::find(selected.value().begin(), selected.value().end(), name) != selected.value().end();
-  };
   if (options.trace && !selects("net")) return Error{"trace streams socket events: --collect must include net"};
   collectors::FilterConfig filter_config;
   UniqueFd cgroup;
