@@ -40,7 +40,7 @@ void add_session_options(CLI::App* cmd, nt::agent::RecordOptions& o) {
   cmd->add_option("--timeline", o.timeline,
                   "Write every collector's events for the traced processes on one timeline to FILE (Chrome trace "
                   "event JSON, microseconds; opens in Perfetto's UI): on/off-CPU slices per thread, slow syscalls, "
-                  "connections, anomalies. Adds the cpu collector (docs/timeline.md)");
+                  "block I/O requests, connections, anomalies. Adds the cpu collector (docs/timeline.md)");
   cmd->add_option("--timeline-max-mb", o.timeline_max_mb,
                   "timeline: the file's size bound in MiB (default: 256); events beyond it are counted, not written")
       ->check(CLI::Range(0.01, 65536.0));

@@ -41,7 +41,7 @@ enum class LossReason : uint8_t {
   kHeapStackLost,         // kernel, --heap: a block kept without its stack (stack table full, or a collision)
   kHeapCallsFull,         // kernel, --heap: an allocator call in progress the call table had no room for
   kHeapProcessesFull,     // kernel, --heap: a process the process table had no room for (its calls not counted)
-  kTimelineRingbufFull,   // kernel, --timeline: an on-CPU slice the cpu collector's ring buffer could not take
+  kTimelineRingbufFull,   // kernel, --timeline: an on-CPU stretch or an I/O request a ring buffer could not take
   kTimelineFull,          // user, --timeline: events beyond the feed's capacity or the file's size bound (--timeline-max-mb)
   kCount,
 };
