@@ -24,9 +24,19 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* --timeline: each traced process's finished requests go to `io_slices`. Off, the verifier prunes
+ * that code. */
+const volatile bool timeline = false;
+
 #define NT_REQ_OP_MASK 0xff
 #define NT_REQ_OP_PASSTHROUGH 32 /* REQ_OP_DRV_IN and up (and SCSI_IN/OUT, once): driver commands */
 #define NT_PF_KTHREAD 0x00200000
+
+/* --timeline's finished requests; a page when off (the loader sizes it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} io_slices SEC(".maps");
 
 /* Requests by address. The kernel reuses its request structures, so an entry outlives its request
  * (marked finished: stamp_ns 0) and the next life of the address rewrites it in place: a lookup
@@ -235,6 +245,27 @@ static __always_inline struct nt_io_counters *counters_of(const struct nt_io_key
 	return c;
 }
 
+/* --timeline: a traced process's request, finished now. */
+static __always_inline void send_slice(struct nt_io_request *r, struct nt_io_key *key, __u32 kind)
+{
+	struct nt_io_slice *e = bpf_ringbuf_reserve(&io_slices, sizeof(*e), 0);
+
+	if (!e) {
+		count_io_loss(NT_IO_LOSS_SLICE_RINGBUF_FULL);
+		return;
+	}
+	e->owner = r->owner;
+	e->stamp_ns = r->stamp_ns;
+	e->issue_ns = r->issue_ns;
+	e->complete_ns = bpf_ktime_get_ns();
+	e->major = key->major;
+	e->minor = key->minor;
+	e->kind = kind;
+	e->pad = 0;
+	__builtin_memcpy(e->comm, r->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+}
+
 /* Bytes count as they complete (a request can complete in parts); the request counts once, when
  * it finishes. The flush machinery completes the data of a write with REQ_PREFLUSH or REQ_FUA
  * once for the data and again when its sequence ends: like the kernel's own statistics, the
@@ -283,6 +314,8 @@ int BPF_PROG(count_complete, struct request *rq, blk_status_t error, unsigned in
 			}
 		}
 	}
+	if (timeline && finished && r && r->origin == NT_IO_ORIGIN_PROCESS)
+		send_slice(r, &key, kind);
 	if (finished && r)
 		r->stamp_ns = 0;
 	return 0;

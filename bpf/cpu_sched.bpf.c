@@ -26,6 +26,9 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Set by the loader: threads born after this (bpf_ktime_get_ns) count from their birth. */
 const volatile __u64 agent_start_ns = 0;
+/* --timeline: each traced thread's stretches on a CPU go to `oncpu_slices`. Off, the verifier
+ * prunes that code: the switch costs what it did without a timeline. */
+const volatile bool timeline = false;
 
 /* Per thread: where the kernel's counters stood when it was first seen, and what only the switch
  * program counts. */
@@ -40,6 +43,7 @@ struct nt_thread_sched {
 	__u64 off_involuntary_ns;
 	__u64 runq_hist[NT_CPU_HIST_SLOTS];
 	__u64 start_ns; /* its group leader's start_boottime */
+	__u64 oncpu_since; /* --timeline: when it last came on a CPU (0: not seen coming) */
 	__u32 netns;
 	__u8 preempted;      /* its last departure was a preemption */
 	__u8 wait_known;     /* delay_at_departure is where its next wait starts */
@@ -71,6 +75,12 @@ struct {
 	__type(key, __u32);
 	__type(value, struct nt_thread_record);
 } record_buffer SEC(".maps");
+
+/* --timeline's on-CPU stretches; a page when off (the loader sizes it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} oncpu_slices SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -192,19 +202,67 @@ static __always_inline void fold_exited(struct task_struct *task, struct nt_thre
 			__sync_fetch_and_add(&total->runq_hist[i], t->runq_hist[i]);
 }
 
+/* --timeline: the stretch on a CPU that `prev` ends now, sent when its process is traced. The
+ * filters are asked in prev's own context (it is still current at the switch). */
+static __always_inline void end_stretch(struct task_struct *prev, struct nt_thread_sched *t, long state,
+					bool preempted, __u64 now)
+{
+	struct nt_oncpu_slice *e;
+
+	if (t->oncpu_since && passes_filters(prev, t, true)) {
+		e = bpf_ringbuf_reserve(&oncpu_slices, sizeof(*e), 0);
+		if (!e) {
+			count_cpu_loss(NT_CPU_LOSS_SLICE_RINGBUF_FULL);
+		} else {
+			e->tgid = prev->tgid;
+			e->pid = prev->pid;
+			e->start_ns = t->oncpu_since;
+			e->end_ns = now;
+			e->cpu = bpf_get_smp_processor_id();
+			e->state = state & 0xffff;
+			e->preempted = preempted;
+			e->dead = (state & TASK_DEAD) != 0;
+			__builtin_memcpy(e->comm, prev->comm, sizeof(e->comm));
+			__builtin_memcpy(e->leader_comm, prev->group_leader->comm, sizeof(e->leader_comm));
+			bpf_ringbuf_submit(e, 0);
+		}
+	}
+	t->oncpu_since = 0;
+}
+
+/* --timeline: `next` starts a stretch on this CPU. */
+static __always_inline void start_stretch(struct task_struct *next, __u64 now)
+{
+	struct nt_thread_sched *n;
+
+	if (!next->pid)
+		return;
+	n = thread_of(next);
+	if (n)
+		n->oncpu_since = now;
+}
+
 /* Only the first three arguments: every kernel has them (prev_state came in 5.18). */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	struct nt_thread_sched *t;
-	__u64 delay, waited;
+	__u64 delay, waited, now = 0;
 	long state;
 
-	if (!prev->pid) /* the idle task is no process */
+	if (timeline)
+		now = bpf_ktime_get_ns();
+	if (!prev->pid) { /* the idle task is no process */
+		if (timeline)
+			start_stretch(next, now);
 		return 0;
+	}
 	t = thread_of(prev);
-	if (!t)
+	if (!t) {
+		if (timeline)
+			start_stretch(next, now);
 		return 0;
+	}
 	/* run_delay grew, just after the switch that brought the thread here, by the wait before it. */
 	delay = run_delay_of(prev);
 	if (t->wait_known) {
@@ -228,6 +286,10 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 			t->verdict_known = 1;
 		}
 		fold_exited(prev, t);
+	}
+	if (timeline) {
+		end_stretch(prev, t, state, t->preempted, now);
+		start_stretch(next, now);
 	}
 	return 0;
 }

@@ -68,11 +68,26 @@ struct nt_io_request {
 
 #define NT_IO_REQUEUED 2 /* sent back by the driver: its next insert keeps the stamp */
 
+/* --timeline: one finished request of a traced process, from its stamp to its completion
+ * (bpf_ktime_get_ns, the monotonic clock). */
+struct nt_io_slice {
+	struct nt_proc_key owner;
+	__u64 stamp_ns;
+	__u64 issue_ns; /* 0: its issue was not seen */
+	__u64 complete_ns;
+	__u32 major;
+	__u32 minor;
+	__u32 kind; /* enum nt_io_kind */
+	__u32 pad;
+	char comm[NT_COMM_LEN]; /* the owner's, at the stamp */
+};
+
 enum nt_io_loss {
 	NT_IO_LOSS_REQUEST_MAP_FULL, /* a request could not be stamped (no entry could be made): counted
 				       * for its disk as unstamped, with no owner and no latency */
 	NT_IO_LOSS_COUNTER_MAP_FULL, /* a completion found no counter entry and none could be made:
 				       * not counted at all */
+	NT_IO_LOSS_SLICE_RINGBUF_FULL, /* --timeline: a finished request the ring buffer could not take */
 	NT_IO_LOSS__COUNT,
 };
 

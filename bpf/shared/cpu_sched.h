@@ -42,9 +42,25 @@ struct nt_thread_record {
 	struct nt_sched_counts counts;
 };
 
+/* --timeline: one stretch of a traced thread on a CPU, sent as it leaves (bpf_ktime_get_ns, the
+ * monotonic clock). The gap to its next stretch is its time off the CPU, for `state`'s reason. */
+struct nt_oncpu_slice {
+	__u32 tgid;
+	__u32 pid;
+	__u64 start_ns;
+	__u64 end_ns;
+	__u32 cpu;
+	__u16 state;    /* its task state as it left: 0 runnable, 1 sleeping, 2 uninterruptible, ... */
+	__u8 preempted; /* it left runnable: preempted, or yielded */
+	__u8 dead;      /* its last stretch: the thread exited */
+	char comm[NT_COMM_LEN];        /* the thread's */
+	char leader_comm[NT_COMM_LEN]; /* its process's */
+};
+
 enum nt_cpu_loss {
 	NT_CPU_LOSS_MAP_FULL,       /* a process's exited threads found no entry: their counts lost */
 	NT_CPU_LOSS_STORAGE_FAILED, /* a thread got no task storage: its waits not in the histogram */
+	NT_CPU_LOSS_SLICE_RINGBUF_FULL, /* --timeline: an on-CPU stretch the ring buffer could not take */
 	NT_CPU_LOSS__COUNT,
 };
 

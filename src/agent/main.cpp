@@ -41,6 +41,15 @@ void add_session_options(CLI::App* cmd, nt::agent::RecordOptions& o) {
                   "Count calls, errors and latency of user functions: LIB:SYMBOL[=RULE][,SYMBOL...] (LIB a name such as "
                   "libc or a path; C++ names demangled or mangled; RULE: neg, nonzero, null for what counts as an "
                   "error) or usdt:FILE:PROVIDER:NAME (repeatable)");
+  cmd->add_option("--timeline", o.timeline,
+                  "Write every collector's events for the traced processes on one timeline to FILE (Chrome trace "
+                  "event JSON, microseconds; opens in Perfetto's UI): on/off-CPU slices per thread, slow syscalls, "
+                  "block I/O requests, connections, anomalies. Adds the cpu collector (docs/timeline.md)")
+      ->option_text("FILE");
+  cmd->add_option("--timeline-max-mb", o.timeline_max_mb,
+                  "timeline: the file's size bound in MiB (default: 256); events beyond it are counted, not written")
+      ->check(CLI::Range(0.01, 65536.0))
+      ->option_text("MIB");
   cmd->add_option("--duration", o.duration_s, "Stop after S seconds (default: until SIGINT/SIGTERM)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--interval", o.interval_ms, "Read and report every MS milliseconds")->check(CLI::Range(10u, 3'600'000u));

@@ -44,6 +44,7 @@
 #include "output/sched_records.h"
 #include "output/series_cap.h"
 #include "output/table.h"
+#include "output/timeline_writer.h"
 #include "ship/batch_builder.h"
 #include "ship/uplink.h"
 
@@ -92,9 +93,10 @@ class Recorder {
  public:
   static constexpr size_t kRecentConns = 200;
   Recorder(Sources sources, output::JsonLinesSink& sink, const RecordOptions& options, uint32_t netns,
-           std::shared_ptr<http::MetricsExporter> metrics, http::Webhook* webhook)
+           std::shared_ptr<http::MetricsExporter> metrics, http::Webhook* webhook, output::TimelineWriter* timeline)
       : sources_(std::move(sources)),
         webhook_(webhook),
+        timeline_(timeline),
         sink_(sink),
         options_(options),
         netns_(netns),
@@ -131,6 +133,10 @@ class Recorder {
       counters.retransmits += event.retransmits;
     }
     feed_watch([&] { return anomaly::observe_conn(event); });
+    if (timeline_) {
+      if (auto slice = model::connection_slice(event)) tables_.timeline.add(std::move(*slice));
+      if (auto trouble = model::tcp_trouble(event)) tables_.timeline.add(std::move(*trouble));
+    }
     if (write_status_) write_status_ = sink_.write(output::conn_record(event, wall_offset_s));
     if (uplink_ && !event.open) {
       if (closed_conns_.size() < kClosedConnsPerBatch)
@@ -246,6 +252,14 @@ class Recorder {
           const auto record = output::anomaly_record(anomaly);
           if (auto ok = sink_.write(record); !ok) return ok;
           if (webhook_) webhook_->post(record);
+          if (timeline_) {
+            auto event = model::timeline_event(anomaly, static_cast<double>(monotonic_ns()) / 1e9 - unix_seconds());
+            if (event.pid == 0) {  // a device's or a disk's: the host's own track
+              tables_.timeline.name_process(0, "host");
+              tables_.timeline.name_thread(0, 0, "devices and disks");
+            }
+            tables_.timeline.add(std::move(event));
+          }
           recent_anomalies_.push_back(anomaly);
           if (recent_anomalies_.size() > kRecentAnomalies) recent_anomalies_.pop_front();
           ++new_anomalies;
@@ -285,12 +299,31 @@ class Recorder {
       if (uplink_) ship(view);
       cpu_before_ = cpu;
     }
+    if (timeline_) {
+      timeline_->add(tables_.timeline);
+      timeline_->set_refused_upstream(tables_.timeline.refused());
+    }
     closed_conns_.clear();
     programs_before_ = std::move(programs);
     devices_before_ = devices_last_;
     tables_.start_interval();
     interval_start_ns_ = now;
     return sink_.flush();
+  }
+
+  // Writes the timeline file (before the summary, whose losses count what it could not hold).
+  Status finish_timeline() {
+    if (!timeline_) return {};
+    timeline_->add(tables_.timeline);  // what came after the last interval (connections closing)
+    timeline_->set_refused_upstream(tables_.timeline.refused());
+    timeline_->set_other_data({{"collectors", collector_names()},
+                               {"unix_minus_monotonic_s", unix_seconds() - static_cast<double>(monotonic_ns()) / 1e9}});
+    if (auto ok = timeline_->finish(); !ok) return ok;
+    std::fprintf(stderr, "neutracer: timeline: %llu events in %s, %llu dropped (loss: timeline_full%s)\n",
+                 static_cast<unsigned long long>(timeline_->written()), timeline_->path().c_str(),
+                 static_cast<unsigned long long>(timeline_->dropped()),
+                 timeline_->dropped() ? "; a larger --timeline-max-mb keeps more" : "");
+    return {};
   }
 
   Status emit_summary(double duration_s, std::optional<int> exit_status) {
@@ -438,6 +471,7 @@ class Recorder {
     for (const auto* collector : sources_.collectors) collector->add_losses(losses);
     losses[static_cast<size_t>(model::LossReason::kDeviceReadFailed)] = device_read_failures_;
     losses[static_cast<size_t>(model::LossReason::kRhythmTableFull)] = rhythm_watch_failures_;
+    if (timeline_) losses[static_cast<size_t>(model::LossReason::kTimelineFull)] = timeline_->dropped();
     if (uplink_) {
       auto counts = uplink_->counts();
       losses[static_cast<size_t>(model::LossReason::kServerBatchesDropped)] = counts.batches_dropped;
@@ -525,6 +559,7 @@ class Recorder {
 
   Sources sources_;
   http::Webhook* webhook_;  // null without --webhook
+  output::TimelineWriter* timeline_;  // null without --timeline
   output::JsonLinesSink& sink_;
   const RecordOptions& options_;
   uint32_t netns_;
@@ -689,6 +724,14 @@ Result<int> run_record(const RecordOptions& options) {
   }
   // --probe's functions go to the cuda collector when it runs (one set of uprobe programs), else to their own.
   if (!probe_requests.empty() && !selects("cuda") && !selects("probes")) selected.value().push_back("probes");
+  // The timeline's backbone is each thread's time on and off its CPUs.
+  if (!options.timeline.empty() && !selects("cpu")) selected.value().push_back("cpu");
+  std::unique_ptr<output::TimelineWriter> timeline;
+  if (!options.timeline.empty()) {
+    auto opened = output::TimelineWriter::open(options.timeline, static_cast<uint64_t>(options.timeline_max_mb * (1 << 20)));
+    if (!opened) return opened.error();
+    timeline = std::move(opened).value();
+  }
   if (options.trace && !selects("net")) return Error{"trace streams socket events: --collect must include net"};
   collectors::FilterConfig filter_config;
   UniqueFd cgroup;
@@ -772,6 +815,7 @@ Result<int> run_record(const RecordOptions& options) {
     if (auto ok = filter.value()->trace_tgid(tgid); !ok) return ok.error();
   collectors::CollectorContext context{*filter.value(), options.max_processes,
                                       static_cast<uint64_t>(options.slow_syscall_ms * 1e6)};
+  context.timeline = timeline != nullptr;
   context.heap.library = options.heap_library;
   context.heap.sample_every = options.heap_sample_every;
   context.heap.min_age_ns = static_cast<uint64_t>(options.heap_min_age_s * 1e9);
@@ -790,7 +834,8 @@ Result<int> run_record(const RecordOptions& options) {
   }
 
   auto& out = sink.value();
-  Recorder recorder(running.sources(*filter.value()), out, options, filter_config.netns, metrics, webhook.get());
+  Recorder recorder(running.sources(*filter.value()), out, options, filter_config.netns, metrics, webhook.get(),
+                    timeline.get());
   if (uplink) recorder.ship_to(uplink.get(), *host);
   std::unique_ptr<output::TopScreen> screen;
   if (options.top && options.batch) {
@@ -882,6 +927,7 @@ Result<int> run_record(const RecordOptions& options) {
   if (webhook) webhook->close();
   if (uplink)  // what the server has not acknowledged by then counts as dropped in the summary
     uplink->close(std::chrono::milliseconds(static_cast<int64_t>(options.server_drain_s * 1000)));
+  if (auto ok = recorder.finish_timeline(); !ok) return ok.error();
   if (auto ok = recorder.emit_summary(duration_s, exit_status); !ok) return ok.error();
   if (options.table) std::fputs(output::render_process_table(recorder.table()).c_str(), stderr);
   return exit_status.value_or(0);

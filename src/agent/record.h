@@ -30,6 +30,8 @@ struct RecordOptions {
   uint32_t heap_sample_every = 1;
   double heap_min_age_s = 5;
   uint32_t heap_max_blocks = 131072;
+  std::string timeline;         // --timeline FILE: every collector's events on one timeline ("" for none)
+  double timeline_max_mb = 256;  // its size bound: events beyond it are counted, not written
   bool trace = false;     // stream one event per socket call (and per packet with --packets)
   double duration_s = 0;  // 0: until SIGINT/SIGTERM (or until the command exits)
   uint32_t interval_ms = 1000;

@@ -46,6 +46,8 @@ enum class LossReason : uint8_t {
   kProbeCallsFull,        // kernel, probes: a call in progress the call table had no room for (its return unseen)
   kProbeEventsFull,       // kernel, probes: a call's event (arguments, --timeline) the ring buffer could not take
   kProbeStackLost,        // kernel, probes: a device allocation kept without its call stack
+  kTimelineRingbufFull,   // kernel, --timeline: an on-CPU stretch or an I/O request a ring buffer could not take
+  kTimelineFull,          // user, --timeline: events beyond the feed's capacity or the file's size bound (--timeline-max-mb)
   kCount,
 };
 
@@ -60,6 +62,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(LossReason::kC
     "heap_blocks_full",      "heap_stack_lost",     "heap_calls_full",   "heap_processes_full",
     "probe_stats_full",      "probe_codes_full",    "probe_calls_full",  "probe_events_full",
     "probe_stack_lost",
+    "timeline_ringbuf_full", "timeline_full",
 };
 
 using LossCounters = std::array<uint64_t, static_cast<size_t>(LossReason::kCount)>;

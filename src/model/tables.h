@@ -10,6 +10,7 @@
 #include "model/process.h"
 #include "model/sched.h"
 #include "model/syscalls.h"
+#include "model/timeline.h"
 
 namespace nt::model {
 
@@ -22,6 +23,7 @@ struct Tables {
   MemoryTable memory;      // RSS and faults per process, OOM kills
   HeapTable heap;          // outstanding heap blocks per process and stack (--heap)
   ProbeTable probes;       // user-space functions per process (--probe, --collect cuda)
+  TimelineFeed timeline;   // this interval's timeline events (--timeline; taken by the agent each interval)
 
   void start_interval() {
     processes.start_interval();

@@ -13,6 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
 from ntlib import Agent, wait_for  # noqa: E402
+from test_timeline import Tracks  # noqa: E402
 
 KIB = 1024
 TEST_SECONDS = 120  # each test's limit
@@ -124,7 +125,7 @@ class BlockIo(unittest.TestCase):
         if proc.returncode != 0 or '"done"' not in out:
             raise AssertionError(f"issuer failed ({proc.returncode}): {out}")
 
-    def direct_io_on_a_filesystem(self, env=None):
+    def direct_io_on_a_filesystem(self, env=None, extra=()):
         """64 x 4 KiB O_DIRECT writes then 32 x 16 KiB O_DIRECT reads of a file on ext4 on a loop
         device, by a process traced with -p: its requests and bytes, exactly."""
         mountpoint = self.filesystem(self.loop_device())
@@ -136,7 +137,7 @@ class BlockIo(unittest.TestCase):
         steps = [("write", path, i * 4 * KIB, 4 * KIB) for i in range(64)]
         steps += [("read", path, i * 16 * KIB, 16 * KIB) for i in range(32)]
         proc, pid = self.issuer([path], steps)
-        with Agent("--collect", "io", "-p", str(pid), env=env) as agent:
+        with Agent("--collect", "io", "-p", str(pid), *extra, env=env) as agent:
             self.go(proc)
             # Its counters go once they have stayed put after its exit: its last record says so.
             wait_for(lambda: any(r["type"] == "io" and r["pid"] == pid and r["exited"] for r in agent._lines()),
@@ -154,6 +155,23 @@ class BlockIo(unittest.TestCase):
         self.assertEqual((loss["io_request_map_full"], loss["io_counter_map_full"], loss["map_read_failed"]),
                          (0, 0, 0))
         return agent
+
+    def test_each_request_on_the_timeline(self):
+        """--timeline: each of the issuer's 96 requests is a slice on its process, named by its
+        kind and disk, from its stamp to its completion (docs/timeline.md)."""
+        with tempfile.TemporaryDirectory(prefix="nt-timeline-") as out:
+            path = os.path.join(out, "trace.json")
+            agent = self.direct_io_on_a_filesystem(extra=("--timeline", path))
+            pid = next(r["pid"] for r in agent.records if r["type"] == "io")
+            tracks = Tracks(self, path)
+        requests = [(name, dur, track) for track, slices in tracks.slices.items() if track[0] == pid
+                    for _, dur, cat, name in slices if cat == "io"]
+        kinds = sorted({name.split()[0] for name, _, _ in requests})
+        self.assertEqual(kinds, ["read", "write"], requests[:5])
+        self.assertEqual(sum(name.startswith("read ") for name, _, _ in requests), 32)
+        self.assertEqual(sum(name.startswith("write ") for name, _, _ in requests), 64)
+        self.assertEqual({tracks.thread_names[track] for _, _, track in requests}, {"python3 io"})
+        self.assertEqual(agent.summary()["loss"]["timeline_ringbuf_full"], 0)
 
     def test_direct_io_on_a_filesystem_is_the_process_s_exactly(self):
         agent = self.direct_io_on_a_filesystem()

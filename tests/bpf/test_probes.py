@@ -8,10 +8,13 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+sys.path.insert(0, os.path.dirname(__file__))
 from ntlib import BUILD, NEUTRACER, Agent, wait_for  # noqa: E402
 
 HELPERS = os.path.join(BUILD, "tests", "helpers")
@@ -127,6 +130,22 @@ class CudaRuntime(unittest.TestCase):
         (kernel,) = record["kernels"]
         self.assertEqual((kernel["name"], kernel["launches"]), ("nt_vector_add", 5))
         self.assertEqual((kernel["grid"], kernel["block"]), ([64, 2, 1], [256, 1, 1]))
+
+    def test_calls_are_slices_on_the_timeline(self):
+        from test_timeline import Tracks  # noqa: E402 (its structure checks)
+        with tempfile.TemporaryDirectory(prefix="nt-probes-") as scratch, Program([CUDA, "100", "60", "10", "5"]) as program:
+            path = os.path.join(scratch, "trace.json")
+            with Agent("-p", str(program.pid), "--collect", "cuda", "--timeline", path) as agent:
+                program.run("go")
+                counted(agent, "cuda", program.pid, lambda r: r["apis"].get("cudaDeviceSynchronize", {}).get("returns") == 1)
+            tracks = Tracks(self, path)
+        names = [name for (pid, tid), slices in tracks.slices.items() if pid == program.pid
+                 for (ts, dur, cat, name) in slices if cat == "cuda"]
+        self.assertEqual(names.count("cudaMalloc"), 100)
+        self.assertEqual(names.count("cudaFree"), 60)
+        self.assertEqual(names.count("cudaMemcpy host_to_device 1024 B"), 10)
+        self.assertEqual(names.count("cudaLaunchKernel nt_vector_add"), 5)
+        self.assertEqual(tracks.dropped, 0)
 
     def test_device_memory_copies_and_collectives(self):
         env = {"NT_CUDART": os.path.join(STANDIN, "libcudart.so"), "NT_NCCL": os.path.join(STANDIN, "libnccl.so"),

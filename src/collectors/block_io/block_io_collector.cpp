@@ -9,6 +9,7 @@
 #include <set>
 
 #include "bpf_runtime/map_entries.h"
+#include "bpf_runtime/ring_buffer.h"
 #include "collectors/net/net_collector.h"  // process_alive
 #include "collectors/object_collector.h"
 #include "collectors/process_filter.h"
@@ -22,6 +23,26 @@ namespace {
 static_assert(sizeof(nt_io_key) == 32);
 static_assert(sizeof(nt_io_counters) == 536);
 static_assert(sizeof(nt_io_request) == 56);
+static_assert(sizeof(nt_io_slice) == 72);
+
+// --timeline: the kernel's ring for an interval of a busy disk's traced requests (72 bytes each).
+constexpr uint32_t kSliceRingBytes = 4u << 20;
+
+const char* const kKindNames[NT_IO_KINDS] = {"read", "write", "flush", "discard"};
+
+// A finished request on its process's timeline: from its stamp to its completion, with the time
+// queued before the device took it and the device's own.
+model::TimelineEvent io_slice(const nt_io_slice& e) {
+  model::TimelineEvent event{model::TimelineEvent::Kind::kSlice, e.owner.tgid, e.owner.tgid, e.stamp_ns,
+                             e.complete_ns - e.stamp_ns, "io",
+                             std::string(kKindNames[e.kind % NT_IO_KINDS]) + " " + std::to_string(e.major) + ":" +
+                                 std::to_string(e.minor),
+                             {}};
+  if (e.issue_ns >= e.stamp_ns && e.issue_ns <= e.complete_ns)
+    event.args = {{"queue_us", std::to_string((e.issue_ns - e.stamp_ns) / 1000)},
+                  {"device_us", std::to_string((e.complete_ns - e.issue_ns) / 1000)}};
+  return event;
+}
 static_assert(NT_IO_HIST_SLOTS == model::kLog2Slots);
 static_assert(NT_IO_KINDS == static_cast<int>(model::IoKind::kCount));
 static_assert(NT_IO_READ == static_cast<int>(model::IoKind::kRead) &&
@@ -70,6 +91,11 @@ class BlockIoCollector : public ObjectCollector<block_io> {
   std::string name() const override { return "io"; }
 
   void drain(model::Tables& tables) override {
+    if (!slices_.empty()) {
+      timeline_ = &tables.timeline;
+      if (!slices_.poll(0)) ++read_failures_;  // the requests stay for the next drain
+      timeline_ = nullptr;
+    }
     auto& io = tables.block_io;
     // Liveness before the read: what a process found dead had in flight can still complete, so
     // its entries go only once they have not moved for a whole interval (see retire()).
@@ -116,12 +142,20 @@ class BlockIoCollector : public ObjectCollector<block_io> {
   void add_losses(model::LossCounters& into) const override {
     bpf::add_loss_slots(bpf_map__fd(object_->skel().maps.io_losses),
                         {{NT_IO_LOSS_REQUEST_MAP_FULL, model::LossReason::kIoRequestMapFull},
-                         {NT_IO_LOSS_COUNTER_MAP_FULL, model::LossReason::kIoCounterMapFull}},
+                         {NT_IO_LOSS_COUNTER_MAP_FULL, model::LossReason::kIoCounterMapFull},
+                         {NT_IO_LOSS_SLICE_RINGBUF_FULL, model::LossReason::kTimelineRingbufFull}},
                         into);
     into[static_cast<size_t>(model::LossReason::kMapReadFailed)] += read_failures_;
   }
 
-  Status attach() { return object_->attach(-1); }
+  Status attach(bool timeline) {
+    if (timeline)
+      if (auto ok = slices_.add(bpf_map__fd(object_->skel().maps.io_slices),
+                                [this](const void* data, size_t size) { on_request(data, size); });
+          !ok)
+        return ok;
+    return object_->attach(-1);
+  }
 
  private:
   std::vector<Entry> read_entries() {
@@ -175,6 +209,17 @@ class BlockIoCollector : public ObjectCollector<block_io> {
     for (const auto& key : gone) io.mark_exited(key);
   }
 
+  void on_request(const void* data, size_t size) {
+    if (size < sizeof(nt_io_slice) || !timeline_) return;
+    nt_io_slice e;
+    std::memcpy(&e, data, sizeof(e));
+    if (e.complete_ns < e.stamp_ns) return;
+    timeline_->add(io_slice(e));
+    timeline_->name_process(e.owner.tgid, std::string(e.comm, strnlen(e.comm, sizeof(e.comm))));
+  }
+
+  bpf::RingBuffer slices_;                   // --timeline: the traced processes' finished requests
+  model::TimelineFeed* timeline_ = nullptr;  // where they go, during a drain
   std::map<model::ProcessKey, model::IoCounters> dying_;     // dead, with the totals last read
   std::map<model::BlockDevice, model::IoCounters> retired_;  // of the entries deleted so far
   uint64_t read_failures_ = 0;
@@ -189,13 +234,17 @@ Result<std::unique_ptr<Collector>> start_block_io_collector(const CollectorConte
     // the table is not preallocated, so room costs nothing until used.
     if (int err = bpf_map__set_max_entries(skel.maps.io_counters, 2 * context.max_processes); err)
       return errno_error("sizing the block I/O table", -err);
+    skel.rodata->timeline = context.timeline;
+    if (context.timeline)
+      if (int err = bpf_map__set_max_entries(skel.maps.io_slices, kSliceRingBytes); err)
+        return errno_error("sizing the block I/O slices' ring buffer", -err);
     return {};
   };
   auto object = bpf::FeatureObject<block_io>::load("io", io_features(),
                                                    {block_io__open, block_io__load, block_io__destroy}, configure);
   if (!object) return object.error();
   auto collector = std::make_unique<BlockIoCollector>(std::move(object).value());
-  if (auto attached = collector->attach(); !attached) return attached.error();
+  if (auto attached = collector->attach(context.timeline); !attached) return attached.error();
   return std::unique_ptr<Collector>(std::move(collector));
 }
 

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <unordered_map>
 
 #include "bpf_runtime/map_entries.h"
+#include "bpf_runtime/ring_buffer.h"
 #include "collectors/net/net_collector.h"  // process_alive
 #include "collectors/object_collector.h"
 #include "collectors/process_filter.h"
@@ -21,6 +23,22 @@ namespace {
 
 static_assert(sizeof(nt_sched_counts) == 272);
 static_assert(sizeof(nt_thread_record) == 328);
+static_assert(sizeof(nt_oncpu_slice) == 64);
+
+// --timeline: the kernel's ring for a second of a busy host's traced threads (64 bytes a switch).
+constexpr uint32_t kSliceRingBytes = 16u << 20;
+
+// Why a thread was off its CPU, from how it left it.
+const char* off_cpu_reason(const nt_oncpu_slice& left) {
+  if (left.preempted) return "preempted";
+  switch (left.state & 0xff) {
+    case 1: return "sleeping";                  // TASK_INTERRUPTIBLE
+    case 2: return left.state & 0x400 ? "idle"  // TASK_IDLE: uninterruptible, not counted as load
+                                      : "blocked (D)";
+    case 4: case 8: return "stopped";           // __TASK_STOPPED, __TASK_TRACED
+    default: return "off-CPU";
+  }
+}
 static_assert(NT_CPU_HIST_SLOTS == model::kLog2Slots);
 
 constexpr size_t kTopThreads = 5;  // per process, busiest first
@@ -69,6 +87,11 @@ class SchedCollector : public ObjectCollector<cpu_sched> {
   // Exited threads' totals first, live threads' after: a thread that dies between the two reads is
   // in neither this time (the model keeps the larger reading), never in both.
   void drain(model::Tables& tables) override {
+    if (!slices_.empty()) {
+      timeline_ = &tables.timeline;
+      if (!slices_.poll(0)) ++read_failures_;  // the stretches stay for the next drain
+      timeline_ = nullptr;
+    }
     auto& sched = tables.sched;
     // Liveness before the reads: a process found dead has no thread left to count.
     std::vector<model::ProcessKey> dead;
@@ -96,13 +119,19 @@ class SchedCollector : public ObjectCollector<cpu_sched> {
   void add_losses(model::LossCounters& into) const override {
     bpf::add_loss_slots(bpf_map__fd(object_->skel().maps.cpu_losses),
                         {{NT_CPU_LOSS_MAP_FULL, model::LossReason::kSchedMapFull},
-                         {NT_CPU_LOSS_STORAGE_FAILED, model::LossReason::kSchedStorageFailed}},
+                         {NT_CPU_LOSS_STORAGE_FAILED, model::LossReason::kSchedStorageFailed},
+                         {NT_CPU_LOSS_SLICE_RINGBUF_FULL, model::LossReason::kTimelineRingbufFull}},
                         into);
     into[static_cast<size_t>(model::LossReason::kMapReadFailed)] += read_failures_;
   }
 
   // Attaches, then reads every thread once: threads older than the agent count from here.
-  Status attach() {
+  Status attach(bool timeline) {
+    if (timeline)
+      if (auto ok = slices_.add(bpf_map__fd(object_->skel().maps.oncpu_slices),
+                                [this](const void* data, size_t size) { on_stretch(data, size); });
+          !ok)
+        return ok;
     if (auto attached = object_->attach(-1); !attached) return attached;
     auto link = object_->attach_iterator(object_->skel().progs.dump_threads);
     if (!link) return link.error();
@@ -135,6 +164,31 @@ class SchedCollector : public ObjectCollector<cpu_sched> {
     }
   }
 
+  // A thread's stretch on a CPU: an on-CPU slice, and the off-CPU slice since its last one.
+  void on_stretch(const void* data, size_t size) {
+    if (size < sizeof(nt_oncpu_slice) || !timeline_) return;
+    nt_oncpu_slice e;
+    std::memcpy(&e, data, sizeof(e));
+    if (e.end_ns < e.start_ns) return;
+    if (auto left = departures_.find(e.pid); left != departures_.end()) {
+      const nt_oncpu_slice& before = left->second;
+      if (before.tgid == e.tgid && before.end_ns <= e.start_ns)
+        timeline_->add({model::TimelineEvent::Kind::kSlice, e.tgid, e.pid, before.end_ns,
+                        e.start_ns - before.end_ns, "offcpu", off_cpu_reason(before), {}});
+    }
+    timeline_->add({model::TimelineEvent::Kind::kSlice, e.tgid, e.pid, e.start_ns, e.end_ns - e.start_ns, "oncpu",
+                    "running", {{"cpu", std::to_string(e.cpu)}}});
+    timeline_->name_thread(e.tgid, e.pid, text(e.comm, sizeof(e.comm)));
+    timeline_->name_process(e.tgid, text(e.leader_comm, sizeof(e.leader_comm)));
+    if (e.dead)
+      departures_.erase(e.pid);
+    else
+      departures_[e.pid] = e;
+  }
+
+  bpf::RingBuffer slices_;  // --timeline: the on-CPU stretches
+  model::TimelineFeed* timeline_ = nullptr;  // where they go, during a drain
+  std::unordered_map<uint32_t, nt_oncpu_slice> departures_;  // per thread: how it last left its CPU
   bpf_link* threads_link_ = nullptr;  // the object's
   std::vector<char> bytes_;  // the iterator's output, reused
   uint64_t read_failures_ = 0;
@@ -146,6 +200,10 @@ Result<std::unique_ptr<Collector>> start_sched_collector(const CollectorContext&
   auto configure = [&context](cpu_sched& skel) -> Status {
     if (auto shared = context.filter.share_with(skel); !shared) return shared;
     skel.rodata->agent_start_ns = monotonic_ns();
+    skel.rodata->timeline = context.timeline;
+    if (context.timeline)
+      if (int err = bpf_map__set_max_entries(skel.maps.oncpu_slices, kSliceRingBytes); err)
+        return errno_error("sizing the on-CPU slices' ring buffer", -err);
     if (int err = bpf_map__set_max_entries(skel.maps.exited_threads, context.max_processes); err)
       return errno_error("sizing the exited threads' table", -err);
     return {};
@@ -154,7 +212,7 @@ Result<std::unique_ptr<Collector>> start_sched_collector(const CollectorContext&
                                                     {cpu_sched__open, cpu_sched__load, cpu_sched__destroy}, configure);
   if (!object) return object.error();
   auto collector = std::make_unique<SchedCollector>(std::move(object).value());
-  if (auto attached = collector->attach(); !attached) return attached.error();
+  if (auto attached = collector->attach(context.timeline); !attached) return attached.error();
   return std::unique_ptr<Collector>(std::move(collector));
 }
 

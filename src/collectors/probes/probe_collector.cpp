@@ -116,7 +116,8 @@ class ProbeCollector : public ObjectCollector<probes> {
         filter_(context.filter),
         pids_(context.pids),
         cuda_(cuda),
-        min_age_ns_(context.heap.min_age_ns) {}
+        min_age_ns_(context.heap.min_age_ns),
+        timeline_(context.timeline) {}
 
   std::string name() const override { return cuda_ ? "cuda" : "probes"; }
 
@@ -165,7 +166,11 @@ class ProbeCollector : public ObjectCollector<probes> {
         table.process(owner->second).functions[k.function].codes[k.code] = count;
 
     for (const auto& event : pending_)
-      if (auto owner = seen.find(event.tgid); owner != seen.end()) take_event(event, table.process(owner->second));
+      if (auto owner = seen.find(event.tgid); owner != seen.end()) {
+        auto& process = table.process(owner->second);
+        const std::string detail = take_event(event, process);
+        if (timeline_) put_on_timeline(event, process, detail, tables.timeline);
+      }
     pending_.clear();
 
     for (const auto& [tgid, key] : seen) {
@@ -303,9 +308,27 @@ class ProbeCollector : public ObjectCollector<probes> {
     std::fprintf(stderr, "neutracer: cuda: probing %zu functions of %s\n", attached, path.c_str());
   }
 
-  // What one call's arguments said.
-  void take_event(const nt_probe_event& event, model::ProcessProbes& process) {
-    if (event.function >= shapes_.size()) return;
+  // A call as a slice on its thread: the function, its return code, and what its arguments said.
+  void put_on_timeline(const nt_probe_event& event, const model::ProcessProbes& process, const std::string& detail,
+                       model::TimelineFeed& timeline) const {
+    if (event.function >= functions_.size()) return;
+    const auto& function = functions_[event.function];
+    model::TimelineEvent slice;
+    slice.pid = event.tgid;
+    slice.tid = event.tid;
+    slice.start_ns = event.start_ns;
+    slice.duration_ns = event.duration_ns;
+    slice.category = model::probe_set_name(function.set);
+    slice.name = detail.empty() ? function.name : function.name + " " + detail;
+    slice.args = {{"code", std::to_string(event.code)}, {"library", function.library}};
+    timeline.add(std::move(slice));
+    timeline.name_process(event.tgid, process.comm);
+  }
+
+  // What one call's arguments said; the kernel's name for a launch, the bytes of a copy or a
+  // collective (for the timeline's slice).
+  std::string take_event(const nt_probe_event& event, model::ProcessProbes& process) {
+    if (event.function >= shapes_.size()) return "";
     const auto& function = functions_[event.function];
     auto& cuda = process.cuda;
     const bool failed = event.code != 0;
@@ -343,7 +366,8 @@ class ProbeCollector : public ObjectCollector<probes> {
           ++counts.failed;
         else
           counts.bytes += event.args[0];
-        break;
+        return std::string(model::copy_kind_name(std::min<uint64_t>(event.args[1], model::kCopyKinds - 1))) + " " +
+               std::to_string(event.args[0]) + " B";
       }
       case NT_PROBE_LAUNCH: {
         std::string kernel = symbolizer_.function_name(static_cast<pid_t>(event.tgid), event.args[0]);
@@ -360,7 +384,7 @@ class ProbeCollector : public ObjectCollector<probes> {
         launches.block = {static_cast<uint32_t>(event.args[3]), static_cast<uint32_t>(event.args[3] >> 32),
                           static_cast<uint32_t>(event.args[2] >> 32)};
         ++launches.streams[event.args[4]];
-        break;
+        return kernel;
       }
       case NT_PROBE_COLLECTIVE:
       case NT_PROBE_SEND_RECV: {
@@ -370,9 +394,10 @@ class ProbeCollector : public ObjectCollector<probes> {
           ++counts.failed;
         else
           counts.bytes += event.args[0] * nccl_element_bytes(event.args[1]);
-        break;
+        return std::to_string(event.args[0] * nccl_element_bytes(event.args[1])) + " B";
       }
     }
+    return "";
   }
 
   // The live device blocks older than the threshold, by the stack that allocated them.
@@ -432,6 +457,7 @@ class ProbeCollector : public ObjectCollector<probes> {
   std::vector<pid_t> pids_;
   bool cuda_;
   uint64_t min_age_ns_;  // device blocks this old are reported by stack (--heap-min-age)
+  bool timeline_;        // every call is an event, and a slice on the timeline
   std::vector<model::ProbedFunction> functions_;  // by index: the uprobes' cookie
   std::vector<uint8_t> shapes_;
   std::set<std::string> probed_libraries_;

@@ -8,6 +8,7 @@
 
 #include "bpf_runtime/map_entries.h"
 #include "bpf_runtime/ring_buffer.h"
+#include "model/timeline.h"
 #include "collectors/net/net_collector.h"  // process_alive
 #include "collectors/object_collector.h"
 #include "collectors/process_filter.h"
@@ -44,7 +45,10 @@ class SyscallCollector : public ObjectCollector<syscalls> {
   void drain(model::Tables& tables) override {
     auto& table = tables.syscalls;
     slow_calls_ = &table.slow_calls();
+    const size_t seen = slow_calls_->size();
     if (!ring_.empty() && !ring_.poll(0)) ++read_failures_;  // the events stay for the next drain
+    if (timeline_)
+      for (size_t i = seen; i < slow_calls_->size(); ++i) tables.timeline.add(model::timeline_event((*slow_calls_)[i]));
     slow_calls_ = nullptr;
     // Liveness before the read: a process found dead makes no more calls, so what is read next is
     // its last word, and its entries go after it.
@@ -103,7 +107,8 @@ class SyscallCollector : public ObjectCollector<syscalls> {
     into[static_cast<size_t>(model::LossReason::kMapReadFailed)] += read_failures_;
   }
 
-  Status attach(bool slow_calls) {
+  Status attach(bool slow_calls, bool timeline) {
+    timeline_ = timeline;
     if (slow_calls)
       if (auto ok = ring_.add(bpf_map__fd(object_->skel().maps.sc_slow_calls),
                               [this](const void* data, size_t size) { on_slow_call(data, size); });
@@ -131,6 +136,7 @@ class SyscallCollector : public ObjectCollector<syscalls> {
 
   bpf::RingBuffer ring_;
   std::vector<model::SlowSyscall>* slow_calls_ = nullptr;  // where events go, during a drain
+  bool timeline_ = false;  // slow calls go on the timeline too
   uint64_t read_failures_ = 0;
 };
 
@@ -152,7 +158,7 @@ Result<std::unique_ptr<Collector>> start_syscall_collector(const CollectorContex
                                                    {syscalls__open, syscalls__load, syscalls__destroy}, configure);
   if (!object) return object.error();
   auto collector = std::make_unique<SyscallCollector>(std::move(object).value());
-  if (auto attached = collector->attach(context.slow_syscall_ns > 0); !attached) return attached.error();
+  if (auto attached = collector->attach(context.slow_syscall_ns > 0, context.timeline); !attached) return attached.error();
   return std::unique_ptr<Collector>(std::move(collector));
 }
 

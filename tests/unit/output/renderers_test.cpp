@@ -107,7 +107,8 @@ TEST(JsonLines, SummaryListsEveryProcessAndEveryLossCounter) {
             R"("server_conns_dropped":0,"rhythm_table_full":0,"syscall_counter_map_full":0,"syscall_errno_map_full":0,)"
             R"("syscall_thread_map_full":0,"syscall_ringbuf_full":0,"memory_map_full":0,"oom_ringbuf_full":0,)"
             R"("heap_blocks_full":0,"heap_stack_lost":0,"heap_calls_full":0,"heap_processes_full":0,)"
-            R"("probe_stats_full":0,"probe_codes_full":0,"probe_calls_full":0,"probe_events_full":0,"probe_stack_lost":0},)"
+            R"("probe_stats_full":0,"probe_codes_full":0,"probe_calls_full":0,"probe_events_full":0,"probe_stack_lost":0,)"
+            R"("timeline_ringbuf_full":0,"timeline_full":0},)"
             R"("bpf_programs":[{"name":"count_send","run_count":4,"run_time_ns":400,"recursion_misses":0}],"exit_status":7})");
 }
 
