@@ -33,7 +33,7 @@ class Program:
         assert self.first and self.first[0] == "ready", self.first
         self.pid = self.proc.pid
 
-    def run(self, line):
+    def send(self, line):
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
         reply = self.proc.stdout.readline().split()
@@ -68,7 +68,7 @@ class UserFunctions(unittest.TestCase):
     def test_getpid_is_counted_exactly(self):
         with Program([PROBED]) as program:
             with Agent("-p", str(program.pid), "--probe", "libc:getpid") as agent:
-                program.run("getpid 10000")
+                program.send("getpid 10000")
                 counted(agent, "probe", program.pid, lambda r: r["returns"] == 10000, function="getpid")
             record = last(agent, "probe", program.pid, function="getpid")
         self.assertEqual((record["calls"], record["returns"], record["errors"]), (10000, 10000, 0))
@@ -79,7 +79,7 @@ class UserFunctions(unittest.TestCase):
         for name in ("ntprobe::Widget::spin(int)", "ntprobe::Widget::spin", "_ZN7ntprobe6Widget4spinEi"):
             with self.subTest(name=name), Program([PROBED]) as program:
                 with Agent("-p", str(program.pid), "--probe", f"ntprobe:{name}=neg") as agent:
-                    program.run("spin 101")
+                    program.send("spin 101")
                     counted(agent, "probe", program.pid, lambda r: r["returns"] == 101,
                             function="ntprobe::Widget::spin(int)")
                 record = last(agent, "probe", program.pid, function="ntprobe::Widget::spin(int)")
@@ -91,7 +91,7 @@ class UserFunctions(unittest.TestCase):
     def test_a_usdt_probe_counts_its_passes(self):
         with Program([PROBED]) as program:
             with Agent("-p", str(program.pid), "--probe", f"usdt:{PROBED}:ntprobe:tick") as agent:
-                program.run("tick 7")
+                program.send("tick 7")
                 counted(agent, "probe", program.pid, lambda r: r["calls"] == 7, function="ntprobe:tick")
             record = last(agent, "probe", program.pid, function="ntprobe:tick")
         self.assertTrue(record["usdt"])
@@ -116,7 +116,7 @@ class CudaRuntime(unittest.TestCase):
         """Acceptance 1: 100 cudaMalloc, 60 cudaFree, 10 cudaMemcpy, 5 cudaLaunchKernel, exactly."""
         with Program([CUDA, "100", "60", "10", "5"]) as program:
             with Agent("-p", str(program.pid), "--collect", "cuda") as agent:
-                codes = program.run("go")
+                codes = program.send("go")
                 counted(agent, "cuda", program.pid, lambda r: r["apis"].get("cudaDeviceSynchronize", {}).get("returns") == 1)
             record = last(agent, "cuda", program.pid)
         self.assertIn("libcudart.so", os.path.basename(record["libraries"][0]))
@@ -136,7 +136,7 @@ class CudaRuntime(unittest.TestCase):
         with tempfile.TemporaryDirectory(prefix="nt-probes-") as scratch, Program([CUDA, "100", "60", "10", "5"]) as program:
             path = os.path.join(scratch, "trace.json")
             with Agent("-p", str(program.pid), "--collect", "cuda", "--timeline", path) as agent:
-                program.run("go")
+                program.send("go")
                 counted(agent, "cuda", program.pid, lambda r: r["apis"].get("cudaDeviceSynchronize", {}).get("returns") == 1)
             tracks = Tracks(self, path)
         names = [name for (pid, tid), slices in tracks.slices.items() if pid == program.pid
@@ -152,7 +152,7 @@ class CudaRuntime(unittest.TestCase):
                "MASTER_ADDR": "10.9.8.7", "MASTER_PORT": "29999", "RANK": "1", "WORLD_SIZE": "2"}
         with Program([CUDA, "100", "60", "10", "5"], env=env) as program:
             with Agent("-p", str(program.pid), "--collect", "cuda", "--heap-min-age", "1") as agent:
-                self.assertEqual(program.run("go"), ["0", "0", "0", "0"])
+                self.assertEqual(program.send("go"), ["0", "0", "0", "0"])
                 time.sleep(1.5)  # the 40 blocks left grow older than --heap-min-age
                 counted(agent, "cuda", program.pid, lambda r: r["device_memory"]["old_allocations"])
             record = last(agent, "cuda", program.pid)
