@@ -18,7 +18,6 @@ Usage: /usr/bin/python3 bench/heap.py [--smoke] [--out bench/HEAP.md] [--rounds 
   non-zero when --heap costs as much per pair as bpftrace's equivalent)."""
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -39,23 +38,9 @@ PER_PAIR_PROGRAM = {"record": None, "record --heap": "free_enter", "record --hea
 def workload(pairs, cpu):
     """Allocator calls/s (a malloc and a free per pair) of one run of nt-leaker, pinned to `cpu`."""
     def run():
-        proc = bench.spawn(["taskset", "-c", str(cpu), NT_LEAKER, "--leak", "0", "--churn", "0", "--pairs", str(pairs)],
-                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
-        sched_io.HELPERS.append(proc)
-        try:
-            if proc.stdout.readline().strip() != "ready":
-                sched_io.fail("nt-leaker did not start")
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-            done = proc.stdout.readline().split()
-            proc.stdin.close()
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            sched_io.kill_helpers()
-            sched_io.fail("nt-leaker ran past 60 s")
-        if len(done) != 2 or done[0] != "done" or proc.returncode != 0:
-            sched_io.fail(f"nt-leaker failed: {done} (exit {proc.returncode})")
-        return {"value": 2 * pairs / (int(done[1]) / 1e9), "bytes": 0}
+        (elapsed_ns,) = sched_io.run_released(["taskset", "-c", str(cpu), NT_LEAKER, "--leak", "0", "--churn", "0",
+                                               "--pairs", str(pairs)], "go", 1)
+        return {"value": 2 * pairs / (int(elapsed_ns) / 1e9), "bytes": 0}
     return run
 
 

@@ -3,7 +3,7 @@ function, in one run; writes bench/PROBES.md.
 
 The workload: nt-probed calling the C library's getpid N times, pinned to one CPU (a function that
 does almost nothing: the tracing's cost per call is all there is to see). Calls/s untraced, under
-`neutracer record --probe libc:getpid -c nt-probed` (calls, latency histogram and errors per process
+`neutracer record --collect probes --probe libc:getpid -c nt-probed` (calls, latency histogram and errors per process
 and function in the kernel), and under bpftrace doing the same work (a start time per thread at
 the entry; at the return, a count and a log2 histogram of the latency per process), for the same
 process name. Per tool: BPF ns per call over all of its programs, from the kernel's run-time
@@ -17,7 +17,6 @@ Usage: /usr/bin/python3 bench/probes.py [--smoke] [--out bench/PROBES.md] [--rou
   non-zero when --probe costs as much per call as bpftrace)."""
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -34,23 +33,8 @@ uretprobe:libc:getpid /@start[tid]/ { @calls[pid] = count(); @latency[pid] = his
 def workload(calls, cpu):
     """getpid calls/s of one run of nt-probed, pinned to `cpu`."""
     def run():
-        proc = bench.spawn(["taskset", "-c", str(cpu), NT_PROBED], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           text=True, start_new_session=True)
-        sched_io.HELPERS.append(proc)
-        try:
-            if proc.stdout.readline().strip() != "ready":
-                sched_io.fail("nt-probed did not start")
-            proc.stdin.write(f"getpid {calls}\n")
-            proc.stdin.flush()
-            done = proc.stdout.readline().split()
-            proc.stdin.close()
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            sched_io.kill_helpers()
-            sched_io.fail("nt-probed ran past 60 s")
-        if len(done) != 3 or done[0] != "done" or proc.returncode != 0:
-            sched_io.fail(f"nt-probed failed: {done} (exit {proc.returncode})")
-        return {"value": calls / (int(done[2]) / 1e9), "bytes": 0}
+        _, elapsed_ns = sched_io.run_released(["taskset", "-c", str(cpu), NT_PROBED], f"getpid {calls}", 2)
+        return {"value": calls / (int(elapsed_ns) / 1e9), "bytes": 0}
     return run
 
 
@@ -71,7 +55,7 @@ def main():
     cpu = bench.NCPU - 1
     observers = [("untraced", bench.Observer),
                  ("record --probe libc:getpid", lambda: bench.NeuTracer(
-                     "record --probe libc:getpid", ["record", "--collect", "cpu", "--probe", "libc:getpid",
+                     "record --probe libc:getpid", ["record", "--collect", "probes", "--probe", "libc:getpid",
                                                     "-c", "nt-probed"])),
                  ("bpftrace uprobe+uretprobe", lambda: bench.Bpftrace("bpftrace uprobe+uretprobe", BPFTRACE_CALLS))]
     runner = workload(calls, cpu)
@@ -93,8 +77,8 @@ def main():
              "`kernel.bpf_stats_enabled` off; a quarter as many follow with it on, for the BPF ns per call (the "
              "programs' bodies: the uprobe and uretprobe traps, the same for both tools, are in the throughput "
              "ratios alone).", "",
-             "The tools: `neutracer record --probe libc:getpid -c nt-probed` (the cpu collector beside it: "
-             "--probe is not a collector of its own choosing); bpftrace 0.17 with a uprobe and a uretprobe on "
+             "The tools: `neutracer record --collect probes --probe libc:getpid -c nt-probed` (the probes "
+             "collector alone); bpftrace 0.17 with a uprobe and a uretprobe on "
              "getpid keeping what --probe keeps (a start time per thread; a count and a log2 latency histogram "
              "per process), for the same process name. The script is in bench/probes.py.", "",
              f"Load1 at the runs' start: median {statistics.median(r['load1'] for r in ratio_runs):.2f}; "

@@ -111,6 +111,28 @@ def run_helper(argv, timeout):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def run_released(argv, command, fields, timeout=60):
+    """Runs a helper that prints "ready", waits for one line (`command`), works, and prints "done"
+    and `fields` more words, in a process group of its own: the words after "done"."""
+    name = os.path.basename(argv[-1] if argv[0] == "taskset" else argv[0])
+    proc = bench.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    HELPERS.append(proc)
+    try:
+        if proc.stdout.readline().strip() != "ready":
+            fail(f"{name} did not start")
+        proc.stdin.write(command + "\n")
+        proc.stdin.flush()
+        done = proc.stdout.readline().split()
+        proc.stdin.close()
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_helpers()
+        fail(f"{name} ran past {timeout} s")
+    if len(done) != fields + 1 or done[0] != "done" or proc.returncode != 0:
+        fail(f"{name} failed: {done} (exit {proc.returncode})")
+    return done[1:]
+
+
 # ---------------------------------------------------------------- workloads
 
 

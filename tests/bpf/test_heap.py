@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
-from ntlib import BUILD, Agent, wait_for  # noqa: E402
+from ntlib import BUILD, Agent, KilledAtExit, wait_for  # noqa: E402
 
 LEAKER = os.path.join(BUILD, "tests", "helpers", "nt-leaker")
 LEAK, BLOCK, CHURN = 1000, 4096, 1000
@@ -29,7 +29,7 @@ EXEC_INTO = ("import os, sys\nsys.stdin.readline()\nheld = [bytearray(1 << 20) f
              "os.execv(sys.argv[1], sys.argv[1:])")
 
 
-class Leaker:
+class Leaker(KilledAtExit):
     """nt-leaker, waiting to start; `run()` lets it leak and churn; leaving the with-block ends it.
     With `after_exec`, it starts as Python, which execs nt-leaker at `become()`."""
 
@@ -57,14 +57,6 @@ class Leaker:
     def end(self):
         self.proc.stdin.close()
         self.proc.wait(timeout=10)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
 
 
 def heap_records(records, pid):

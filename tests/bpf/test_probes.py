@@ -15,7 +15,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 sys.path.insert(0, os.path.dirname(__file__))
-from ntlib import BUILD, NEUTRACER, Agent, wait_for  # noqa: E402
+from ntlib import BUILD, NEUTRACER, Agent, KilledAtExit, wait_for  # noqa: E402
 
 HELPERS = os.path.join(BUILD, "tests", "helpers")
 PROBED = os.path.join(HELPERS, "nt-probed")
@@ -23,7 +23,7 @@ CUDA = os.path.join(HELPERS, "nt-cuda")
 STANDIN = os.path.join(HELPERS, "standin")
 
 
-class Program:
+class Program(KilledAtExit):
     """A helper that prints a first line, then runs one command per line; killed on every path."""
 
     def __init__(self, argv, env=None):
@@ -39,14 +39,6 @@ class Program:
         reply = self.proc.stdout.readline().split()
         assert reply and reply[0] == "done", reply
         return reply[1:]
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
 
 
 def last(agent, kind, pid, **match):

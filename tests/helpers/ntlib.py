@@ -73,6 +73,18 @@ def sh(*argv):
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+class KilledAtExit:
+    """A helper process (`self.proc`) for a with-block: killed, if it still runs, on every way out."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
 class NetNs:
     """A network namespace of the test's own, with lo up; deleted on exit."""
 
