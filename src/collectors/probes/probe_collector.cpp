@@ -257,13 +257,25 @@ class ProbeCollector : public ObjectCollector<probes> {
       LIBBPF_OPTS(bpf_uprobe_opts, opts, .ref_ctr_offset = semaphore_offset, .bpf_cookie = index,
                   .retprobe = at_return);
       bpf_program* program = at_return ? object_->skel().progs.probe_return : object_->skel().progs.probe_entry;
-      bpf_link* link = bpf_program__attach_uprobe_opts(program, -1, path.c_str(), offset.value(), &opts);
-      if (!link) return errno_error("probing " + shown + " in " + path, errno);
-      links_.add(link);
+      for (pid_t pid : trapped_processes()) {
+        bpf_link* link = bpf_program__attach_uprobe_opts(program, pid, path.c_str(), offset.value(), &opts);
+        if (!link) return errno_error("probing " + shown + " in " + path, errno);
+        links_.add(link);
+      }
     }
     functions_.push_back({set, path, shown});
     shapes_.push_back(shape);
     return {};
+  }
+
+  // Where the breakpoints go: only into the named processes when the filter is exactly those (a
+  // breakpoint traps every process that maps the file, whatever the filter then says: other
+  // processes' calls would pay the trap for nothing); else into every process (-1), the filter
+  // choosing in the kernel.
+  std::vector<pid_t> trapped_processes() const {
+    const auto& config = filter_.config();
+    const bool only_named = config.by_tgid && !config.follow_children && !pids_.empty();
+    return only_named ? pids_ : std::vector<pid_t>{-1};
   }
 
   // Every copy of libcudart and libnccl a traced process maps that is not probed yet: the CUDA
