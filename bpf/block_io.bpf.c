@@ -298,6 +298,10 @@ int BPF_PROG(count_complete, struct request *rq, blk_status_t error, unsigned in
 	disk = disk_of(rq);
 	key.major = disk->major;
 	key.minor = disk->first_minor;
+	/* Before the counters: after them, keeping the key and kind live through the histograms' branches
+	 * cost 6.1's verifier its pruning (a million instructions, and the program refused). */
+	if (timeline && finished && r && r->origin == NT_IO_ORIGIN_PROCESS)
+		send_slice(r, &key, kind);
 	c = counters_of(&key, r);
 	if (c) {
 		c->bytes[kind] += nr_bytes;
@@ -314,8 +318,6 @@ int BPF_PROG(count_complete, struct request *rq, blk_status_t error, unsigned in
 			}
 		}
 	}
-	if (timeline && finished && r && r->origin == NT_IO_ORIGIN_PROCESS)
-		send_slice(r, &key, kind);
 	if (finished && r)
 		r->stamp_ns = 0;
 	return 0;

@@ -185,8 +185,13 @@ class Recorder {
       }
       for (const auto& name : jobs_.add_interval(tables_.flows)) changed_jobs.insert(name);
       follow_rhythms(changed_jobs);
+      for (const auto& [key, process] : tables_.probes.processes())  // a rank's NCCL calls moved
+        if (auto identity = identified_.find(key);
+            identity != identified_.end() && jobs_.jobs().count(identity->second.job) && !process.collectives.empty() &&
+            output::cuda_record_due(process, tables_.probes))
+          changed_jobs.insert(identity->second.job);
       for (const auto& name : changed_jobs)
-        if (auto ok = sink_.write(output::job_record(jobs_.jobs().at(name), ts)); !ok) return ok;
+        if (auto ok = sink_.write(job_record(jobs_.jobs().at(name), ts)); !ok) return ok;
       if (sources_.net) {
         if (auto ok = emit_devices(ts); !ok) return ok;
         for (const auto& unseen : sources_.net->unseen_bytes())
@@ -361,7 +366,7 @@ class Recorder {
       for (const auto& u : sources_.net->unseen_bytes()) unseen.push_back(output::unseen_record(u, 0));
     record["unattributed"] = unseen;
     nlohmann::ordered_json jobs = nlohmann::ordered_json::array();
-    for (const auto& [name, job] : jobs_.jobs()) jobs.push_back(output::job_record(job, 0));
+    for (const auto& [name, job] : jobs_.jobs()) jobs.push_back(job_record(job, 0));
     record["jobs"] = jobs;
     if (auto ok = sink_.write(record); !ok) return ok;
     return sink_.flush();
@@ -392,6 +397,19 @@ class Recorder {
 
  private:
   // Who each process is, read from /proc once, while it still runs; jobs form from the ranks.
+  // A job as the network sees it, with each rank's NCCL collectives where --collect cuda saw them.
+  nlohmann::ordered_json job_record(const model::Job& job, double ts) const {
+    auto record = output::job_record(job, ts);
+    for (auto& rank : record["ranks"]) {
+      auto process = job.ranks.find(rank["rank"].get<int>());
+      if (process == job.ranks.end()) continue;
+      auto probed = tables_.probes.processes().find(process->second);
+      if (probed != tables_.probes.processes().end() && !probed->second.collectives.empty())
+        rank["nccl"] = output::collectives_json(probed->second, tables_.probes);
+    }
+    return record;
+  }
+
   // The network's processes and the CUDA runtime's (a rank's NCCL calls join its job).
   Status identify_new_processes(double ts, std::set<std::string>& changed_jobs) {
     std::vector<std::pair<model::ProcessKey, const std::string*>> seen;

@@ -51,6 +51,19 @@ std::vector<nlohmann::ordered_json> probe_records(const model::ProcessProbes& pr
   return records;
 }
 
+nlohmann::ordered_json collectives_json(const model::ProcessProbes& process, const model::ProbeTable& table) {
+  nlohmann::ordered_json nccl = nlohmann::ordered_json::object();
+  for (const auto& [index, calls] : process.functions) {
+    if (!in_set(table, index, {model::ProbeSet::kNccl})) continue;
+    const auto& name = table.functions[index].name;
+    auto entry = calls_json(calls);
+    if (auto counted = process.collectives.find(name); counted != process.collectives.end())
+      entry["bytes"] = counted->second.bytes;
+    nccl[name] = std::move(entry);
+  }
+  return nccl;
+}
+
 bool cuda_record_due(const model::ProcessProbes& process, const model::ProbeTable& table) {
   if (process.cuda.old_bytes() != process.cuda.old_bytes_at_interval_start) return true;
   for (const auto& [index, calls] : process.functions)
@@ -61,20 +74,13 @@ bool cuda_record_due(const model::ProcessProbes& process, const model::ProbeTabl
 }
 
 nlohmann::ordered_json cuda_record(const model::ProcessProbes& process, const model::ProbeTable& table, double ts) {
-  nlohmann::ordered_json apis = nlohmann::ordered_json::object(), nccl = nlohmann::ordered_json::object();
+  nlohmann::ordered_json apis = nlohmann::ordered_json::object();
   std::set<std::string> libraries;
   for (const auto& [index, calls] : process.functions) {
     if (!in_set(table, index, {model::ProbeSet::kCuda, model::ProbeSet::kNccl})) continue;
     const auto& function = table.functions[index];
     libraries.insert(function.library);
-    auto entry = calls_json(calls);
-    if (function.set == model::ProbeSet::kNccl) {
-      if (auto counted = process.collectives.find(function.name); counted != process.collectives.end())
-        entry["bytes"] = counted->second.bytes;
-      nccl[function.name] = std::move(entry);
-    } else {
-      apis[function.name] = std::move(entry);
-    }
+    if (function.set == model::ProbeSet::kCuda) apis[function.name] = calls_json(calls);
   }
   nlohmann::ordered_json kernels = nlohmann::ordered_json::array();
   for (const auto& [name, launched] : process.cuda.kernels) {
@@ -119,7 +125,7 @@ nlohmann::ordered_json cuda_record(const model::ProcessProbes& process, const mo
                              {"old_allocations", std::move(old)}};
   // An async copy returns once it is queued: its time is the enqueue's, not the transfer's.
   record["copies"] = std::move(copies);
-  record["nccl"] = std::move(nccl);
+  record["nccl"] = collectives_json(process, table);
   record["exited"] = process.exited;
   return record;
 }

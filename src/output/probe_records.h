@@ -14,6 +14,9 @@ std::vector<nlohmann::ordered_json> probe_records(const model::ProcessProbes& pr
 // A `cuda` record when the process called the CUDA runtime or NCCL in the interval, its device
 // blocks past the age threshold changed, or it exited.
 bool cuda_record_due(const model::ProcessProbes& process, const model::ProbeTable& table);
+// NCCL's calls by function (as a `probe` record's fields, and the collectives' bytes): the `cuda`
+// record's `nccl`, and a rank's in its job's record.
+nlohmann::ordered_json collectives_json(const model::ProcessProbes& process, const model::ProbeTable& table);
 nlohmann::ordered_json cuda_record(const model::ProcessProbes& process, const model::ProbeTable& table, double ts);
 
 }  // namespace nt::output

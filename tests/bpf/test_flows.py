@@ -109,7 +109,10 @@ class Flows(unittest.TestCase):
             lossy_flow = final_flows(agent, lossy["pid"])[("192.0.2.1", lossy["ports"][0], "192.0.2.2", lossy_port)]
             clean_flow = final_flows(agent, clean["pid"])[("192.0.2.1", clean["ports"][0], "192.0.2.2", clean_port)]
             self.assertGreater(lossy_flow["retrans"], 0)
-            self.assertEqual(clean_flow["retrans"], 0)
+            # Nothing drops the clean flow's packets; under emulation (CI's 6.1 guest) a slow veth
+            # has made the sender fire a tail-loss probe or an RTO now and then: a few at most (the
+            # lossy flow's, misattributed, would be more).
+            self.assertLessEqual(clean_flow["retrans"], 3)
             lossy_close = [c for c in conns(agent, lossy["pid"], "close") if c["sport"] == lossy["ports"][0]]
             self.assertGreater(lossy_close[0]["retrans"], 0)
             loop_flow = next(iter(final_flows(agent, loop[0]).values()))

@@ -167,6 +167,11 @@ class CudaRuntime(unittest.TestCase):
         self.assertEqual((nccl["ncclBroadcast"]["calls"], nccl["ncclBroadcast"]["bytes"]), (2, 2 * 100 * 8))
         self.assertGreaterEqual(nccl["ncclAllReduce"]["time_ns"], 8e6)
         self.assertEqual((record["job"], record["rank"]), ("10.9.8.7:29999", 1))
+        # Joined to the job view: the rank's collectives in its job's record.
+        job = [r for r in agent.records if r["type"] == "job" and r["job"] == "10.9.8.7:29999"][-1]
+        (rank,) = job["ranks"]
+        self.assertEqual((rank["rank"], rank["pid"]), (1, program.pid))
+        self.assertEqual((rank["nccl"]["ncclAllReduce"]["calls"], rank["nccl"]["ncclAllReduce"]["bytes"]), (8, 32768))
 
 
 if __name__ == "__main__":

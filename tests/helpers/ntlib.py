@@ -190,7 +190,8 @@ class Agent:
         argv = [NEUTRACER, self.mode, "--interval", str(self.interval_ms), "-o", self.out.name] + self.args
         self.proc = subprocess.Popen(self.ns.enter_argv(argv) if self.ns else argv, stderr=subprocess.PIPE, text=True,
                                      env=self.env)
-        wait_for(lambda: self._lines() or self.proc.poll() is not None, what="the agent's start record")
+        # Loading and verifying the programs takes seconds under emulation (CI's kernel matrix).
+        wait_for(lambda: self._lines() or self.proc.poll() is not None, timeout=30, what="the agent's start record")
         if self.proc.poll() is not None:
             raise RuntimeError(f"agent exited early: {self.proc.stderr.read()}")
         return self
