@@ -2,6 +2,8 @@
 //
 // Bytes per series is sizeof(Detector): the detector owns no heap memory (it is trivially
 // copyable, checked below), so its size is its whole state. It is reported as a counter.
+// Each benchmark runs twice, side by side: `default` (range breaks and the likelihood stage on)
+// and `before` (both off: the detector of issue 8, whose sizeof was 1416 bytes then).
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -29,9 +31,17 @@ std::vector<double> rate_series(std::size_t n) {
   return series;
 }
 
+// state.range(0): 1 for the default configuration, 0 for the one before range breaks and the
+// likelihood stage.
+nt::detect::Config configuration(std::int64_t with_new_stages) {
+  nt::detect::Config config;
+  config.detect_range_breaks = config.likelihood = with_new_stages != 0;
+  return config;
+}
+
 void BM_DetectorUpdate(benchmark::State& state) {
   const auto series = rate_series(1 << 16);
-  nt::detect::Detector detector;
+  nt::detect::Detector detector(configuration(state.range(0)));
   std::int64_t t = 0;
   std::size_t i = 0;
   for (auto _ : state) {
@@ -43,12 +53,13 @@ void BM_DetectorUpdate(benchmark::State& state) {
   state.counters["ns_per_point"] = benchmark::Counter(static_cast<double>(state.iterations()),
                                                       benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
-BENCHMARK(BM_DetectorUpdate);
+BENCHMARK(BM_DetectorUpdate)->ArgName("default")->Arg(0)->Arg(1);
 
 // Many series updated in turn, as the agent does each interval: state no longer sits in L1.
 void BM_DetectorUpdateManySeries(benchmark::State& state) {
   const auto series = rate_series(1 << 12);
-  std::vector<nt::detect::Detector> detectors(static_cast<std::size_t>(state.range(0)));
+  std::vector<nt::detect::Detector> detectors(static_cast<std::size_t>(state.range(0)),
+                                              nt::detect::Detector(configuration(state.range(1))));
   std::int64_t t = 0;
   std::size_t i = 0;
   for (auto _ : state) {
@@ -61,7 +72,7 @@ void BM_DetectorUpdateManySeries(benchmark::State& state) {
   state.counters["ns_per_point"] = benchmark::Counter(static_cast<double>(state.iterations() * state.range(0)),
                                                       benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
-BENCHMARK(BM_DetectorUpdateManySeries)->Arg(10000);
+BENCHMARK(BM_DetectorUpdateManySeries)->ArgNames({"series", "default"})->Args({10000, 0})->Args({10000, 1});
 
 }  // namespace
 

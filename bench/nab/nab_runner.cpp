@@ -21,6 +21,7 @@
 
 #include "detector.h"
 #include "nab.h"
+#include "nab_stream.h"
 
 namespace {
 
@@ -31,6 +32,8 @@ using nt::detect::Detector;
 using nt::nab::Corpus;
 using nt::nab::Profile;
 using nt::nab::Scored;
+using nt::nab::configuration_grid;
+using nt::nab::describe;
 
 struct Options {
   std::string nab_dir;
@@ -49,21 +52,6 @@ std::optional<Options> parse_options(int argc, char** argv) {
   return options;
 }
 
-// "YYYY-MM-DD HH:MM:SS" to seconds since 1970 (UTC, proleptic Gregorian), without the C locale.
-std::optional<std::int64_t> epoch_seconds(const std::string& text) {
-  int year, month, day, hour, minute, second;
-  if (std::sscanf(text.c_str(), "%d-%d-%d %d:%d:%d", &year, &month, &day, &hour, &minute, &second) != 6)
-    return std::nullopt;
-  // Days from civil date (H. Hinnant's algorithm).
-  year -= month <= 2;
-  const std::int64_t era = (year >= 0 ? year : year - 399) / 400;
-  const std::int64_t year_of_era = year - era * 400;
-  const std::int64_t day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-  const std::int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-  const std::int64_t days = era * 146097 + day_of_era - 719468;
-  return days * 86400 + hour * 3600 + minute * 60 + second;
-}
-
 // One configuration's output on every series of the corpus, in corpus order.
 struct Run {
   std::vector<std::vector<double>> scores;  // continuous score
@@ -75,27 +63,12 @@ struct Run {
 std::optional<Run> run_detector(const Corpus& corpus, const Config& config, std::string& error) {
   Run run;
   for (const auto& series : corpus.series) {
-    Detector detector(config);
-    std::vector<double> scores(series.values.size()), alerts(series.values.size());
-    std::vector<std::int64_t> times(series.values.size());
-    for (std::size_t i = 0; i < series.values.size(); ++i) {
-      auto t = epoch_seconds(series.timestamps[i]);
-      if (!t) {
-        error = series.key() + ": bad timestamp '" + series.timestamps[i] + "'";
-        return std::nullopt;
-      }
-      times[i] = *t;
-    }
-    const auto start = std::chrono::steady_clock::now();
-    for (std::size_t i = 0; i < series.values.size(); ++i) {
-      const auto verdict = detector.update(times[i], series.values[i]);
-      scores[i] = verdict.novelty;
-      alerts[i] = verdict.alert == AlertState::raised ? 1.0 : 0.0;
-    }
-    run.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    auto streamed = nt::nab::stream_series(series, config, error);
+    if (!streamed) return std::nullopt;
+    run.seconds += streamed->seconds;
     run.points += series.values.size();
-    run.scores.push_back(std::move(scores));
-    run.alerts.push_back(std::move(alerts));
+    run.scores.push_back(std::move(streamed->scores));
+    run.alerts.push_back(std::move(streamed->alerts));
   }
   return run;
 }
@@ -143,37 +116,16 @@ bool write_results(const std::string& out_dir, const std::string& detector, cons
   return true;
 }
 
-// The configurations protocol (c) chooses from: the default and its neighbours along the
-// settings that mattered most while developing (baseline rate halved or doubled, a shorter
-// episode, spread changes on). Protocols (a) and (b) use the default alone.
-std::vector<Config> configuration_grid() {
-  const Config defaults;
-  std::vector<Config> grid;
-  for (auto transform : {nt::detect::Transform::identity, nt::detect::Transform::log})
-    for (double rate_factor : {0.5, 1.0, 2.0})
-      for (int clear_points : {defaults.clear_points / 3, defaults.clear_points})
-        for (bool spread_changes : {false, true}) {
-          Config config;
-          config.transform = transform;
-          config.level_rate = config.spread_rate = rate_factor * defaults.level_rate;
-          config.clear_points = clear_points;
-          config.detect_spread_changes = spread_changes;
-          grid.push_back(config);
-        }
-  return grid;
-}
+// Protocol (c) for one profile: the normalised corpus score of the held-out predictions, and
+// each held-out category's own normalised score.
+struct HeldOut {
+  double corpus_score = 0.0;
+  std::map<std::string, double> by_category;
+};
 
-std::string describe(const Config& c) {
-  char text[112];
-  std::snprintf(text, sizeof text, "transform=%s rate=%g clear_points=%d spread_changes=%s",
-                c.transform == nt::detect::Transform::log ? "log" : "identity", c.level_rate, c.clear_points,
-                c.detect_spread_changes ? "on" : "off");
-  return text;
-}
-
-// Protocol (c) for one profile: the normalised corpus score of the held-out predictions.
-double leave_one_category_out(const Corpus& corpus, const std::vector<Config>& grid, const std::vector<Run>& runs,
-                              const Profile& profile) {
+HeldOut leave_one_category_out(const Corpus& corpus, const std::vector<Config>& grid, const std::vector<Run>& runs,
+                               const Profile& profile) {
+  HeldOut result;
   double held_out_raw = 0.0;
   for (const auto& category : corpus.categories()) {
     double best_training = -1e300;
@@ -187,12 +139,36 @@ double leave_one_category_out(const Corpus& corpus, const std::vector<Config>& g
         chosen = g;
       }
     }
-    const double raw = nt::nab::raw_score(pair_up(corpus, runs[chosen].scores, category), profile, chosen_threshold);
+    const auto held_out = pair_up(corpus, runs[chosen].scores, category);
+    const double raw = nt::nab::raw_score(held_out, profile, chosen_threshold);
     held_out_raw += raw;
+    result.by_category[category] = normalised(held_out, profile, raw);
     std::printf("  c/%s held out %-22s %s threshold=%.4f raw=%.3f\n", profile.name.c_str(), category.c_str(),
                 describe(grid[chosen]).c_str(), chosen_threshold, raw);
   }
-  return normalised(pair_up(corpus, runs.front().scores), profile, held_out_raw);
+  result.corpus_score = normalised(pair_up(corpus, runs.front().scores), profile, held_out_raw);
+  return result;
+}
+
+// Each category's normalised score under the three protocols (standard profile). A category
+// without windows has no normalised score (its null and perfect scores are both 0): its false
+// positives are shown instead, as the raw score.
+void print_categories(const Corpus& corpus, const Run& ours, double swept_threshold, const HeldOut& held_out) {
+  const Profile& standard = corpus.profiles.front();
+  std::printf("\nper category, standard profile (a: the corpus-wide swept threshold)\n");
+  std::printf("%-24s %7s %8s %8s %8s\n", "category", "windows", "a", "b", "c");
+  for (const auto& category : corpus.categories()) {
+    const auto scores = pair_up(corpus, ours.scores, category);
+    const auto alerts = pair_up(corpus, ours.alerts, category);
+    const std::size_t windows = nt::nab::total_windows(scores);
+    const double a_raw = nt::nab::raw_score(scores, standard, swept_threshold);
+    const double b_raw = nt::nab::raw_score(alerts, standard, 0.5);
+    if (windows == 0)
+      std::printf("%-24s %7zu %7.2fr %7.2fr %8s\n", category.c_str(), windows, a_raw, b_raw, "-");
+    else
+      std::printf("%-24s %7zu %8.1f %8.1f %8.1f\n", category.c_str(), windows, normalised(scores, standard, a_raw),
+                  normalised(alerts, standard, b_raw), held_out.by_category.at(category));
+  }
 }
 
 void print_row(const std::string& name, const std::map<std::string, double>& by_profile) {
@@ -221,8 +197,7 @@ int main(int argc, char** argv) {
   const auto corpus = &*loaded.value;
 
   // The default configuration comes first in the runs, then the grid protocol (c) chooses from.
-  std::vector<Config> grid = configuration_grid();
-  grid.insert(grid.begin(), Config{});
+  const std::vector<Config> grid = configuration_grid();
   std::vector<Run> runs;
   std::string error;
   for (const auto& config : grid) {
@@ -241,6 +216,8 @@ int main(int argc, char** argv) {
   }
 
   std::map<std::string, double> swept, label_free, held_out;
+  double standard_threshold = 0.0;
+  HeldOut standard_held_out;
   const auto all_scores = pair_up(*corpus, ours.scores);
   const auto all_alerts = pair_up(*corpus, ours.alerts);
   for (const auto& profile : corpus->profiles) {
@@ -248,7 +225,12 @@ int main(int argc, char** argv) {
     swept[profile.name] = normalised(all_scores, profile, best.raw);
     std::printf("  a/%s threshold=%.4f\n", profile.name.c_str(), best.threshold);
     label_free[profile.name] = normalised(all_alerts, profile, nt::nab::raw_score(all_alerts, profile, 0.5));
-    held_out[profile.name] = leave_one_category_out(*corpus, grid, runs, profile);
+    const HeldOut c = leave_one_category_out(*corpus, grid, runs, profile);
+    held_out[profile.name] = c.corpus_score;
+    if (&profile == &corpus->profiles.front()) {
+      standard_threshold = best.threshold;
+      standard_held_out = c;
+    }
   }
 
   std::printf("\nNAB v1.1, %zu files, %zu points; default configuration: %s\n", corpus->series.size(), ours.points,
@@ -262,6 +244,7 @@ int main(int argc, char** argv) {
   std::sort(board.begin(), board.end(),
             [](const auto& x, const auto& y) { return x.second.at("standard") > y.second.at("standard"); });
   for (const auto& [name, by_profile] : board) print_row(name, by_profile);
+  print_categories(*corpus, ours, standard_threshold, standard_held_out);
   std::printf("\n");
   print_ours("a-swept", swept);
   print_ours("b-label-free", label_free);

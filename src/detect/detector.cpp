@@ -18,6 +18,8 @@ std::string_view finding_name(Finding finding) {
     case Finding::variance_up: return "variance_up";
     case Finding::variance_down: return "variance_down";
     case Finding::stall: return "stall";
+    case Finding::new_high: return "new_high";
+    case Finding::new_low: return "new_low";
   }
   return "none";
 }
@@ -133,6 +135,45 @@ void Detector::update_baseline(double x, const Statistics& raw) {
   spread_changes_.follow(raw.spread_change, spread_weight, config_.residual_clip);
 }
 
+Detector::Scored Detector::range_break(double value) {
+  Scored scored{0.0, Finding::none};
+  const double range = highest_ - lowest_;
+  if (config_.detect_range_breaks && count_ > static_cast<std::uint32_t>(config_.range_warmup_points) && range > 0.0) {
+    const double above = (value - highest_) / range;
+    const double below = (lowest_ - value) / range;
+    const double overshoot = std::max(above, below);
+    if (overshoot > config_.range_tolerance)
+      scored = {std::clamp(0.5 + 0.2 * std::log10(overshoot / config_.range_alert_overshoot), 0.0, 1.0),
+                above > below ? Finding::new_high : Finding::new_low};
+  }
+  lowest_ = count_ == 1 ? value : std::min(lowest_, value);
+  highest_ = count_ == 1 ? value : std::max(highest_, value);
+  return scored;
+}
+
+double Detector::likelihood(double raw_score) {
+  // The raw scores come after the warm-up: the ring and the long-run moments start there.
+  const std::uint32_t seen = count_ - static_cast<std::uint32_t>(config_.warmup_points);
+  float& slot = recent_raw_[seen % kLikelihoodPoints];
+  recent_raw_sum_ += raw_score - slot;
+  slot = static_cast<float>(raw_score);
+  const double mean = recent_raw_sum_ / std::min<std::uint32_t>(seen, kLikelihoodPoints);
+  // Compared before it is learnt, as the baseline is. Until the moments have some history the
+  // stage has no opinion (1: the raw score stands).
+  double score = 1.0;
+  if (seen > static_cast<std::uint32_t>(config_.warmup_points)) {
+    const double deviation = std::sqrt(std::max(variance_of_means_, 1e-6));
+    const double p = 0.5 * std::erfc((mean - mean_of_means_) / (deviation * std::sqrt(2.0)));
+    score = std::clamp(std::log(std::max(p, 1e-300)) / (2.0 * std::log(config_.likelihood_risk)), 0.0, 1.0);
+  }
+  // Welford-style EWMA moments (weight 1/n at first, so the start converges).
+  const double weight = std::max(1.0 / seen, config_.likelihood_rate);
+  const double delta = mean - mean_of_means_;
+  mean_of_means_ += weight * delta;
+  variance_of_means_ = (1.0 - weight) * (variance_of_means_ + weight * delta * delta);
+  return score;
+}
+
 Verdict Detector::advance_alert(Scored scored) {
   Verdict verdict;
   verdict.calibrated = true;
@@ -167,6 +208,7 @@ Verdict Detector::update(std::int64_t t, double value) {
   ++count_;
   const double x = to_model(value);
   follow_runs(value);
+  const Scored range = range_break(value);
   if (count_ == 1) {
     level_ = fast_level_ = x;
     return last_ = Verdict{};
@@ -188,7 +230,10 @@ Verdict Detector::update(std::int64_t t, double value) {
   }
 
   const Scored scored = score(stats);
-  Verdict verdict = advance_alert(scored);
+  Scored final_score = scored;
+  if (config_.likelihood) final_score.score = std::min(scored.score, std::sqrt(scored.score * likelihood(scored.score)));
+  if (range.score > final_score.score) final_score = range;
+  Verdict verdict = advance_alert(final_score);
   verdict.expected_high = from_model(level_ + spikes_.upper.quantile(config_.risk) * spread());
   verdict.expected_low = from_model(level_ - spikes_.lower.quantile(config_.risk) * spread());
 

@@ -53,11 +53,29 @@ struct Config {
   double clear_score = 0.3;          // ... is ongoing while the score stays at or above this
   int clear_points = 45;             // ... and clears after this many points below clear_score
   int quarantine_points = 30;        // points at or above clear_score are not learnt, up to this many in a row
+  // Range breaks: a value beyond everything seen so far by more than range_tolerance of the range
+  // seen scores 0.5 at an overshoot of range_alert_overshoot of the range, 0.2 more per decade
+  // above (0.36 at 0.02). Scored from range_warmup_points on (the range must mean something).
+  bool detect_range_breaks = true;
+  int range_warmup_points = 300;
+  double range_tolerance = 0.02;
+  double range_alert_overshoot = 0.25;
+  // Likelihood stage (after Numenta's anomaly likelihood): the mean of the last likelihood_points
+  // raw scores is compared with the long-run distribution of that mean (EWMA mean and variance at
+  // likelihood_rate); its Gaussian tail probability is scored like the others, against
+  // likelihood_risk, and a point's score is the geometric mean of its raw score and that one. An
+  // isolated surprise in a series where surprises are common then counts for less than one that
+  // breaks a calm run.
+  bool likelihood = true;
+  double likelihood_rate = 0.001;
+  double likelihood_risk = 1e-5;
 };
 
 enum class AlertState : std::uint8_t { none, raised, ongoing, cleared };
 
-enum class Finding : std::uint8_t { none, spike_high, spike_low, level_up, level_down, variance_up, variance_down, stall };
+enum class Finding : std::uint8_t {
+  none, spike_high, spike_low, level_up, level_down, variance_up, variance_down, stall, new_high, new_low
+};
 
 std::string_view finding_name(Finding finding);
 
@@ -101,6 +119,8 @@ class Detector {
     double spread_change;  // log of fast spread over slow spread
   };
   Statistics measure(double x) const;
+  Scored range_break(double value);
+  double likelihood(double raw_score);
   Scored score(const Statistics& standardised) const;
   void follow_runs(double value);
   void learn(const Statistics& standardised);
@@ -110,6 +130,8 @@ class Detector {
   double spread() const;
   double to_model(double value) const;
   double from_model(double x) const;
+
+  static constexpr int kLikelihoodPoints = 10;  // raw scores averaged by the likelihood stage
 
   Config config_;
   TwoTails spikes_;
@@ -124,6 +146,12 @@ class Detector {
   double fast_spread_ = 0.0;
   double previous_value_ = 0.0;
   std::uint32_t unchanged_run_ = 0;  // consecutive points equal to the one before
+  double lowest_ = 0.0;   // of the values (not transformed), for range breaks
+  double highest_ = 0.0;
+  float recent_raw_[kLikelihoodPoints] = {};  // ring of the last raw scores
+  double recent_raw_sum_ = 0.0;
+  double mean_of_means_ = 0.0;  // long-run mean and variance of the ring's mean
+  double variance_of_means_ = 0.0;
   int calm_points_ = 0;
   int suspicious_points_ = 0;
   bool alerting_ = false;

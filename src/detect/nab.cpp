@@ -116,13 +116,13 @@ std::vector<RowWorth> row_worths(const Series& series, const Profile& profile) {
   return worths;
 }
 
+}  // namespace
+
 std::size_t total_windows(const std::vector<Scored>& files) {
   std::size_t windows = 0;
   for (const auto& f : files) windows += f.series->windows.size();
   return windows;
 }
-
-}  // namespace
 
 std::size_t Series::probation_rows() const {
   return std::min<std::size_t>(static_cast<std::size_t>(std::floor(0.15 * static_cast<double>(values.size()))), 750);

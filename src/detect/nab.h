@@ -74,6 +74,9 @@ struct Scored {
   const std::vector<double>* scores;
 };
 
+// Labelled windows in these files.
+std::size_t total_windows(const std::vector<Scored>& files);
+
 // Raw (unnormalised) NAB score when every point with score >= threshold is a detection.
 double raw_score(const std::vector<Scored>& files, const Profile& profile, double threshold);
 

@@ -6,30 +6,16 @@
 #include <cstdlib>
 
 #include "nab.h"
+#include "nab_corpus.h"
 
 namespace {
 
+using nt::nab::testing::corpus;
+using nt::nab::testing::nab_dir;
 using nt::nab::Corpus;
 using nt::nab::Profile;
 using nt::nab::Scored;
 using nt::nab::Series;
-
-std::string nab_dir() {
-  const char* overridden = std::getenv("NT_NAB_DIR");
-  return overridden ? overridden : NT_NAB_DEFAULT_DIR;
-}
-
-const Corpus& corpus() {
-  static const Corpus loaded = [] {
-    auto c = nt::nab::load_corpus(nab_dir());
-    if (!c) {
-      ADD_FAILURE() << c.error;
-      return Corpus{};
-    }
-    return std::move(*c.value);
-  }();
-  return loaded;
-}
 
 // Scores of a published detector, one vector per series, in corpus order.
 std::vector<std::vector<double>> published_scores(const std::string& detector) {
