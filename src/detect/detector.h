@@ -55,7 +55,8 @@ struct Config {
   int quarantine_points = 30;        // points at or above clear_score are not learnt, up to this many in a row
   // Range breaks: a value beyond everything seen so far by more than range_tolerance of the range
   // seen scores 0.5 at an overshoot of range_alert_overshoot of the range, 0.2 more per decade
-  // above (0.36 at 0.02). Scored from range_warmup_points on (the range must mean something).
+  // above and less below (0.28 at 0.02). Scored from range_warmup_points on (the range must mean
+  // something). 0.25, not less: stationary noise's new extremes stay under the alert score.
   bool detect_range_breaks = true;
   int range_warmup_points = 300;
   double range_tolerance = 0.02;
