@@ -3,7 +3,7 @@ Chromium opens it (headless, driven through web/e2e/driver.mjs by playwright-cor
 in their own network namespaces, and nt-ingest's simulated ones, feed the server. Screenshots of every
 page go to build/dashboard-screenshots/.
 
-Environment: NT_DASHBOARD_SOAK_S, the live session of the scale test in seconds (300)."""
+Environment: NT_DASHBOARD_SOAK_S, the live session of the scale test in seconds (180)."""
 import json
 import os
 import re
@@ -28,7 +28,7 @@ DRIVER = os.path.join(REPO, "web", "e2e", "driver.mjs")
 CHROMIUM = "/usr/bin/chromium"
 DIST = os.path.join(BUILD, "web", "dist")
 SHOTS = os.path.join(BUILD, "dashboard-screenshots")
-SOAK_S = float(os.environ.get("NT_DASHBOARD_SOAK_S", "300"))
+SOAK_S = float(os.environ.get("NT_DASHBOARD_SOAK_S", "180"))
 POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
           "object-src 'none'; frame-ancestors 'none'; base-uri 'none'")
 XSS = "<img src=x onerror=alert(1)>"
