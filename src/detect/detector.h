@@ -20,10 +20,13 @@
 // - each statistic has extreme-value tail models in the manner of SPOT (Siffer et al., KDD 2017)
 //   for both tails; a point's surprise is its tail probability p, scored log(p) / (2 log risk):
 //   0.5 at the configured risk, 1 at its square;
-// - the score is the largest surprise; an alert is raised at `alert_score`, stays ongoing while
-//   the score stays above `clear_score` and clears after `clear_points` calm points; `novelty`
-//   repeats the score only at the onset of an episode (one detection per episode for a consumer
-//   that thresholds every point, as NAB does);
+// - the raw score is the largest surprise; a likelihood stage lowers it where surprises are
+//   common (the 10-point mean of raw scores against its own long-run distribution), and a break
+//   out of the range seen so far scores by its overshoot; the score is the larger of the two;
+// - an alert is raised at `alert_score`, stays ongoing while the score stays above
+//   `clear_score` and clears after `clear_points` calm points; `novelty` repeats the score only
+//   at the onset of an episode (one detection per episode for a consumer that thresholds every
+//   point, as NAB does);
 // - a confirmed level (or spread) change re-levels the baseline onto the recent level.
 #pragma once
 

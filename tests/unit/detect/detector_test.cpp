@@ -3,6 +3,8 @@
 // docs/detect.md.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -153,6 +155,51 @@ TEST(Detector, StallCaughtWithinThirtyPoints) {
   ASSERT_TRUE(alert);
   EXPECT_LE(alert->delay, 30u);
   EXPECT_EQ(alert->finding, Finding::stall);
+}
+
+// Range breaks alone (the other detectors off): a value 50 % of the range beyond everything seen
+// alerts as new_high; the new extremes stationary noise keeps making do not.
+TEST(Detector, RangeBreakBeyondAllSeenAlertsAndNoiseExtremesDoNot) {
+  Config ranges_only;
+  ranges_only.detect_spikes = ranges_only.detect_level_shifts = false;
+  ranges_only.likelihood = false;
+  for (std::uint32_t seed : {1u, 2u, 3u}) {
+    auto series = stationary(20000, seed);
+    EXPECT_EQ(alerts_in(run(series, ranges_only), 0, series.size()), 0u) << "seed " << seed;
+    const auto [lowest, highest] = std::minmax_element(series.begin(), series.begin() + 10000);
+    series[10000] = *highest + 0.5 * (*highest - *lowest);
+    const auto verdicts = run(series, ranges_only);
+    EXPECT_EQ(verdicts[10000].alert, AlertState::raised) << "seed " << seed;
+    EXPECT_EQ(verdicts[10000].finding, Finding::new_high);
+    EXPECT_EQ(alerts_in(verdicts, 0, series.size()), 1u) << "seed " << seed;
+  }
+}
+
+// The likelihood stage: where surprises are common (a 6 sigma spike every 25 points), a spike
+// scores less than without the stage; after a calm run, the same spike keeps its raw score.
+TEST(Detector, LikelihoodLowersSurprisesThatAreCommonAndKeepsRareOnes) {
+  Config without;
+  without.likelihood = false;
+  without.detect_range_breaks = false;
+  Config with = without;
+  with.likelihood = true;
+
+  auto busy = stationary(6000);
+  for (std::size_t i = 24; i < busy.size(); i += 25) busy[i] = kLevel + 6 * kNoise;
+  const auto plain = run(busy, without);
+  const auto weighed = run(busy, with);
+  double plain_sum = 0.0, weighed_sum = 0.0;
+  for (std::size_t i = 3024; i < busy.size(); i += 25) {
+    plain_sum += plain[i].score;
+    weighed_sum += weighed[i].score;
+    EXPECT_LE(weighed[i].score, plain[i].score) << i;
+  }
+  EXPECT_LT(weighed_sum, 0.8 * plain_sum);
+
+  auto calm = stationary(3000);
+  calm[kChangeAt] = kLevel + 10 * kNoise;
+  EXPECT_GT(run(calm, with)[kChangeAt].score, 0.0);
+  EXPECT_EQ(run(calm, with)[kChangeAt].score, run(calm, without)[kChangeAt].score);
 }
 
 TEST(Detector, SameInputSameOutput) {
