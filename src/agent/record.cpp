@@ -936,6 +936,16 @@ Result<int> run_record(const RecordOptions& options) {
       while (next_tick_ns <= now) next_tick_ns += interval_ns;
     }
   }
+  if (exit_status) {
+    // A thread's last on-CPU stretch ends at its final switch, which comes just after its parent
+    // can reap it: without a moment's wait, the stretch of a thread that ran to its exit without
+    // sleeping (a CI run lost 161 ms of one that way) is still on its way when the rings are read.
+    constexpr uint64_t kExitSettleNs = 50'000'000;
+    const uint64_t settle_until = monotonic_ns() + kExitSettleNs;
+    for (uint64_t now = monotonic_ns(); now < settle_until; now = monotonic_ns())
+      if (auto ok = running.poll_events(static_cast<int>((settle_until - now) / 1'000'000) + 1); !ok)
+        return ok.error();
+  }
   if (auto ok = running.poll_events(0); !ok) return ok.error();  // what is left in the rings
   if (!write_status) return write_status.error();
   if (auto ok = recorder.emit_interval(); !ok) return ok.error();

@@ -12,10 +12,13 @@ NBYTES = 1_000_003
 
 class Trace(unittest.TestCase):
     def test_tiny_ring_counts_every_drop(self):
+        # Two connections, so events come from both CPUs at once while the agent's reader has
+        # to be scheduled between them: with one, a reader that kept pace with a 4 KB ring
+        # once saw no drop at all.
         with NetNs() as ns:
-            nbytes = 64 << 20
-            receiver, port, receiver_pid = start_receiver("tcp", 4, "127.0.0.1", nbytes, ns=ns)
-            sender = held(sender_argv("tcp", 4, "127.0.0.1", port, nbytes), ns=ns)
+            nbytes = 128 << 20
+            receiver, port, receiver_pid = start_receiver("tcp", 4, "127.0.0.1", nbytes, ns=ns, conns=2)
+            sender = held(sender_argv("tcp", 4, "127.0.0.1", port, nbytes, threads=2), ns=ns)
             with Agent("-p", str(receiver_pid), "-p", str(sender.pid), "--ringbuf-kb", "4", mode="trace") as agent:
                 sent = release(sender)
                 received = finish_receiver(receiver)
