@@ -64,12 +64,12 @@ struct Config {
   int range_warmup_points = 300;
   double range_tolerance = 0.02;
   double range_alert_overshoot = 0.25;
-  // Likelihood stage (after Numenta's anomaly likelihood): the mean of the last likelihood_points
-  // raw scores is compared with the long-run distribution of that mean (EWMA mean and variance at
+  // Likelihood stage (after Numenta's anomaly likelihood): the mean of the last 10 raw scores is
+  // compared with the long-run distribution of that mean (EWMA mean and variance at
   // likelihood_rate); its Gaussian tail probability is scored like the others, against
-  // likelihood_risk, and a point's score is the geometric mean of its raw score and that one. An
-  // isolated surprise in a series where surprises are common then counts for less than one that
-  // breaks a calm run.
+  // likelihood_risk, and a point's score is min(raw, sqrt(raw * that)): never above the raw
+  // score, so calm series stay calibrated. An isolated surprise in a series where surprises are
+  // common then counts for less than one that breaks a calm run.
   bool likelihood = true;
   double likelihood_rate = 0.001;
   double likelihood_risk = 1e-5;
