@@ -20,6 +20,8 @@ std::string_view finding_name(Finding finding) {
     case Finding::stall: return "stall";
     case Finding::new_high: return "new_high";
     case Finding::new_low: return "new_low";
+    case Finding::jump_up: return "jump_up";
+    case Finding::jump_down: return "jump_down";
   }
   return "none";
 }
@@ -46,6 +48,7 @@ Detector::Detector(const Config& config)
       spikes_(config.tail_threshold),
       shifts_(config.tail_threshold),
       spread_changes_(config.tail_threshold),
+      innovations_(config.tail_threshold),
       stall_runs_(config.tail_threshold, 1.0f / config.tail_threshold),
       calm_points_(config.clear_points) {}  // the warm-up counts as calm: the first alarm is an onset
 
@@ -77,16 +80,33 @@ double Detector::spread() const {
   return std::max(spread_, 1e-6 * (1.0 + std::abs(level_)));
 }
 
+void Detector::follow_correlation(double residual) {
+  const double limit = config_.residual_clip * spread();
+  const double now = std::clamp(residual, -limit, limit);
+  const double before = std::clamp(previous_residual_, -limit, limit);
+  const double weight = std::max(1.0 / count_, config_.spread_rate);
+  residual_lag_product_ += weight * (now * before - residual_lag_product_);
+  residual_square_ += weight * (now * now - residual_square_);
+  previous_residual_ = residual;
+}
+
+bool Detector::smooth() const {
+  return residual_square_ > 0.0 && residual_lag_product_ >= config_.innovation_correlation * residual_square_;
+}
+
 Detector::Statistics Detector::measure(double x) const {
   const double s = spread();
-  return {(x - level_) / s, (fast_level_ - level_) / s,
-          std::log(std::max(fast_spread_, 1e-12) / s)};
+  const double phi = residual_square_ > 0.0 ? std::clamp(residual_lag_product_ / residual_square_, 0.0, 1.0) : 0.0;
+  const double residual = x - level_;
+  return {residual / s, (fast_level_ - level_) / s, std::log(std::max(fast_spread_, 1e-12) / s),
+          residual - phi * previous_residual_};
 }
 
 Detector::Statistics Detector::standardise(const Statistics& raw) const {
   // The residual is standardised already; the level and spread comparisons are smoothed, so
   // their scale is their own and is learnt.
-  return {raw.spike, shifts_.standardise(raw.shift), spread_changes_.standardise(raw.spread_change)};
+  return {raw.spike, shifts_.standardise(raw.shift), spread_changes_.standardise(raw.spread_change),
+          innovations_.standardise(raw.innovation)};
 }
 
 Detector::Scored Detector::score(const Statistics& stats) const {
@@ -103,6 +123,8 @@ Detector::Scored Detector::score(const Statistics& stats) const {
       {surprise(config_.detect_spread_changes, spread_changes_.upper, stats.spread_change), Finding::variance_up},
       {surprise(config_.detect_spread_changes, spread_changes_.lower, -stats.spread_change), Finding::variance_down},
       {surprise(config_.detect_stalls, stall_runs_, unchanged_run_), Finding::stall},
+      {surprise(config_.detect_innovations && smooth(), innovations_.upper, stats.innovation), Finding::jump_up},
+      {surprise(config_.detect_innovations && smooth(), innovations_.lower, -stats.innovation), Finding::jump_down},
   };
   return *std::max_element(std::begin(candidates), std::end(candidates),
                            [](const Scored& a, const Scored& b) { return a.score < b.score; });
@@ -114,7 +136,7 @@ void Detector::learn(const Statistics& stats) {
     if (tail.tail_probability(value) >= config_.risk) tail.observe(value);
   };
   for (auto [tails, value] : {std::pair{&spikes_, stats.spike}, std::pair{&shifts_, stats.shift},
-                              std::pair{&spread_changes_, stats.spread_change}}) {
+                              std::pair{&spread_changes_, stats.spread_change}, std::pair{&innovations_, stats.innovation}}) {
     teach(tails->upper, value);
     teach(tails->lower, -value);
   }
@@ -221,6 +243,9 @@ Verdict Detector::update(std::int64_t t, double value) {
   fast_level_ += fast_weight * (x - fast_level_);
   const Statistics raw = measure(x);
   const Statistics stats = standardise(raw);
+  follow_correlation(x - level_);
+  innovations_.follow(raw.innovation, std::max(1.0 / count_, config_.spread_rate),
+                      count_ > static_cast<std::uint32_t>(config_.warmup_points / 4) ? config_.residual_clip : 1e300);
 
   if (count_ <= static_cast<std::uint32_t>(config_.warmup_points)) {
     // The tails learn from the second half of the warm-up, once the spread is meaningful.

@@ -16,7 +16,10 @@
 //   become the baseline;
 // - three statistics per point: the residual z (spikes), the fast-minus-slow level (level
 //   shifts: an EWMA change detector) and the log of fast over slow spread (variance changes);
-//   optionally a fourth, the length of a run of unchanged values (stalls);
+//   in a smooth series (lag-1 autocorrelation of the residual at least
+//   `innovation_correlation`), the innovation: the residual less what the last one predicts
+//   (jumps a level statistic cannot see, because the series wanders further than it steps);
+//   optionally the length of a run of unchanged values (stalls);
 // - each statistic has extreme-value tail models in the manner of SPOT (Siffer et al., KDD 2017)
 //   for both tails; a point's surprise is its tail probability p, scored log(p) / (2 log risk):
 //   0.5 at the configured risk, 1 at its square;
@@ -52,6 +55,11 @@ struct Config {
   bool detect_level_shifts = true;
   bool detect_spread_changes = false;  // off by default: NAB scores 1.6 points lower with it
   bool detect_stalls = false;        // off by default: integer-valued series repeat values (NAB: -10 points)
+  // Innovations: x - level - phi * (previous x - its level), phi the residual's lag-1
+  // autocorrelation, judged only where phi is at least innovation_correlation (elsewhere the
+  // residual is the better statistic, and white noise never opens the gate).
+  bool detect_innovations = true;
+  double innovation_correlation = 0.7;
   double alert_score = 0.5;          // an alert is raised at or above this score
   double clear_score = 0.3;          // ... is ongoing while the score stays at or above this
   int clear_points = 45;             // ... and clears after this many points below clear_score
@@ -78,7 +86,8 @@ struct Config {
 enum class AlertState : std::uint8_t { none, raised, ongoing, cleared };
 
 enum class Finding : std::uint8_t {
-  none, spike_high, spike_low, level_up, level_down, variance_up, variance_down, stall, new_high, new_low
+  none, spike_high, spike_low, level_up, level_down, variance_up, variance_down, stall, new_high, new_low,
+  jump_up, jump_down
 };
 
 std::string_view finding_name(Finding finding);
@@ -121,12 +130,15 @@ class Detector {
     double spike;          // z: this point's residual, in spreads
     double shift;          // fast level minus slow level, in spreads
     double spread_change;  // log of fast spread over slow spread
+    double innovation;     // residual less phi times the previous residual
   };
   Statistics measure(double x) const;
   Scored range_break(double value);
   double likelihood(double raw_score);
   Scored score(const Statistics& standardised) const;
   void follow_runs(double value);
+  void follow_correlation(double residual);
+  bool smooth() const;
   void learn(const Statistics& standardised);
   Statistics standardise(const Statistics& raw) const;
   void update_baseline(double x, const Statistics& raw);
@@ -141,6 +153,7 @@ class Detector {
   TwoTails spikes_;
   TwoTails shifts_;
   TwoTails spread_changes_;
+  TwoTails innovations_;
   TailModel stall_runs_;  // lengths of completed runs of an unchanged value
   std::int64_t last_time_ = 0;
   std::uint32_t count_ = 0;
@@ -150,6 +163,9 @@ class Detector {
   double fast_spread_ = 0.0;
   double previous_value_ = 0.0;
   std::uint32_t unchanged_run_ = 0;  // consecutive points equal to the one before
+  double previous_residual_ = 0.0;   // x - level of the point before
+  double residual_lag_product_ = 0.0;  // EWMA of residual * previous residual (clipped)
+  double residual_square_ = 0.0;       // EWMA of residual^2 (clipped)
   double lowest_ = 0.0;   // of the values (not transformed), for range breaks
   double highest_ = 0.0;
   float recent_raw_[kLikelihoodPoints] = {};  // ring of the last raw scores

@@ -463,7 +463,7 @@ void Watch::point(Series& series, const std::string& metric, double value, doubl
   if (verdict.alert == detect::AlertState::raised) m.episode_reported = false;
   bool in_episode = verdict.alert == detect::AlertState::raised || verdict.alert == detect::AlertState::ongoing;
   bool upward = verdict.finding == detect::Finding::spike_high || verdict.finding == detect::Finding::level_up ||
-                verdict.finding == detect::Finding::new_high;
+                verdict.finding == detect::Finding::new_high || verdict.finding == detect::Finding::jump_up;
   bool raised = in_episode && upward && value > 0 && !m.episode_reported;
   if (metric == "retransmits") {
     // Retransmitted segments (full-sized, at most) as a share of what the flow moved.
