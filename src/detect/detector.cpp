@@ -80,14 +80,19 @@ double Detector::spread() const {
   return std::max(spread_, 1e-6 * (1.0 + std::abs(level_)));
 }
 
-void Detector::follow_correlation(double residual) {
+void Detector::follow_innovations(double residual, double innovation) {
+  // Every point, not only calm ones: how far the series steps is a property of the series, and a
+  // quarantine would keep a smooth series' first jumps out of its own scale. Clipping keeps one
+  // wild point from moving either. Plain running means at first, as for the baseline.
+  const double weight = std::max(1.0 / count_, config_.spread_rate);
   const double limit = config_.residual_clip * spread();
   const double now = std::clamp(residual, -limit, limit);
   const double before = std::clamp(previous_residual_, -limit, limit);
-  const double weight = std::max(1.0 / count_, config_.spread_rate);
   residual_lag_product_ += weight * (now * before - residual_lag_product_);
   residual_square_ += weight * (now * now - residual_square_);
   previous_residual_ = residual;
+  const bool trusted = count_ > static_cast<std::uint32_t>(config_.warmup_points / 4);
+  innovations_.follow(innovation, weight, trusted ? config_.residual_clip : HUGE_VAL);
 }
 
 bool Detector::smooth() const {
@@ -136,9 +141,13 @@ void Detector::learn(const Statistics& stats) {
     if (tail.tail_probability(value) >= config_.risk) tail.observe(value);
   };
   for (auto [tails, value] : {std::pair{&spikes_, stats.spike}, std::pair{&shifts_, stats.shift},
-                              std::pair{&spread_changes_, stats.spread_change}, std::pair{&innovations_, stats.innovation}}) {
+                              std::pair{&spread_changes_, stats.spread_change}}) {
     teach(tails->upper, value);
     teach(tails->lower, -value);
+  }
+  if (config_.detect_innovations) {
+    teach(innovations_.upper, stats.innovation);
+    teach(innovations_.lower, -stats.innovation);
   }
 }
 
@@ -243,9 +252,7 @@ Verdict Detector::update(std::int64_t t, double value) {
   fast_level_ += fast_weight * (x - fast_level_);
   const Statistics raw = measure(x);
   const Statistics stats = standardise(raw);
-  follow_correlation(x - level_);
-  innovations_.follow(raw.innovation, std::max(1.0 / count_, config_.spread_rate),
-                      count_ > static_cast<std::uint32_t>(config_.warmup_points / 4) ? config_.residual_clip : 1e300);
+  if (config_.detect_innovations) follow_innovations(x - level_, raw.innovation);
 
   if (count_ <= static_cast<std::uint32_t>(config_.warmup_points)) {
     // The tails learn from the second half of the warm-up, once the spread is meaningful.

@@ -137,7 +137,7 @@ class Detector {
   double likelihood(double raw_score);
   Scored score(const Statistics& standardised) const;
   void follow_runs(double value);
-  void follow_correlation(double residual);
+  void follow_innovations(double residual, double innovation);
   bool smooth() const;
   void learn(const Statistics& standardised);
   Statistics standardise(const Statistics& raw) const;

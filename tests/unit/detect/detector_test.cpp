@@ -157,6 +157,32 @@ TEST(Detector, StallCaughtWithinThirtyPoints) {
   EXPECT_EQ(alert->finding, Finding::stall);
 }
 
+// A smooth series (AR(1), lag-1 correlation 0.98) wanders about one noise unit from its level, so
+// a step of two noise units is an ordinary residual; it is ten times the series' step-to-step
+// innovation, so the innovation statistic alerts at once and names it. Without it the step
+// passes (the test can fail both ways).
+TEST(Detector, JumpInASmoothSeriesCaughtByItsInnovation) {
+  constexpr double kCorrelation = 0.98;
+  const double step_noise = kNoise * std::sqrt(1.0 - kCorrelation * kCorrelation);
+  const auto shocks = noise(3000, 11);
+  std::vector<double> series(shocks.size());
+  double wander = 0.0;
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    wander = kCorrelation * wander + step_noise * shocks[i];
+    if (i == kChangeAt) wander += 2 * kNoise;
+    series[i] = kLevel + wander;
+  }
+  const auto verdicts = run(series);
+  EXPECT_EQ(alerts_in(verdicts, 0, kChangeAt), 0u);
+  EXPECT_EQ(verdicts[kChangeAt].alert, AlertState::raised);
+  EXPECT_EQ(verdicts[kChangeAt].finding, Finding::jump_up);
+
+  Config without;
+  without.detect_innovations = false;
+  const auto plain = run(series, without);
+  EXPECT_EQ(alerts_in(plain, kChangeAt, kChangeAt + 5), 0u);
+}
+
 // Range breaks alone (the other detectors off): a value 50 % of the range beyond everything seen
 // alerts as new_high; the new extremes stationary noise keeps making do not.
 TEST(Detector, RangeBreakBeyondAllSeenAlertsAndNoiseExtremesDoNot) {
