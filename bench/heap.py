@@ -17,7 +17,6 @@ Usage: /usr/bin/python3 bench/heap.py [--smoke] [--out bench/HEAP.md] [--rounds 
   --smoke: one short round and a gate on the per-pair cost (prints a `heap gate:` line; exits
   non-zero when --heap costs as much per pair as bpftrace's equivalent)."""
 import os
-import statistics
 import sys
 import time
 
@@ -66,43 +65,23 @@ def main():
     duration = time.monotonic() - started
 
     names = [name for name, _ in observers[1:]]
-    command = "/usr/bin/python3 bench/heap.py" + (" --smoke" if args.smoke else "") + \
-        (f" --rounds {args.rounds}" if args.rounds else "")
-    lines = ["# NeuTracer heap tracing (--heap): cost beside bpftrace", "",
-             f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}.", "", f"Machine: {bench.machine()}.", "",
-             f"Command: `{command}` ({duration / 60:.1f} min; {rounds} alternating rounds, the order rotating every "
-             "round). Ratios are traced/untraced against the untraced run of the same round, over the runs no "
-             "neighbour polluted (bench/sched_io.py's rules): median [min, max]. Throughput rounds run with "
-             "`kernel.bpf_stats_enabled` off; a quarter as many follow with it on, for the ns per event (the "
-             "programs' bodies only: the uprobe's trap into the kernel and back, which dominates, is in the "
-             "throughput ratios alone).", "",
-             "The tools: `neutracer record` with its default collectors (heap tracing off); `neutracer record "
-             "--heap -c nt-leaker` (uprobes on malloc, calloc, realloc, the aligned allocators, mmap, free and "
-             "munmap; every block kept with its user stack until it is freed), and with `--heap-sample 100`; "
-             "bpftrace 0.17 with uprobes on malloc (entry and return) and free doing the same for malloc and free "
-             "only (size per thread at entry; block, size and user stack at return; deleted at free), for the "
-             "same process name. The script is in bench/heap.py.", "",
-             f"Load1 at the runs' start: median {statistics.median(r['load1'] for r in ratio_runs):.2f}; "
-             f"{sum(r['polluted'] for r in ratio_runs)} of {len(ratio_runs)} runs polluted.", ""]
+    lines = sched_io.report_head(
+        "NeuTracer heap tracing (--heap): cost beside bpftrace", "heap.py", args, duration,
+        f"{rounds} alternating rounds",
+        "for the ns per event (the programs' bodies only: the uprobe's trap into the kernel and back, which "
+        "dominates, is in the throughput ratios alone).",
+        "The tools: `neutracer record` with its default collectors (heap tracing off); `neutracer record "
+        "--heap -c nt-leaker` (uprobes on malloc, calloc, realloc, the aligned allocators, mmap, free and "
+        "munmap; every block kept with its user stack until it is freed), and with `--heap-sample 100`; "
+        "bpftrace 0.17 with uprobes on malloc (entry and return) and free doing the same for malloc and free "
+        "only (size per thread at entry; block, size and user stack at return; deleted at free), for the "
+        "same process name. The script is in bench/heap.py.", ratio_runs)
     lines += sched_io.item_lines(f"malloc/free pairs, {pairs} of them (`nt-leaker --pairs {pairs}`, on CPU {cpu})",
                                  ratio_runs, cost_runs, names, PER_PAIR_PROGRAM, "calls/s", "malloc+free pair")
     lines += ["", "## Raw runs", ""] + bench.raw_table(ratio_runs, "calls/s") + [""]
     bench.publish(lines, args.out)
     if args.smoke:
-        gate(cost_runs)
-
-
-def gate(cost_runs):
-    """Per malloc+free pair, all of --heap's programs below all of bpftrace's; polluted runs count too."""
-    runs = [dict(r, polluted=False) for r in cost_runs]
-    ours = sched_io.per_event(runs, PER_PAIR_PROGRAM, "record --heap")
-    theirs = sched_io.per_event(runs, PER_PAIR_PROGRAM, "bpftrace malloc/free")
-    if not ours or not theirs:
-        sched_io.fail("no malloc/free pairs seen by both tools")
-    line = f"heap gate: {ours[0]:.0f} ns/pair {'<' if ours[0] < theirs[0] else '>='} bpftrace {theirs[0]:.0f}"
-    if ours[0] >= theirs[0]:
-        sched_io.fail(f"per-pair cost not below bpftrace's: {line}")
-    print(line, flush=True)
+        sched_io.smoke_gate("heap", cost_runs, PER_PAIR_PROGRAM, "record --heap", "bpftrace malloc/free", "pair")
 
 
 if __name__ == "__main__":

@@ -269,13 +269,16 @@ def io_collector_ready():
 def per_event(runs, anchors, name):
     """BPF ns per event (context switch, completed request) over all of the tool's programs on the
     workload's path, and that event count: (ns, events), or None. `anchors`: tool -> the program
-    that runs once per event."""
+    that runs once per event, or (program, runs per event) where a tool gives one name to several
+    programs (bpftrace names a uprobe and a uretprobe on one function alike)."""
+    program, runs_per_event = anchors[name] if isinstance(anchors[name], tuple) else (anchors[name], 1)
     costs = bench.costs_of(runs, name)
-    anchor = costs.get(anchors[name])
+    anchor = costs.get(program)
     if not anchor:
         return None
+    events = anchor[0] / runs_per_event
     ns = sum(c[0] * c[1] for prog, c in costs.items() if prog not in ITERATORS)
-    return ns / anchor[0], anchor[0]
+    return ns / events, events
 
 
 def bench_arguments(report, rounds_help, gate_help="one short round per item; gate on the per-event cost"):
@@ -330,7 +333,36 @@ def measured(bpf_stats, observers, rounds, workload, label):
     return ratio_runs, cost_runs
 
 
+def smoke_gate(tool, cost_runs, anchors, ours, theirs, unit):
+    """A smoke run's gate: BPF ns per `unit` over all of `ours`' programs must be below all of
+    `theirs`'. Polluted runs count too (a smoke run has one short round). Prints `TOOL gate: ...`."""
+    runs = [dict(r, polluted=False) for r in cost_runs]
+    mine, other = per_event(runs, anchors, ours), per_event(runs, anchors, theirs)
+    if not mine or not other:
+        fail(f"no {unit}s seen by both {ours} and {theirs}")
+    line = f"{tool} gate: {mine[0]:.0f} ns/{unit} {'<' if mine[0] < other[0] else '>='} bpftrace {other[0]:.0f}"
+    if mine[0] >= other[0]:
+        fail(f"per-{unit} cost not below bpftrace's: {line}")
+    print(line, flush=True)
+
+
 # ---------------------------------------------------------------- report
+
+
+def report_head(title, script, args, duration, rounds_text, stats_note, tools, runs):
+    """The opening of a cost report beside bpftrace (bench/heap.py, probes.py, syscalls.py): the
+    title, date, machine, command and how runs alternate and compare, what the tools are, and the
+    load the runs saw. `stats_note`: what the rounds with bpf stats on are for, from "for"."""
+    command = f"/usr/bin/python3 bench/{script}" + (" --smoke" if args.smoke else "") + \
+        (f" --rounds {args.rounds}" if args.rounds else "")
+    return [f"# {title}", "", f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}.", "", f"Machine: {bench.machine()}.", "",
+            f"Command: `{command}` ({duration / 60:.1f} min; {rounds_text}, the order rotating every round). "
+            "Ratios are traced/untraced against the untraced run of the same round, over the runs no neighbour "
+            "polluted (bench/sched_io.py's rules): median [min, max]. Throughput rounds run with "
+            f"`kernel.bpf_stats_enabled` off; a quarter as many follow with it on, {stats_note}", "",
+            tools, "",
+            f"Load1 at the runs' start: median {statistics.median(r['load1'] for r in runs):.2f}; "
+            f"{sum(r['polluted'] for r in runs)} of {len(runs)} runs polluted.", ""]
 
 
 def item_lines(title, runs, cost_runs, names, anchors, unit, event):

@@ -19,7 +19,6 @@ Usage: /usr/bin/python3 bench/syscalls.py [--smoke] [--out bench/SYSCALLS.md] [-
   --smoke: one short round of each item and a gate on the per-syscall cost (prints a `syscalls gate:`
   line; exits non-zero when the collector costs as much per syscall as bpftrace's latency equivalent)."""
 import os
-import statistics
 import sys
 import time
 
@@ -73,25 +72,18 @@ def main():
     duration = time.monotonic() - started
 
     names = ["record", "record --collect syscalls", "bpftrace syscount", "bpftrace latency"]
-    command = "/usr/bin/python3 bench/syscalls.py" + (" --smoke" if args.smoke else "") + \
-        (f" --rounds {args.rounds}" if args.rounds else "")
     all_runs = [r for ratio_runs, _ in items.values() for r in ratio_runs]
-    lines = ["# NeuTracer syscall collector: cost beside bpftrace", "",
-             f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}.", "", f"Machine: {bench.machine()}.", "",
-             f"Command: `{command}` ({duration / 60:.1f} min; {rounds} alternating rounds per item, the order "
-             "rotating every round). Ratios are traced/untraced against the untraced run of the same round, over "
-             "the runs no neighbour polluted (bench/sched_io.py's rules): median [min, max]. Throughput rounds run "
-             "with `kernel.bpf_stats_enabled` off; a quarter as many follow with it on, for the ns per event "
-             "(the programs' bodies only: enabling syscall tracepoints also sends every syscall of every process "
-             "through the kernel's slower traced path, which only the throughput ratios show).", "",
-             "The tools: `neutracer record` with its default collectors (net: the syscalls collector off), "
-             "`neutracer record --collect syscalls -c nt-syscalls` (calls, errnos and a latency histogram per "
-             "process and syscall, for the workload only: the filter is asked at every syscall entry); bpftrace 0.17's syscount equivalent (a count per pid "
-             "and syscall at sys_exit) and syscall-latency equivalent (sys_enter stamps the thread, sys_exit "
-             "puts the time into a log2 histogram per pid and syscall), both for every process. The scripts are "
-             "in bench/syscalls.py.", "",
-             f"Load1 at the runs' start: median {statistics.median(r['load1'] for r in all_runs):.2f}; "
-             f"{sum(r['polluted'] for r in all_runs)} of {len(all_runs)} runs polluted.", ""]
+    lines = sched_io.report_head(
+        "NeuTracer syscall collector: cost beside bpftrace", "syscalls.py", args, duration,
+        f"{rounds} alternating rounds per item",
+        "for the ns per event (the programs' bodies only: enabling syscall tracepoints also sends every syscall "
+        "of every process through the kernel's slower traced path, which only the throughput ratios show).",
+        "The tools: `neutracer record` with its default collectors (net: the syscalls collector off), "
+        "`neutracer record --collect syscalls -c nt-syscalls` (calls, errnos and a latency histogram per "
+        "process and syscall, for the workload only: the filter is asked at every syscall entry); bpftrace "
+        "0.17's syscount equivalent (a count per pid and syscall at sys_exit) and syscall-latency equivalent "
+        "(sys_enter stamps the thread, sys_exit puts the time into a log2 histogram per pid and syscall), both "
+        "for every process. The scripts are in bench/syscalls.py.", all_runs)
     titles = {"getppid": f"1. getppid, {calls} calls one after the other (`nt-syscalls --getppid {calls}`)",
               "pread": f"2. 4 KiB preads of a cached file, {calls} of them (`nt-syscalls --preads {calls}`)"}
     for item, (ratio_runs, cost_runs) in items.items():
