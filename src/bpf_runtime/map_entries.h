@@ -69,6 +69,21 @@ std::vector<std::pair<Key, Value>> hash_entries(int fd, uint64_t& read_failures)
   return entries;
 }
 
+// A stack-trace map's entry `stack_id` (Depth addresses, zero after the last), innermost first;
+// none when the stack is gone from the map.
+template <size_t Depth>
+std::vector<uint64_t> stack_addresses(int fd, int32_t stack_id) {
+  uint64_t stack[Depth] = {};
+  const uint32_t id = static_cast<uint32_t>(stack_id);
+  std::vector<uint64_t> addresses;
+  if (stack_id < 0 || bpf_map_lookup_elem(fd, &id, stack) != 0) return addresses;
+  for (uint64_t address : stack) {
+    if (!address) break;
+    addresses.push_back(address);
+  }
+  return addresses;
+}
+
 // Adds a per-CPU loss array's slots to the losses they stand for; a slot that cannot be read
 // counts as a failed map read.
 inline void add_loss_slots(int fd, std::initializer_list<std::pair<uint32_t, model::LossReason>> slots,

@@ -29,8 +29,6 @@ static_assert(sizeof(nt_heap_block_key) == 16);
 static_assert(sizeof(nt_heap_block) == 24);
 static_assert(sizeof(nt_heap_process) == 16 + NT_COMM_LEN + 4 * 8 + 8);
 
-using Stack = std::array<uint64_t, NT_HEAP_STACK_DEPTH>;
-
 // Each entry point's programs: `enter` at its first instruction, `leave` (if any) at its return.
 struct EntryPoint {
   const char* function;
@@ -191,7 +189,10 @@ class HeapCollector : public ObjectCollector<heap> {
         stack.blocks = group.blocks;
         stack.bytes = group.bytes;
         stack.oldest_age_ns = now - group.oldest_ns;
-        if (stack_id >= 0) stack.frames = symbolizer_.frames(static_cast<pid_t>(tgid), return_addresses(stack_id));
+        const int stacks_fd = bpf_map__fd(object_->skel().maps.heap_stacks);
+        if (stack_id >= 0)
+          stack.frames = symbolizer_.frames(static_cast<pid_t>(tgid),
+                                            bpf::stack_addresses<NT_HEAP_STACK_DEPTH>(stacks_fd, stack_id));
         process.stacks.push_back(std::move(stack));
       }
     }
@@ -209,19 +210,6 @@ class HeapCollector : public ObjectCollector<heap> {
   }
 
  private:
-  // A kept stack's return addresses, innermost first; none when it is gone from the table.
-  std::vector<uint64_t> return_addresses(int32_t stack_id) const {
-    Stack stack{};
-    std::vector<uint64_t> addresses;
-    const uint32_t id = static_cast<uint32_t>(stack_id);
-    if (bpf_map_lookup_elem(bpf_map__fd(object_->skel().maps.heap_stacks), &id, stack.data()) != 0) return addresses;
-    for (uint64_t address : stack) {
-      if (!address) break;
-      addresses.push_back(address);
-    }
-    return addresses;
-  }
-
   // The stack table never forgets on its own, and a full one keeps no new stack. Once it is half
   // full, the stacks no block has referred to in two passes are deleted: a block made between a pass
   // and the deletion may lose its stack (counted when it is reported without one).

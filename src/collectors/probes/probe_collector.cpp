@@ -427,24 +427,15 @@ class ProbeCollector : public ObjectCollector<probes> {
     }
     cuda.old_allocations.clear();
     for (auto& [stack_id, group] : by_stack) {
-      if (stack_id >= 0) group.frames = symbolizer_.frames(static_cast<pid_t>(tgid), return_addresses(stack_id));
+      const int stacks_fd = bpf_map__fd(object_->skel().maps.probe_stacks);
+      if (stack_id >= 0)
+        group.frames = symbolizer_.frames(static_cast<pid_t>(tgid),
+                                          bpf::stack_addresses<NT_PROBE_STACK_DEPTH>(stacks_fd, stack_id));
       cuda.old_allocations.push_back(std::move(group));
     }
     std::sort(cuda.old_allocations.begin(), cuda.old_allocations.end(),
               [](const auto& a, const auto& b) { return a.bytes > b.bytes; });
     if (cuda.old_allocations.size() > kStacksReported) cuda.old_allocations.resize(kStacksReported);
-  }
-
-  std::vector<uint64_t> return_addresses(int32_t stack_id) const {
-    std::array<uint64_t, NT_PROBE_STACK_DEPTH> stack{};
-    std::vector<uint64_t> addresses;
-    const uint32_t id = static_cast<uint32_t>(stack_id);
-    if (bpf_map_lookup_elem(bpf_map__fd(object_->skel().maps.probe_stacks), &id, stack.data()) != 0) return addresses;
-    for (uint64_t address : stack) {
-      if (!address) break;
-      addresses.push_back(address);
-    }
-    return addresses;
   }
 
   // An exited process: its kernel entries, its blocks' stacks and its names go.
