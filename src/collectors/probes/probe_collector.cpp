@@ -144,7 +144,8 @@ class ProbeCollector : public ObjectCollector<probes> {
 
     std::map<uint32_t, model::ProcessKey> seen;  // by tgid
     const int stats_fd = bpf_map__fd(maps.probe_stats);
-    for (const auto& [k, kernel] : bpf::hash_entries<nt_probe_stats_key, nt_probe_stats>(stats_fd, read_failures_)) {
+    const auto stats = bpf::hash_entries<nt_probe_stats_key, nt_probe_stats>(stats_fd, read_failures_);
+    for (const auto& [k, kernel] : stats) {
       const auto key = process_key(kernel.process);
       // A process's mappings are read at its first sight, while it is surely alive: a kernel launched
       // just before it exits is still named.
@@ -161,7 +162,8 @@ class ProbeCollector : public ObjectCollector<probes> {
       std::copy(std::begin(kernel.latency), std::end(kernel.latency), calls.latency.begin());
     }
     const int codes_fd = bpf_map__fd(maps.probe_codes);
-    for (const auto& [k, count] : bpf::hash_entries<nt_probe_code_key, uint64_t>(codes_fd, read_failures_))
+    const auto codes = bpf::hash_entries<nt_probe_code_key, uint64_t>(codes_fd, read_failures_);
+    for (const auto& [k, count] : codes)
       if (auto owner = seen.find(k.tgid); owner != seen.end())
         table.process(owner->second).functions[k.function].codes[k.code] = count;
 
@@ -173,6 +175,7 @@ class ProbeCollector : public ObjectCollector<probes> {
       }
     pending_.clear();
 
+    std::set<uint32_t> exited;
     for (const auto& [tgid, key] : seen) {
       auto& process = table.process(key);
       if (process_alive(key)) {
@@ -180,8 +183,16 @@ class ProbeCollector : public ObjectCollector<probes> {
         continue;
       }
       process.exited = true;
-      forget_process(tgid, stats_fd, codes_fd);
+      exited.insert(tgid);
+      forget_process(tgid);
     }
+    // The exited processes' kernel entries go, from the keys this pass read (an entry made since
+    // belongs to a process that is still alive, or is reaped at the next pass).
+    if (exited.empty()) return;
+    for (const auto& [k, value] : stats)
+      if (exited.count(k.tgid)) bpf_map_delete_elem(stats_fd, &k);
+    for (const auto& [k, count] : codes)
+      if (exited.count(k.tgid)) bpf_map_delete_elem(codes_fd, &k);
   }
 
   void add_losses(model::LossCounters& into) const override {
@@ -438,14 +449,8 @@ class ProbeCollector : public ObjectCollector<probes> {
     if (cuda.old_allocations.size() > kStacksReported) cuda.old_allocations.resize(kStacksReported);
   }
 
-  // An exited process: its kernel entries, its blocks' stacks and its names go.
-  void forget_process(uint32_t tgid, int stats_fd, int codes_fd) {
-    uint64_t failures = 0;
-    for (const auto& [k, value] : bpf::hash_entries<nt_probe_stats_key, nt_probe_stats>(stats_fd, failures))
-      if (k.tgid == tgid) bpf_map_delete_elem(stats_fd, &k);
-    for (const auto& [k, value] : bpf::hash_entries<nt_probe_code_key, uint64_t>(codes_fd, failures))
-      if (k.tgid == tgid) bpf_map_delete_elem(codes_fd, &k);
-    read_failures_ += failures;
+  // An exited process: its blocks' stacks and its names go (its kernel entries, in drain).
+  void forget_process(uint32_t tgid) {
     if (auto blocks = device_blocks_.find(tgid); blocks != device_blocks_.end()) {
       const int stacks_fd = bpf_map__fd(object_->skel().maps.probe_stacks);
       for (const auto& [address, block] : blocks->second)
