@@ -47,6 +47,26 @@ def last(agent, kind, pid, **match):
     return found[-1] if found else None
 
 
+def agent_said(agent, text, timeout=15):
+    """Waits until the agent's stderr so far holds `text` (read without blocking; what is read here
+    is not in agent.stderr at the end)."""
+    fd = agent.proc.stderr.fileno()
+    heard = b""
+
+    def found():
+        nonlocal heard
+        try:
+            heard += os.read(fd, 65536)
+        except BlockingIOError:
+            pass
+        return text.encode() in heard
+    os.set_blocking(fd, False)
+    try:
+        wait_for(found, what=f"the agent to say {text!r} (it said {heard[-500:]!r})", timeout=timeout)
+    finally:
+        os.set_blocking(fd, True)
+
+
 def counted(agent, kind, pid, check, **match):
     """Waits until the newest record of the kind says what `check` wants (the agent reads each interval)."""
     def ready():
@@ -123,6 +143,21 @@ class CudaRuntime(unittest.TestCase):
         self.assertEqual((kernel["name"], kernel["launches"]), ("nt_vector_add", 5))
         self.assertEqual((kernel["grid"], kernel["block"]), ([64, 2, 1], [256, 1, 1]))
 
+    def test_a_runtime_loaded_after_the_agent_started_is_found(self):
+        """A framework maps libcudart at its first CUDA call, after the agent has looked at it: the
+        agent looks again once the process's mappings grew, and counts every call from then on."""
+        with Program([CUDA, "100", "60", "10", "5"], env={"NT_OPEN_LATE": "1"}) as program:
+            self.assertEqual(program.first, ["ready", "late"])
+            with Agent("-p", str(program.pid), "--collect", "cuda") as agent:
+                time.sleep(1.5)  # a periodic look that finds nothing new (the process's size unchanged)
+                (library,) = program.send("open")
+                agent_said(agent, f"functions of {os.path.realpath(library)}")
+                program.send("go")
+                counted(agent, "cuda", program.pid, lambda r: r["apis"].get("cudaDeviceSynchronize", {}).get("returns") == 1)
+            record = last(agent, "cuda", program.pid)
+        self.assertEqual(record["apis"]["cudaMalloc"]["calls"], 100)
+        self.assertEqual(record["apis"]["cudaLaunchKernel"]["calls"], 5)
+
     def test_calls_are_slices_on_the_timeline(self):
         from test_timeline import Tracks  # noqa: E402 (its structure checks)
         with tempfile.TemporaryDirectory(prefix="nt-probes-") as scratch, Program([CUDA, "100", "60", "10", "5"]) as program:
@@ -155,7 +190,7 @@ class CudaRuntime(unittest.TestCase):
         self.assertEqual(memory["high_water_bytes"], 4096 * sum(range(1, 101)))
         (stack,) = memory["old_allocations"]
         self.assertEqual((stack["blocks"], stack["bytes"]), (40, 4096 * sum(range(61, 101))))
-        self.assertEqual(stack["frames"][0]["symbol"].split("+")[0], "main")
+        self.assertEqual(stack["frames"][0]["symbol"].split("+")[0], "make_calls")
         copies = {(c["kind"], c["async"]): c for c in record["copies"]}
         self.assertEqual((copies[("host_to_device", False)]["calls"], copies[("host_to_device", False)]["bytes"]),
                          (10, 10 * 1024))

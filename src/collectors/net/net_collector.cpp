@@ -109,20 +109,26 @@ uint32_t ring_size(uint32_t bytes) {
 
 }  // namespace
 
-std::optional<uint64_t> process_start_ns(uint32_t tgid) {
+std::optional<uint64_t> process_stat_field(uint32_t tgid, int field) {
   std::ifstream stat("/proc/" + std::to_string(tgid) + "/stat");
   std::string content;
   if (!stat || !std::getline(stat, content)) return std::nullopt;
   // comm (field 2) may hold spaces and parentheses: fields after it start past the last ')'.
   auto close = content.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
+  if (close == std::string::npos || field < 3) return std::nullopt;
   std::istringstream fields(content.substr(close + 2));
-  std::string field;
-  for (int index = 3; index < 22 && (fields >> field); ++index) {
+  std::string skipped;
+  for (int index = 3; index < field && (fields >> skipped); ++index) {
   }
-  unsigned long long start_ticks = 0;
-  if (!(fields >> start_ticks)) return std::nullopt;
-  return start_ticks * (1'000'000'000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK)));
+  unsigned long long value = 0;
+  if (!(fields >> value)) return std::nullopt;
+  return value;
+}
+
+std::optional<uint64_t> process_start_ns(uint32_t tgid) {
+  auto start_ticks = process_stat_field(tgid, 22);
+  if (!start_ticks) return std::nullopt;
+  return *start_ticks * (1'000'000'000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK)));
 }
 
 bool process_alive(const model::ProcessKey& key) {

@@ -129,5 +129,8 @@ class NetCollector : public Collector {
 bool process_alive(const model::ProcessKey& key);
 // A running process's start, ns since boot, at /proc's resolution (clock ticks).
 std::optional<uint64_t> process_start_ns(uint32_t tgid);
+// Field `field` (numbered from 1, as in proc(5)) of /proc/TGID/stat, a number; none when the
+// process is gone or the field is not a number.
+std::optional<uint64_t> process_stat_field(uint32_t tgid, int field);
 
 }  // namespace nt::collectors

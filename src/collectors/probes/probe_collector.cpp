@@ -15,7 +15,7 @@
 #include "bpf_runtime/ring_buffer.h"
 #include "collectors/elf_symbols.h"
 #include "collectors/memory/symbolizer.h"
-#include "collectors/net/net_collector.h"  // process_alive
+#include "collectors/net/net_collector.h"  // process_alive, process_stat_field
 #include "collectors/object_collector.h"
 #include "collectors/process_filter.h"
 #include "shared/probes.h"
@@ -208,6 +208,7 @@ class ProbeCollector : public ObjectCollector<probes> {
 
  private:
   static constexpr uint64_t kDiscoveryPeriodNs = 1'000'000'000;
+  static constexpr int kVirtualSizeField = 23;  // vsize in /proc/PID/stat (proc(5))
   static constexpr size_t kStacksReported = 20;
 
   Status attach_symbol(const ProbeRequest& request) {
@@ -297,8 +298,16 @@ class ProbeCollector : public ObjectCollector<probes> {
     const bool by_process = filter_.config().by_tgid;
     const auto pids = by_process ? filter_.traced_tgids() : every_process();
     const pid_t self = getpid();
+    // A process's mappings are read again only when its virtual size changed: a library mapped
+    // since the last look (a runtime loaded late, as PyTorch does) grows it, and an idle host's
+    // hundreds of processes then cost one short read each per pass.
+    std::map<pid_t, uint64_t> sizes;
     for (pid_t pid : pids) {
       if (pid == self) continue;
+      const auto size = process_stat_field(static_cast<uint32_t>(pid), kVirtualSizeField);
+      if (!size) continue;
+      sizes.emplace(pid, *size);
+      if (auto last = looked_sizes_.find(pid); last != looked_sizes_.end() && last->second == *size) continue;
       for (const auto& path : mapped_files(pid)) {
         const std::string name = base_name(path);
         const bool cudart = library_name_matches("cudart", name), nccl = library_name_matches("nccl", name);
@@ -306,6 +315,7 @@ class ProbeCollector : public ObjectCollector<probes> {
         attach_api(path, cudart ? model::ProbeSet::kCuda : model::ProbeSet::kNccl);
       }
     }
+    looked_sizes_ = std::move(sizes);  // the processes gone are forgotten
   }
 
   void attach_api(const std::string& path, model::ProbeSet set) {
@@ -470,6 +480,7 @@ class ProbeCollector : public ObjectCollector<probes> {
   std::vector<uint8_t> shapes_;
   std::set<std::string> probed_libraries_;
   uint64_t last_discovery_ns_ = 0;
+  std::map<pid_t, uint64_t> looked_sizes_;  // virtual size of each process at its last look
   std::vector<nt_probe_event> pending_;  // read from the ring buffer, taken at the drain
   std::map<uint32_t, std::map<uint64_t, DeviceBlock>> device_blocks_;  // by tgid, then device address
   bpf::RingBuffer ring_;
