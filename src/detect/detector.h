@@ -6,7 +6,7 @@
 //     if (verdict.alert == nt::detect::AlertState::raised) report(verdict);
 //   }
 //
-// Properties: O(1) amortised work per point, no heap, a few hundred bytes per series (see
+// Properties: O(1) amortised work per point, no heap, under 2 KB per series (see
 // sizeof(Detector)); no globals and no clocks (time is an argument), so a replay gives the same
 // verdicts as the live run; silent during warm-up; scores in [0, 1]; one alert per episode.
 //
