@@ -95,16 +95,19 @@ void Detector::follow_innovations(double residual, double innovation) {
   innovations_.follow(innovation, weight, trusted ? config_.residual_clip : HUGE_VAL);
 }
 
+double Detector::lag_correlation() const {
+  return residual_square_ > 0.0 ? std::clamp(residual_lag_product_ / residual_square_, 0.0, 1.0) : 0.0;
+}
+
 bool Detector::smooth() const {
-  return residual_square_ > 0.0 && residual_lag_product_ >= config_.innovation_correlation * residual_square_;
+  return residual_square_ > 0.0 && lag_correlation() >= config_.innovation_correlation;
 }
 
 Detector::Statistics Detector::measure(double x) const {
   const double s = spread();
-  const double phi = residual_square_ > 0.0 ? std::clamp(residual_lag_product_ / residual_square_, 0.0, 1.0) : 0.0;
   const double residual = x - level_;
   return {residual / s, (fast_level_ - level_) / s, std::log(std::max(fast_spread_, 1e-12) / s),
-          residual - phi * previous_residual_};
+          residual - lag_correlation() * previous_residual_};
 }
 
 Detector::Statistics Detector::standardise(const Statistics& raw) const {

@@ -138,6 +138,7 @@ class Detector {
   Scored score(const Statistics& standardised) const;
   void follow_runs(double value);
   void follow_innovations(double residual, double innovation);
+  double lag_correlation() const;  // phi: the residual's lag-1 autocorrelation, in [0, 1]
   bool smooth() const;
   void learn(const Statistics& standardised);
   Statistics standardise(const Statistics& raw) const;

@@ -175,6 +175,7 @@ class HeapCollector : public ObjectCollector<heap> {
 
     std::map<uint32_t, std::vector<std::pair<int32_t, Group>>> by_process;
     for (const auto& [at, group] : groups) by_process[at.first].emplace_back(at.second, group);
+    const int stacks_fd = bpf_map__fd(object_->skel().maps.heap_stacks);
     for (const auto& [tgid, key] : live) {
       auto& process = table.process(key);
       process.outstanding_blocks = outstanding[tgid].first;
@@ -189,7 +190,6 @@ class HeapCollector : public ObjectCollector<heap> {
         stack.blocks = group.blocks;
         stack.bytes = group.bytes;
         stack.oldest_age_ns = now - group.oldest_ns;
-        const int stacks_fd = bpf_map__fd(object_->skel().maps.heap_stacks);
         if (stack_id >= 0)
           stack.frames = symbolizer_.frames(static_cast<pid_t>(tgid),
                                             bpf::stack_addresses<NT_HEAP_STACK_DEPTH>(stacks_fd, stack_id));

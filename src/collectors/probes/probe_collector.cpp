@@ -447,8 +447,8 @@ class ProbeCollector : public ObjectCollector<probes> {
       group.oldest_age_ns = std::max(group.oldest_age_ns, now - block.allocated_ns);
     }
     cuda.old_allocations.clear();
+    const int stacks_fd = bpf_map__fd(object_->skel().maps.probe_stacks);
     for (auto& [stack_id, group] : by_stack) {
-      const int stacks_fd = bpf_map__fd(object_->skel().maps.probe_stacks);
       if (stack_id >= 0)
         group.frames = symbolizer_.frames(static_cast<pid_t>(tgid),
                                           bpf::stack_addresses<NT_PROBE_STACK_DEPTH>(stacks_fd, stack_id));
