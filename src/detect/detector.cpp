@@ -22,6 +22,7 @@ std::string_view finding_name(Finding finding) {
     case Finding::new_low: return "new_low";
     case Finding::jump_up: return "jump_up";
     case Finding::jump_down: return "jump_down";
+    case Finding::new_pattern: return "new_pattern";
   }
   return "none";
 }
@@ -185,27 +186,49 @@ Detector::Scored Detector::range_break(double value) {
   return scored;
 }
 
-double Detector::likelihood(double raw_score) {
-  // The raw scores come after the warm-up: the ring and the long-run moments start there.
-  const std::uint32_t seen = count_ - static_cast<std::uint32_t>(config_.warmup_points);
-  float& slot = recent_raw_[seen % kLikelihoodPoints];
-  recent_raw_sum_ += raw_score - slot;
+double Detector::Likelihood::weigh(double raw_score, std::uint32_t seen, const Config& config) {
+  float& slot = recent[seen % kLikelihoodPoints];
+  recent_sum += raw_score - slot;
   slot = static_cast<float>(raw_score);
-  const double mean = recent_raw_sum_ / std::min<std::uint32_t>(seen, kLikelihoodPoints);
+  const double mean = recent_sum / std::min<std::uint32_t>(seen, kLikelihoodPoints);
   // Compared before it is learnt, as the baseline is. Until the moments have some history the
   // stage has no opinion (1: the raw score stands).
-  double score = 1.0;
-  if (seen > static_cast<std::uint32_t>(config_.warmup_points)) {
-    const double deviation = std::sqrt(std::max(variance_of_means_, 1e-6));
-    const double p = 0.5 * std::erfc((mean - mean_of_means_) / (deviation * std::sqrt(2.0)));
-    score = std::clamp(std::log(std::max(p, 1e-300)) / (2.0 * std::log(config_.likelihood_risk)), 0.0, 1.0);
+  double likelihood = 1.0;
+  if (seen > static_cast<std::uint32_t>(config.warmup_points)) {
+    const double deviation = std::sqrt(std::max(variance_of_means, 1e-6));
+    const double p = 0.5 * std::erfc((mean - mean_of_means) / (deviation * std::sqrt(2.0)));
+    likelihood = std::clamp(std::log(std::max(p, 1e-300)) / (2.0 * std::log(config.likelihood_risk)), 0.0, 1.0);
   }
   // Welford-style EWMA moments (weight 1/n at first, so the start converges).
-  const double weight = std::max(1.0 / seen, config_.likelihood_rate);
-  const double delta = mean - mean_of_means_;
-  mean_of_means_ += weight * delta;
-  variance_of_means_ = (1.0 - weight) * (variance_of_means_ + weight * delta * delta);
-  return score;
+  const double weight = std::max(1.0 / seen, config.likelihood_rate);
+  const double delta = mean - mean_of_means;
+  mean_of_means += weight * delta;
+  variance_of_means = (1.0 - weight) * (variance_of_means + weight * delta * delta);
+  return std::min(raw_score, std::sqrt(raw_score * likelihood));
+}
+
+double Detector::pattern_novelty(double value) {
+  // Bins over the range seen before this point; a value beyond it falls in an edge bin (the
+  // range break judges how far beyond).
+  const double range = highest_ - lowest_;
+  const int bin = range > 0.0 ? std::clamp(static_cast<int>((value - lowest_) / range * kPatternBins), 0, kPatternBins - 1) : 0;
+  int unmet = 0, pairs = 0;
+  // Point 1 has no range to be binned in: pairs start from point 2.
+  for (std::uint32_t lag = 1; lag <= kPatternLags && count_ - lag >= 2; ++lag) {
+    const int before = patterns_.recent_bins[(count_ - lag) % kPatternLags];
+    const unsigned pair = ((lag - 1) * kPatternBins + before) * kPatternBins + bin;
+    const std::uint64_t mask = std::uint64_t{1} << (pair % 64);
+    unmet += ((patterns_.met[0][pair / 64] | patterns_.met[1][pair / 64]) & mask) == 0;
+    ++pairs;
+    patterns_.met[0][pair / 64] |= mask;
+  }
+  patterns_.recent_bins[count_ % kPatternLags] = static_cast<std::uint8_t>(bin);
+  if (++patterns_.generation_points >= static_cast<std::uint32_t>(config_.pattern_memory_points)) {
+    std::copy(std::begin(patterns_.met[0]), std::end(patterns_.met[0]), std::begin(patterns_.met[1]));
+    std::fill(std::begin(patterns_.met[0]), std::end(patterns_.met[0]), 0);
+    patterns_.generation_points = 0;
+  }
+  return pairs > 0 ? static_cast<double>(unmet) / pairs : 0.0;
 }
 
 Verdict Detector::advance_alert(Scored scored) {
@@ -242,6 +265,8 @@ Verdict Detector::update(std::int64_t t, double value) {
   ++count_;
   const double x = to_model(value);
   follow_runs(value);
+  // Every point, warm-up included, so the pairs a series makes are met before they are judged.
+  const double novelty = config_.detect_patterns ? pattern_novelty(value) : 0.0;
   const Scored range = range_break(value);
   if (count_ == 1) {
     level_ = fast_level_ = x;
@@ -265,8 +290,17 @@ Verdict Detector::update(std::int64_t t, double value) {
   }
 
   const Scored scored = score(stats);
+  // Held below the alert score (see Config::pattern_score_limit).
+  const double held_novelty = std::min({novelty, config_.pattern_score_limit, std::nextafter(config_.alert_score, 0.0)});
+  double pattern = held_novelty;
   Scored final_score = scored;
-  if (config_.likelihood) final_score.score = std::min(scored.score, std::sqrt(scored.score * likelihood(scored.score)));
+  if (config_.likelihood) {
+    // The raw scores come after the warm-up: the rings and their long-run moments start there.
+    const std::uint32_t seen = count_ - static_cast<std::uint32_t>(config_.warmup_points);
+    final_score.score = surprises_.weigh(scored.score, seen, config_);
+    if (config_.detect_patterns) pattern = pattern_surprises_.weigh(pattern, seen, config_);
+  }
+  if (pattern > final_score.score) final_score = {pattern, Finding::new_pattern};
   if (range.score > final_score.score) final_score = range;
   Verdict verdict = advance_alert(final_score);
   verdict.expected_high = from_model(level_ + spikes_.upper.quantile(config_.risk) * spread());
@@ -275,7 +309,7 @@ Verdict Detector::update(std::int64_t t, double value) {
   learn(stats);
   // Suspicious points stay out of the baseline (or a change would be learnt as normal while it
   // is still being judged), but only for a while, so an unalarmed new regime is adopted.
-  suspicious_points_ = scored.score >= config_.clear_score ? suspicious_points_ + 1 : 0;
+  suspicious_points_ = std::max(scored.score, held_novelty) >= config_.clear_score ? suspicious_points_ + 1 : 0;
   if (suspicious_points_ == 0 || suspicious_points_ > config_.quarantine_points) update_baseline(x, raw);
   // A confirmed change: accept the recent level (or spread) as the new normal, so the episode
   // ends and later points are judged against it.

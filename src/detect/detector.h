@@ -6,7 +6,7 @@
 //     if (verdict.alert == nt::detect::AlertState::raised) report(verdict);
 //   }
 //
-// Properties: O(1) amortised work per point, no heap, under 2 KB per series (see
+// Properties: O(1) amortised work per point, no heap, under 4 KB per series (see
 // sizeof(Detector)); no globals and no clocks (time is an argument), so a replay gives the same
 // verdicts as the live run; silent during warm-up; scores in [0, 1]; one alert per episode.
 //
@@ -20,6 +20,10 @@
 //   `innovation_correlation`), the innovation: the residual less what the last one predicts
 //   (jumps a level statistic cannot see, because the series wanders further than it steps);
 //   optionally the length of a run of unchanged values (stalls);
+// - a pattern stage: each value's bin in the range seen so far, paired with the bins of the
+//   points before it; the share of pairs not met recently is the point's novelty (after CAD
+//   OSE's contexts and HTM's unpredicted share, in a bounded bitset). Scored by its own
+//   likelihood stage and held below the alert score: it ranks points, and never alerts alone;
 // - each statistic has extreme-value tail models in the manner of SPOT (Siffer et al., KDD 2017)
 //   for both tails; a point's surprise is its tail probability p, scored log(p) / (2 log risk):
 //   0.5 at the configured risk, 1 at its square;
@@ -81,13 +85,23 @@ struct Config {
   bool likelihood = true;
   double likelihood_rate = 0.001;
   double likelihood_risk = 1e-5;
+  // Patterns: a value's bin (kPatternBins equal bins over the range seen so far) is paired with
+  // the bins of each of the last kPatternLags points; a point's novelty is the share of its
+  // pairs not met in the last pattern_memory_points to twice that. It goes through a likelihood
+  // stage of its own and is limited to pattern_score_limit (kept below alert_score): stationary
+  // noise makes new pairs too, in the rarely visited edge bins, so a new pattern ranks a point
+  // higher (NAB's sweep, a top list) and keeps the baseline from learning it, but only the
+  // statistics above raise alerts.
+  bool detect_patterns = true;
+  int pattern_memory_points = 5000;
+  double pattern_score_limit = 0.45;
 };
 
 enum class AlertState : std::uint8_t { none, raised, ongoing, cleared };
 
 enum class Finding : std::uint8_t {
   none, spike_high, spike_low, level_up, level_down, variance_up, variance_down, stall, new_high, new_low,
-  jump_up, jump_down
+  jump_up, jump_down, new_pattern
 };
 
 std::string_view finding_name(Finding finding);
@@ -111,6 +125,29 @@ class Detector {
   Verdict update(std::int64_t t, double value);
 
  private:
+  static constexpr int kLikelihoodPoints = 10;  // raw scores averaged by a likelihood stage
+  static constexpr int kPatternBins = 16;
+  static constexpr int kPatternLags = 6;
+  static constexpr int kPatternPairs = kPatternLags * kPatternBins * kPatternBins;
+
+  // A likelihood stage (after Numenta's): the mean of the last kLikelihoodPoints raw scores
+  // against the long-run distribution of that mean (EWMA mean and variance).
+  struct Likelihood {
+    float recent[kLikelihoodPoints] = {};  // ring of the last raw scores
+    double recent_sum = 0.0;
+    double mean_of_means = 0.0;
+    double variance_of_means = 0.0;
+    // The weighed score, min(raw, sqrt(raw * likelihood)); `seen` counts raw scores from 1.
+    double weigh(double raw_score, std::uint32_t seen, const Config& config);
+  };
+  // Pairs (lag, bin then, bin now) met in the current and the previous generation of
+  // pattern_memory_points points: a pair unmet for two generations is forgotten.
+  struct Patterns {
+    std::uint64_t met[2][kPatternPairs / 64] = {};
+    std::uint8_t recent_bins[kPatternLags] = {};  // ring, by point number
+    std::uint32_t generation_points = 0;
+  };
+
   struct Scored {
     double score;
     Finding finding;
@@ -134,7 +171,7 @@ class Detector {
   };
   Statistics measure(double x) const;
   Scored range_break(double value);
-  double likelihood(double raw_score);
+  double pattern_novelty(double value);
   Scored score(const Statistics& standardised) const;
   void follow_runs(double value);
   void follow_innovations(double residual, double innovation);
@@ -147,8 +184,6 @@ class Detector {
   double spread() const;
   double to_model(double value) const;
   double from_model(double x) const;
-
-  static constexpr int kLikelihoodPoints = 10;  // raw scores averaged by the likelihood stage
 
   Config config_;
   TwoTails spikes_;
@@ -169,10 +204,9 @@ class Detector {
   double residual_square_ = 0.0;       // EWMA of residual^2 (clipped)
   double lowest_ = 0.0;   // of the values (not transformed), for range breaks
   double highest_ = 0.0;
-  float recent_raw_[kLikelihoodPoints] = {};  // ring of the last raw scores
-  double recent_raw_sum_ = 0.0;
-  double mean_of_means_ = 0.0;  // long-run mean and variance of the ring's mean
-  double variance_of_means_ = 0.0;
+  Likelihood surprises_;         // of the statistics' score
+  Patterns patterns_;
+  Likelihood pattern_surprises_;  // of the pattern novelty
   int calm_points_ = 0;
   int suspicious_points_ = 0;
   bool alerting_ = false;
