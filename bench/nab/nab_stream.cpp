@@ -52,7 +52,7 @@ std::optional<Streamed> stream_series(const Series& series, const Config& config
 
 // The configurations protocol (c) chooses from: the default and its neighbours along the
 // settings that mattered most while developing (baseline rate halved or doubled, a shorter
-// episode, spread changes on). Protocols (a) and (b) use the default alone, which comes first.
+// episode, spread changes on or off). Protocols (a) and (b) use the default alone, which comes first.
 std::vector<Config> configuration_grid() {
   const Config defaults;
   std::vector<Config> grid{defaults};

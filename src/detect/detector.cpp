@@ -208,10 +208,12 @@ double Detector::Likelihood::weigh(double raw_score, std::uint32_t seen, const C
 }
 
 double Detector::pattern_novelty(double value) {
-  // Bins over the range seen before this point; a value beyond it falls in an edge bin (the
-  // range break judges how far beyond).
-  const double range = highest_ - lowest_;
-  const int bin = range > 0.0 ? std::clamp(static_cast<int>((value - lowest_) / range * kPatternBins), 0, kPatternBins - 1) : 0;
+  // Bins over the range seen before this point, in the model's scale (a log-scaled rate spends
+  // its bins on decades, not on its largest burst); a value beyond the range falls in an edge
+  // bin (the range break judges how far beyond).
+  const double lowest = to_model(lowest_);
+  const double range = to_model(highest_) - lowest;
+  const int bin = range > 0.0 ? std::clamp(static_cast<int>((to_model(value) - lowest) / range * kPatternBins), 0, kPatternBins - 1) : 0;
   int unmet = 0, pairs = 0;
   // Point 1 has no range to be binned in: pairs start from point 2.
   for (std::uint32_t lag = 1; lag <= kPatternLags && count_ - lag >= 2; ++lag) {

@@ -49,15 +49,17 @@ enum class Transform : std::uint8_t { identity, log };
 struct Config {
   Transform transform = Transform::identity;  // NAB scores identity higher; log suits rates spanning decades
   int warmup_points = 100;           // silent until this many points have calibrated the baseline
-  double level_rate = 0.015;         // EWMA weight of a new point in the slow level
-  double spread_rate = 0.015;        // ... in the slow spread (mean absolute deviation)
+  // The slow rates, spread changes and clear_points are what leave-one-category-out chose on NAB
+  // for every held-out category once patterns were scored (docs/detect.md, step 9).
+  double level_rate = 0.0075;        // EWMA weight of a new point in the slow level
+  double spread_rate = 0.0075;       // ... in the slow spread (mean absolute deviation)
   double fast_rate = 0.1;            // ... in the fast level and spread (level shifts, spread changes)
   double residual_clip = 3.0;        // residuals beyond this many spreads are clipped for the baseline
   double risk = 1e-6;                // tail probability scored 0.5 (SPOT's q)
   float tail_threshold = 5.0f;       // SPOT's initial threshold, in standard units of each statistic
   bool detect_spikes = true;         // which detectors take part in the score
   bool detect_level_shifts = true;
-  bool detect_spread_changes = false;  // off by default: NAB scores 1.6 points lower with it
+  bool detect_spread_changes = true;
   bool detect_stalls = false;        // off by default: integer-valued series repeat values (NAB: -10 points)
   // Innovations: x - level - phi * (previous x - its level), phi the residual's lag-1
   // autocorrelation, judged only where phi is at least innovation_correlation (elsewhere the
@@ -66,7 +68,7 @@ struct Config {
   double innovation_correlation = 0.7;
   double alert_score = 0.5;          // an alert is raised at or above this score
   double clear_score = 0.3;          // ... is ongoing while the score stays at or above this
-  int clear_points = 45;             // ... and clears after this many points below clear_score
+  int clear_points = 15;             // ... and clears after this many points below clear_score
   int quarantine_points = 30;        // points at or above clear_score are not learnt, up to this many in a row
   // Range breaks: a value beyond everything seen so far by more than range_tolerance of the range
   // seen scores 0.5 at an overshoot of range_alert_overshoot of the range, 0.2 more per decade
