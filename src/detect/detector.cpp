@@ -207,13 +207,13 @@ double Detector::Likelihood::weigh(double raw_score, std::uint32_t seen, const C
   return std::min(raw_score, std::sqrt(raw_score * likelihood));
 }
 
-double Detector::pattern_novelty(double value) {
+double Detector::pattern_novelty(double x) {
   // Bins over the range seen before this point, in the model's scale (a log-scaled rate spends
   // its bins on decades, not on its largest burst); a value beyond the range falls in an edge
   // bin (the range break judges how far beyond).
   const double lowest = to_model(lowest_);
   const double range = to_model(highest_) - lowest;
-  const int bin = range > 0.0 ? std::clamp(static_cast<int>((to_model(value) - lowest) / range * kPatternBins), 0, kPatternBins - 1) : 0;
+  const int bin = range > 0.0 ? std::clamp(static_cast<int>((x - lowest) / range * kPatternBins), 0, kPatternBins - 1) : 0;
   int unmet = 0, pairs = 0;
   // Point 1 has no range to be binned in: pairs start from point 2.
   for (std::uint32_t lag = 1; lag <= kPatternLags && count_ - lag >= 2; ++lag) {
@@ -268,7 +268,7 @@ Verdict Detector::update(std::int64_t t, double value) {
   const double x = to_model(value);
   follow_runs(value);
   // Every point, warm-up included, so the pairs a series makes are met before they are judged.
-  const double novelty = config_.detect_patterns ? pattern_novelty(value) : 0.0;
+  const double novelty = config_.detect_patterns ? pattern_novelty(x) : 0.0;
   const Scored range = range_break(value);
   if (count_ == 1) {
     level_ = fast_level_ = x;

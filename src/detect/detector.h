@@ -173,7 +173,7 @@ class Detector {
   };
   Statistics measure(double x) const;
   Scored range_break(double value);
-  double pattern_novelty(double value);
+  double pattern_novelty(double x);  // x: the value in the model's scale
   Scored score(const Statistics& standardised) const;
   void follow_runs(double value);
   void follow_innovations(double residual, double innovation);
