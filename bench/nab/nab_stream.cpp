@@ -1,5 +1,6 @@
 #include "nab_stream.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -24,6 +25,16 @@ std::optional<std::int64_t> epoch_seconds(const std::string& text) {
   return days * 86400 + hour * 3600 + minute * 60 + second;
 }
 
+// The median gap between the first rows, in seconds.
+double warmup_interval(const std::vector<std::int64_t>& times, int warmup_points) {
+  std::vector<double> gaps;
+  for (std::size_t i = 1; i < times.size() && i <= static_cast<std::size_t>(warmup_points); ++i)
+    gaps.push_back(static_cast<double>(times[i] - times[i - 1]));
+  if (gaps.empty()) return 1.0;
+  std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
+  return gaps[gaps.size() / 2];
+}
+
 }  // namespace
 
 std::optional<Streamed> stream_series(const Series& series, const Config& config, std::string& error) {
@@ -39,7 +50,11 @@ std::optional<Streamed> stream_series(const Series& series, const Config& config
   Streamed streamed;
   streamed.scores.resize(series.values.size());
   streamed.alerts.resize(series.values.size());
-  detect::Detector detector(config);
+  // Alerts spend the false-alarm budget per second of the series' own sampling interval, read
+  // from the warm-up's rows (no alert can be raised before the warm-up ends).
+  detect::Config sampled = config;
+  sampled.alert_score = detect::alert_score_for_interval(warmup_interval(times, config.warmup_points), config);
+  detect::Detector detector(sampled);
   const auto start = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i < series.values.size(); ++i) {
     const auto verdict = detector.update(times[i], series.values[i]);

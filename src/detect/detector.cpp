@@ -27,6 +27,11 @@ std::string_view finding_name(Finding finding) {
   return "none";
 }
 
+double alert_score_for_interval(double sample_seconds, const Config& config) {
+  const double per_point = std::max(sample_seconds, 0.0) * config.risk;
+  return std::clamp(std::log(std::max(per_point, 1e-300)) / (2.0 * std::log(config.risk)), 0.0, 1.0);
+}
+
 Detector::TwoTails::TwoTails(float threshold)
     // Prior mean excess: a Gaussian tail beyond t sigmas has mean excess ~ 1/t sigmas. These
     // statistics are in mean absolute deviations (sigma * sqrt(2/pi)), which scales it by pi/2.
@@ -233,7 +238,7 @@ double Detector::pattern_novelty(double x) {
   return pairs > 0 ? static_cast<double>(unmet) / pairs : 0.0;
 }
 
-Verdict Detector::advance_alert(Scored scored) {
+Verdict Detector::advance_alert(Scored scored, double alarm_score) {
   Verdict verdict;
   verdict.calibrated = true;
   verdict.score = scored.score;
@@ -247,7 +252,7 @@ Verdict Detector::advance_alert(Scored scored) {
   const bool episode_over = calm_points_ >= config_.clear_points;
 
   if (!alerting_) {
-    if (scored.score >= config_.alert_score) {
+    if (alarm_score >= config_.alert_score) {
       alerting_ = true;
       verdict.alert = AlertState::raised;
     }
@@ -292,8 +297,7 @@ Verdict Detector::update(std::int64_t t, double value) {
   }
 
   const Scored scored = score(stats);
-  // Held below the alert score (see Config::pattern_score_limit).
-  const double held_novelty = std::min({novelty, config_.pattern_score_limit, std::nextafter(config_.alert_score, 0.0)});
+  const double held_novelty = std::min(novelty, config_.pattern_score_limit);
   double pattern = held_novelty;
   Scored final_score = scored;
   if (config_.likelihood) {
@@ -302,9 +306,11 @@ Verdict Detector::update(std::int64_t t, double value) {
     final_score.score = surprises_.weigh(scored.score, seen, config_);
     if (config_.detect_patterns) pattern = pattern_surprises_.weigh(pattern, seen, config_);
   }
-  if (pattern > final_score.score) final_score = {pattern, Finding::new_pattern};
   if (range.score > final_score.score) final_score = range;
-  Verdict verdict = advance_alert(final_score);
+  // A pattern ranks a point but never raises an alert by itself (see Config::pattern_score_limit).
+  const double alarm_score = final_score.score;
+  if (pattern > final_score.score) final_score = {pattern, Finding::new_pattern};
+  Verdict verdict = advance_alert(final_score, alarm_score);
   verdict.expected_high = from_model(level_ + spikes_.upper.quantile(config_.risk) * spread());
   verdict.expected_low = from_model(level_ - spikes_.lower.quantile(config_.risk) * spread());
 
@@ -315,7 +321,7 @@ Verdict Detector::update(std::int64_t t, double value) {
   if (suspicious_points_ == 0 || suspicious_points_ > config_.quarantine_points) update_baseline(x, raw);
   // A confirmed change: accept the recent level (or spread) as the new normal, so the episode
   // ends and later points are judged against it.
-  if (scored.score >= config_.alert_score) {
+  if (scored.score >= kConfirmedScore) {
     if (scored.finding == Finding::level_up || scored.finding == Finding::level_down) level_ = fast_level_;
     if (scored.finding == Finding::variance_up || scored.finding == Finding::variance_down) spread_ = fast_spread_;
   }

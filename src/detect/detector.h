@@ -66,7 +66,7 @@ struct Config {
   // residual is the better statistic, and white noise never opens the gate).
   bool detect_innovations = true;
   double innovation_correlation = 0.7;
-  double alert_score = 0.5;          // an alert is raised at or above this score
+  double alert_score = 0.5;          // an alert is raised at or above this score (alert_score_for_interval)
   double clear_score = 0.3;          // ... is ongoing while the score stays at or above this
   int clear_points = 15;             // ... and clears after this many points below clear_score
   int quarantine_points = 30;        // points at or above clear_score are not learnt, up to this many in a row
@@ -99,6 +99,12 @@ struct Config {
   double pattern_score_limit = 0.45;
 };
 
+// The alert score for a series sampled every `sample_seconds`. A score s is a tail probability
+// of risk^(2s) per point; reading `risk` as a false-alarm rate per second of the series (per
+// statistic), a point may spend sample_seconds * risk of it: 0.5 at one point a second (the
+// default alert_score), 0.29 at one in five minutes.
+double alert_score_for_interval(double sample_seconds, const Config& config);
+
 enum class AlertState : std::uint8_t { none, raised, ongoing, cleared };
 
 enum class Finding : std::uint8_t {
@@ -127,6 +133,9 @@ class Detector {
   Verdict update(std::int64_t t, double value);
 
  private:
+  // A level or spread change scoring this (tail probability at the risk) is confirmed, and the
+  // baseline adopts it.
+  static constexpr double kConfirmedScore = 0.5;
   static constexpr int kLikelihoodPoints = 10;  // raw scores averaged by a likelihood stage
   static constexpr int kPatternBins = 16;
   static constexpr int kPatternLags = 6;
@@ -182,7 +191,7 @@ class Detector {
   void learn(const Statistics& standardised);
   Statistics standardise(const Statistics& raw) const;
   void update_baseline(double x, const Statistics& raw);
-  Verdict advance_alert(Scored scored);
+  Verdict advance_alert(Scored scored, double alarm_score);  // alarm_score: the score less patterns
   double spread() const;
   double to_model(double value) const;
   double from_model(double x) const;

@@ -208,6 +208,15 @@ TEST(Detector, InRangePatternChangeRanksHighWithoutAlerting) {
   EXPECT_GT(flat_peak.score, 0.9 * Config{}.pattern_score_limit);
   EXPECT_LT(peak(verdicts, calibrated, kChangeAt).score, 0.5 * Config{}.pattern_score_limit);
   EXPECT_EQ(alerts_in(verdicts, 0, verdicts.size()), 0u);
+  // Not by being held under the alert score: with patterns alone and an alert score below
+  // theirs, the flat stretch still ranks high and raises nothing.
+  Config patterns_only;
+  patterns_only.detect_spikes = patterns_only.detect_level_shifts = patterns_only.detect_spread_changes = false;
+  patterns_only.detect_innovations = patterns_only.detect_range_breaks = false;
+  patterns_only.alert_score = 0.5 * Config{}.pattern_score_limit;
+  const auto patterns_alone = run(series, patterns_only);
+  EXPECT_GT(peak(patterns_alone, kChangeAt, kChangeAt + kFlatPoints).score, patterns_only.alert_score);
+  EXPECT_EQ(alerts_in(patterns_alone, 0, patterns_alone.size()), 0u);
 
   Config without;
   without.detect_patterns = false;
@@ -257,6 +266,22 @@ TEST(Detector, LikelihoodLowersSurprisesThatAreCommonAndKeepsRareOnes) {
   calm[kChangeAt] = kLevel + 10 * kNoise;
   EXPECT_GT(run(calm, with)[kChangeAt].score, 0.0);
   EXPECT_EQ(run(calm, with)[kChangeAt].score, run(calm, without)[kChangeAt].score);
+}
+
+// The default alert score is one point a second's; slower series may spend more per point.
+TEST(Detector, AlertScoreFollowsTheSamplingInterval) {
+  const Config config;
+  EXPECT_NEAR(alert_score_for_interval(1.0, config), config.alert_score, 1e-9);
+  double previous = 1.0;
+  for (double seconds : {0.001, 1.0, 10.0, 300.0, 3600.0, 86400.0, 1e9}) {
+    const double score = alert_score_for_interval(seconds, config);
+    EXPECT_GE(score, 0.0);
+    EXPECT_LE(score, previous) << seconds << " s";
+    previous = score;
+  }
+  EXPECT_GT(alert_score_for_interval(300.0, config), 0.25);
+  EXPECT_LT(alert_score_for_interval(300.0, config), 0.35);
+  EXPECT_EQ(alert_score_for_interval(0.0, config), 1.0);
 }
 
 TEST(Detector, SameInputSameOutput) {
