@@ -238,7 +238,30 @@ double Detector::pattern_novelty(double x) {
   return pairs > 0 ? static_cast<double>(unmet) / pairs : 0.0;
 }
 
-Verdict Detector::advance_alert(Scored scored, double alarm_score) {
+bool Detector::recurs(double x) {
+  auto like = [&](float earlier) { return std::abs(x - earlier) <= 0.5 * std::abs(earlier - level_); };
+  // The last like onset, and the last like onset before it.
+  std::uint32_t last = 0, before = 0;
+  for (int i = 0; i < Onsets::kSlots; ++i) {
+    const std::uint32_t point = onsets_.points[i];
+    if (point == 0 || !like(onsets_.values[i])) continue;
+    if (point > last) {
+      before = last;
+      last = point;
+    } else if (point > before) {
+      before = point;
+    }
+  }
+  const double gap = count_ - last;
+  const bool recurring = before != 0 && std::abs(gap - static_cast<double>(last - before)) <=
+                                            std::max(2.0, config_.recurrence_tolerance * gap);
+  onsets_.points[onsets_.next] = count_;
+  onsets_.values[onsets_.next] = static_cast<float>(x);
+  onsets_.next = static_cast<std::uint8_t>((onsets_.next + 1) % Onsets::kSlots);
+  return recurring;
+}
+
+Verdict Detector::advance_alert(Scored scored, double alarm_score, double x) {
   Verdict verdict;
   verdict.calibrated = true;
   verdict.score = scored.score;
@@ -246,7 +269,28 @@ Verdict Detector::advance_alert(Scored scored, double alarm_score) {
 
   // NAB-style consumers count every point over their threshold: only the onset of an episode (a
   // point after clear_points calm ones) carries the score, so an episode is one detection.
-  if (calm_points_ >= config_.clear_points) verdict.novelty = scored.score;
+  const bool onset = calm_points_ >= config_.clear_points;
+  if (onset) {
+    verdict.novelty = scored.score;
+    onsets_.recurring_episode = false;
+  }
+  // A recurrence is the series' rhythm: it opens an episode, but neither it nor its echo in the
+  // level and spread statistics is news. A point of its finding later in that episode which
+  // does not recur is (the second spike of a cycle that used to have one).
+  const bool judged = onset || (onsets_.recurring_episode && scored.finding == onsets_.recurring_finding);
+  if (config_.ignore_recurrences && judged && scored.score >= config_.clear_score) {
+    if (recurs(x)) {
+      verdict.novelty = 0.0;
+      if (onset) {
+        onsets_.recurring_episode = true;
+        onsets_.recurring_finding = scored.finding;
+      }
+    } else if (!onset) {
+      verdict.novelty = scored.score;
+      onsets_.recurring_episode = false;
+    }
+  }
+  if (onsets_.recurring_episode) alarm_score = 0.0;
   const bool calm = scored.score < config_.clear_score;
   calm_points_ = calm ? calm_points_ + 1 : 0;
   const bool episode_over = calm_points_ >= config_.clear_points;
@@ -310,7 +354,7 @@ Verdict Detector::update(std::int64_t t, double value) {
   // A pattern ranks a point but never raises an alert by itself (see Config::pattern_score_limit).
   const double alarm_score = final_score.score;
   if (pattern > final_score.score) final_score = {pattern, Finding::new_pattern};
-  Verdict verdict = advance_alert(final_score, alarm_score);
+  Verdict verdict = advance_alert(final_score, alarm_score, x);
   verdict.expected_high = from_model(level_ + spikes_.upper.quantile(config_.risk) * spread());
   verdict.expected_low = from_model(level_ - spikes_.lower.quantile(config_.risk) * spread());
 

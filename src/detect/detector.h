@@ -34,6 +34,8 @@
 //   `clear_score` and clears after `clear_points` calm points; `novelty` repeats the score only
 //   at the onset of an episode (one detection per episode for a consumer that thresholds every
 //   point, as NAB does);
+// - an onset that keeps the rhythm of like onsets before it (as long after one as that one came
+//   after another) is the series' own rhythm: it neither alerts nor counts as an onset;
 // - a confirmed level (or spread) change re-levels the baseline onto the recent level.
 #pragma once
 
@@ -97,6 +99,14 @@ struct Config {
   bool detect_patterns = true;
   int pattern_memory_points = 5000;
   double pattern_score_limit = 0.45;
+  // Recurrences: an onset (a point at or above clear_score after clear_points calm ones) as far
+  // from the last like onset as that one was from the like onset before it, within
+  // recurrence_tolerance of the distance (and at least 2 points), is a nightly job or a
+  // checkpoint every N steps: no alert, no novelty. "Like": a value within half the earlier
+  // one's distance from the level. Inside an episode that began with a recurrence, a point of
+  // the same finding that is not one is an onset of its own (a second spike in the same cycle).
+  bool ignore_recurrences = true;
+  double recurrence_tolerance = 0.1;
 };
 
 // The alert score for a series sampled every `sample_seconds`. A score s is a tail probability
@@ -159,6 +169,16 @@ class Detector {
     std::uint32_t generation_points = 0;
   };
 
+  // The last onsets, for recurrences.
+  struct Onsets {
+    static constexpr int kSlots = 8;
+    std::uint32_t points[kSlots] = {};  // point numbers (0: empty slot)
+    float values[kSlots] = {};          // in the model's scale
+    std::uint8_t next = 0;
+    bool recurring_episode = false;     // the current episode began with a recurrence
+    Finding recurring_finding = Finding::none;
+  };
+
   struct Scored {
     double score;
     Finding finding;
@@ -191,7 +211,9 @@ class Detector {
   void learn(const Statistics& standardised);
   Statistics standardise(const Statistics& raw) const;
   void update_baseline(double x, const Statistics& raw);
-  Verdict advance_alert(Scored scored, double alarm_score);  // alarm_score: the score less patterns
+  // alarm_score: the score less patterns; x: the value in the model's scale
+  Verdict advance_alert(Scored scored, double alarm_score, double x);
+  bool recurs(double x);  // whether an onset at x keeps the rhythm of earlier ones; records it
   double spread() const;
   double to_model(double value) const;
   double from_model(double x) const;
@@ -218,6 +240,7 @@ class Detector {
   Likelihood surprises_;         // of the statistics' score
   Patterns patterns_;
   Likelihood pattern_surprises_;  // of the pattern novelty
+  Onsets onsets_;
   int calm_points_ = 0;
   int suspicious_points_ = 0;
   bool alerting_ = false;

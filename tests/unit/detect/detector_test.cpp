@@ -223,6 +223,55 @@ TEST(Detector, InRangePatternChangeRanksHighWithoutAlerting) {
   EXPECT_LT(peak(run(series, without), kChangeAt, kChangeAt + kFlatPoints).score, Config{}.clear_score);
 }
 
+// A +12 sigma spike every 300 points (a nightly job): the first two alert; from the third on each
+// keeps their rhythm and raises nothing, nor counts as an onset. A spike off the rhythm, one of
+// twice the height on it, and a second spike inside a recurring cycle all still alert.
+TEST(Detector, RecurringSpikesStopAlertingAndOddOnesStillAlert) {
+  constexpr std::size_t kPeriod = 300, kFirst = 600, kCycles = 8;
+  auto spiked = [&](std::size_t off_rhythm, std::size_t doubled, std::size_t second_in_cycle) {
+    auto series = stationary(kFirst + kCycles * kPeriod + 200, 11);
+    for (std::size_t k = 0; k < kCycles; ++k) {
+      const std::size_t at = kFirst + k * kPeriod;
+      series[at] = kLevel + (k == doubled ? 24 : 12) * kNoise;
+      if (k == second_in_cycle) series[at + 4] = kLevel + 12 * kNoise;
+    }
+    if (off_rhythm < kCycles) series[kFirst + off_rhythm * kPeriod + kPeriod / 2] = kLevel + 12 * kNoise;
+    return series;
+  };
+  constexpr std::size_t kNone = kCycles;
+  // The likelihood stage lowers spikes that come every 300 points by itself, and the pattern
+  // stage's onsets on noise (raw without it) would share the memory of onsets: both off here, so
+  // that every spike scores high and only the recurrence rule decides.
+  Config with;
+  with.likelihood = with.detect_patterns = false;
+  auto raised_at = [](const std::vector<Verdict>& verdicts, std::size_t at) {
+    return verdicts[at].alert == AlertState::raised;
+  };
+  const auto rhythm = run(spiked(kNone, kNone, kNone), with);
+  EXPECT_TRUE(raised_at(rhythm, kFirst));
+  EXPECT_TRUE(raised_at(rhythm, kFirst + kPeriod));
+  for (std::size_t k = 2; k < kCycles; ++k) {
+    EXPECT_FALSE(raised_at(rhythm, kFirst + k * kPeriod)) << "cycle " << k;
+    EXPECT_EQ(rhythm[kFirst + k * kPeriod].novelty, 0.0) << "cycle " << k;
+  }
+  EXPECT_EQ(alerts_in(rhythm, kFirst + 2 * kPeriod, rhythm.size()), 0u);
+
+  Config without = with;
+  without.ignore_recurrences = false;
+  const auto unchecked = run(spiked(kNone, kNone, kNone), without);
+  std::size_t rhythm_alerts = 0;
+  for (std::size_t k = 2; k < kCycles; ++k) rhythm_alerts += raised_at(unchecked, kFirst + k * kPeriod);
+  EXPECT_GE(rhythm_alerts, 3u);
+
+  const auto off = run(spiked(5, kNone, kNone), with);
+  EXPECT_TRUE(raised_at(off, kFirst + 5 * kPeriod + kPeriod / 2));
+  const auto doubled = run(spiked(kNone, 5, kNone), with);
+  EXPECT_TRUE(raised_at(doubled, kFirst + 5 * kPeriod));
+  const auto second = run(spiked(kNone, kNone, 5), with);
+  EXPECT_EQ(alerts_in(second, kFirst + 5 * kPeriod, kFirst + 5 * kPeriod + 10), 1u);
+  EXPECT_GT(second[kFirst + 5 * kPeriod + 4].novelty, 0.0);
+}
+
 // Range breaks alone (the other detectors off): a value 50 % of the range beyond everything seen
 // alerts as new_high; the new extremes stationary noise keeps making do not.
 TEST(Detector, RangeBreakBeyondAllSeenAlertsAndNoiseExtremesDoNot) {
