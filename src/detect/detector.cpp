@@ -252,9 +252,17 @@ bool Detector::recurs(double x) {
       before = point;
     }
   }
+  // One beat or two: a beat may be missed (inside another episode, or too weak to be an onset).
+  // The beat is the distance between the last two like onsets, or the rhythm's beat as last
+  // recognised (after a missed beat, the last two are two beats apart).
   const double gap = count_ - last;
-  const bool recurring = before != 0 && std::abs(gap - static_cast<double>(last - before)) <=
-                                            std::max(2.0, config_.recurrence_tolerance * gap);
+  const double tolerance = std::max(2.0, config_.recurrence_tolerance * gap);
+  bool recurring = false;
+  for (const std::uint32_t beat : {before != 0 ? last - before : 0u, last != 0 ? onsets_.beat : 0u}) {
+    if (beat == 0 || recurring) continue;
+    recurring = std::abs(gap - beat) <= tolerance || std::abs(gap - 2.0 * beat) <= tolerance;
+    if (recurring) onsets_.beat = beat;
+  }
   onsets_.points[onsets_.next] = count_;
   onsets_.values[onsets_.next] = static_cast<float>(x);
   onsets_.next = static_cast<std::uint8_t>((onsets_.next + 1) % Onsets::kSlots);

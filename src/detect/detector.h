@@ -35,7 +35,8 @@
 //   at the onset of an episode (one detection per episode for a consumer that thresholds every
 //   point, as NAB does);
 // - an onset that keeps the rhythm of like onsets before it (as long after one as that one came
-//   after another) is the series' own rhythm: it neither alerts nor counts as an onset;
+//   after another, or twice as long) is the series' own rhythm: it neither alerts nor counts as
+//   an onset;
 // - a confirmed level (or spread) change re-levels the baseline onto the recent level.
 #pragma once
 
@@ -100,8 +101,8 @@ struct Config {
   int pattern_memory_points = 5000;
   double pattern_score_limit = 0.45;
   // Recurrences: an onset (a point at or above clear_score after clear_points calm ones) as far
-  // from the last like onset as that one was from the like onset before it, within
-  // recurrence_tolerance of the distance (and at least 2 points), is a nightly job or a
+  // from the last like onset as that one was from the like onset before it, or twice as far (a
+  // beat missed), within recurrence_tolerance of the distance (and at least 2 points), is a nightly job or a
   // checkpoint every N steps: no alert, no novelty. "Like": a value within half the earlier
   // one's distance from the level. Inside an episode that began with a recurrence, a point of
   // the same finding that is not one is an onset of its own (a second spike in the same cycle).
@@ -174,6 +175,7 @@ class Detector {
     static constexpr int kSlots = 8;
     std::uint32_t points[kSlots] = {};  // point numbers (0: empty slot)
     float values[kSlots] = {};          // in the model's scale
+    std::uint32_t beat = 0;             // the distance between onsets of the last recurrence
     std::uint8_t next = 0;
     bool recurring_episode = false;     // the current episode began with a recurrence
     Finding recurring_finding = Finding::none;
