@@ -65,6 +65,7 @@ void Detector::follow_runs(double value) {
     return;
   }
   stall_runs_.observe(unchanged_run_);
+  completed_repeats_ += unchanged_run_;
   unchanged_run_ = 0;
   previous_value_ = value;
 }
@@ -136,12 +137,17 @@ Detector::Scored Detector::score(const Statistics& stats) const {
       {surprise(config_.detect_level_shifts, shifts_.lower, -stats.shift), Finding::level_down},
       {surprise(config_.detect_spread_changes, spread_changes_.upper, stats.spread_change), Finding::variance_up},
       {surprise(config_.detect_spread_changes, spread_changes_.lower, -stats.spread_change), Finding::variance_down},
-      {surprise(config_.detect_stalls, stall_runs_, unchanged_run_), Finding::stall},
+      {surprise(config_.detect_stalls && rarely_repeats(), stall_runs_, unchanged_run_), Finding::stall},
       {surprise(config_.detect_innovations && smooth(), innovations_.upper, stats.innovation), Finding::jump_up},
       {surprise(config_.detect_innovations && smooth(), innovations_.lower, -stats.innovation), Finding::jump_down},
   };
   return *std::max_element(std::begin(candidates), std::end(candidates),
                            [](const Scored& a, const Scored& b) { return a.score < b.score; });
+}
+
+bool Detector::rarely_repeats() const {
+  // The run in progress counts too: a stall long enough to make repeating common is the new normal.
+  return completed_repeats_ + unchanged_run_ <= config_.stall_repeat_share * count_;
 }
 
 void Detector::learn(const Statistics& stats) {

@@ -63,7 +63,11 @@ struct Config {
   bool detect_spikes = true;         // which detectors take part in the score
   bool detect_level_shifts = true;
   bool detect_spread_changes = true;
-  bool detect_stalls = false;        // off by default: integer-valued series repeat values (NAB: -10 points)
+  // Stalls: a run of an unchanged value, judged against the lengths of the series' completed
+  // runs, and only in a series where at most stall_repeat_share of the points so far repeated
+  // the one before (counts, mostly-idle rates: repeating is their nature; ungated, NAB -2.4).
+  bool detect_stalls = true;
+  double stall_repeat_share = 0.05;
   // Innovations: x - level - phi * (previous x - its level), phi the residual's lag-1
   // autocorrelation, judged only where phi is at least innovation_correlation (elsewhere the
   // residual is the better statistic, and white noise never opens the gate).
@@ -210,6 +214,7 @@ class Detector {
   void follow_innovations(double residual, double innovation);
   double lag_correlation() const;  // phi: the residual's lag-1 autocorrelation, in [0, 1]
   bool smooth() const;
+  bool rarely_repeats() const;  // whether stalls mean anything here (Config::stall_repeat_share)
   void learn(const Statistics& standardised);
   Statistics standardise(const Statistics& raw) const;
   void update_baseline(double x, const Statistics& raw);
@@ -234,6 +239,7 @@ class Detector {
   double fast_spread_ = 0.0;
   double previous_value_ = 0.0;
   std::uint32_t unchanged_run_ = 0;  // consecutive points equal to the one before
+  std::uint32_t completed_repeats_ = 0;  // points that repeated the one before, in completed runs
   double previous_residual_ = 0.0;   // x - level of the point before
   double residual_lag_product_ = 0.0;  // EWMA of residual * previous residual (clipped)
   double residual_square_ = 0.0;       // EWMA of residual^2 (clipped)

@@ -113,6 +113,7 @@ detect::Config detector_config(const WatchOptions& options) {
   // live host should be named while it happens. Variance changes are not reported here.
   config.level_rate = config.spread_rate = 0.015;
   config.detect_spread_changes = false;
+  config.detect_stalls = false;  // a stall here is a rule of its own (Watch::stall_confirmed)
   return config;
 }
 

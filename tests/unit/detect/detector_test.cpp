@@ -149,12 +149,29 @@ TEST(Detector, VarianceIncreaseCaughtWithinTwentyPoints) {
 TEST(Detector, StallCaughtWithinThirtyPoints) {
   auto series = stationary(3000);
   for (std::size_t i = kChangeAt; i < series.size(); ++i) series[i] = series[kChangeAt - 1];  // stuck value
-  Config config;
-  config.detect_stalls = true;  // off by default (see Config)
-  const auto alert = first_alert_from(run(series, config), kChangeAt);
+  const auto alert = first_alert_from(run(series), kChangeAt);
   ASSERT_TRUE(alert);
   EXPECT_LE(alert->delay, 30u);
   EXPECT_EQ(alert->finding, Finding::stall);
+}
+
+// In a count that repeats itself often (uniform over 0..4: one point in five equals the one
+// before), a run of one value is what the series does: no stall, by default. The same run is a
+// stall once the gate is opened (the test can fail both ways).
+TEST(Detector, StallsAreNotJudgedInASeriesThatOftenRepeats) {
+  std::mt19937 random(11);
+  std::vector<double> series(3000);
+  for (auto& x : series) x = static_cast<double>(random() % 5);
+  for (std::size_t i = kChangeAt; i < kChangeAt + 60; ++i) series[i] = 2.0;
+  auto stalls = [&](const Config& config) {
+    const auto verdicts = run(series, config);
+    return std::count_if(verdicts.begin() + kChangeAt, verdicts.begin() + kChangeAt + 60,
+                         [](const Verdict& v) { return v.finding == Finding::stall && v.score >= 0.5; });
+  };
+  EXPECT_EQ(stalls(Config{}), 0);
+  Config ungated;
+  ungated.stall_repeat_share = 1.0;
+  EXPECT_GT(stalls(ungated), 0);
 }
 
 // A smooth series (AR(1), lag-1 correlation 0.98) wanders about one noise unit from its level, so
