@@ -102,7 +102,7 @@ struct Config {
   // higher (NAB's sweep, a top list) and keeps the baseline from learning it, but only the
   // statistics above raise alerts.
   bool detect_patterns = true;
-  int pattern_memory_points = 5000;
+  int pattern_memory_points = 9000;  // what leave-one-category-out chose (docs/detect.md, step 11)
   double pattern_score_limit = 0.45;
   // Recurrences: an onset (a point at or above clear_score after clear_points calm ones) as far
   // from the last like onset as that one was from the like onset before it, or twice as far (a
