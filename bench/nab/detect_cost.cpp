@@ -3,7 +3,7 @@
 // Bytes per series is sizeof(Detector): the detector owns no heap memory (it is trivially
 // copyable, checked below), so its size is its whole state. It is reported as a counter.
 // Each benchmark runs twice, side by side: `default` (range breaks, the likelihood stage,
-// innovations, patterns and recurrences on) and `before` (all five off, and the slow rate, spread changes and
+// innovations, patterns, recurrences and stalls on) and `before` (all six off, and the slow rate, spread changes and
 // clear_points of then: the detector of issue 8, whose sizeof was 1416 bytes; the state of the
 // new stages is still there, so the counter shows today's size).
 #include <benchmark/benchmark.h>
@@ -34,12 +34,12 @@ std::vector<double> rate_series(std::size_t n) {
 }
 
 // state.range(0): 1 for the default configuration, 0 for the one before range breaks, the
-// likelihood stage, innovations, patterns and recurrences.
+// likelihood stage, innovations, patterns, recurrences and stalls.
 nt::detect::Config configuration(std::int64_t with_new_stages) {
   nt::detect::Config config;
   if (with_new_stages) return config;
   config.detect_range_breaks = config.likelihood = config.detect_innovations = config.detect_patterns = false;
-  config.ignore_recurrences = false;
+  config.ignore_recurrences = config.detect_stalls = false;
   config.level_rate = config.spread_rate = 0.015;
   config.detect_spread_changes = false;
   config.clear_points = 45;

@@ -19,7 +19,7 @@
 //   in a smooth series (lag-1 autocorrelation of the residual at least
 //   `innovation_correlation`), the innovation: the residual less what the last one predicts
 //   (jumps a level statistic cannot see, because the series wanders further than it steps);
-//   optionally the length of a run of unchanged values (stalls);
+//   the length of a run of unchanged values (stalls), in a series that rarely repeats a value;
 // - a pattern stage: each value's bin in the range seen so far, paired with the bins of the
 //   points before it; the share of pairs not met recently is the point's novelty (after CAD
 //   OSE's contexts and HTM's unpredicted share, in a bounded bitset). Scored by its own
@@ -106,10 +106,11 @@ struct Config {
   double pattern_score_limit = 0.45;
   // Recurrences: an onset (a point at or above clear_score after clear_points calm ones) as far
   // from the last like onset as that one was from the like onset before it, or twice as far (a
-  // beat missed), within recurrence_tolerance of the distance (and at least 2 points), is a nightly job or a
-  // checkpoint every N steps: no alert, no novelty. "Like": a value within half the earlier
-  // one's distance from the level. Inside an episode that began with a recurrence, a point of
-  // the same finding that is not one is an onset of its own (a second spike in the same cycle).
+  // beat missed), within recurrence_tolerance of the distance (and at least 2 points), is a
+  // nightly job or a checkpoint every N steps: no alert, no novelty. "Like": a value within half
+  // the earlier one's distance from the level. Inside an episode that began with a recurrence, a
+  // point of the same finding that is not one is an onset of its own (a second spike in the
+  // same cycle).
   bool ignore_recurrences = true;
   double recurrence_tolerance = 0.1;
 };
