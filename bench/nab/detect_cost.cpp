@@ -3,9 +3,9 @@
 // Bytes per series is sizeof(Detector): the detector owns no heap memory (it is trivially
 // copyable, checked below), so its size is its whole state. It is reported as a counter.
 // Each benchmark runs twice, side by side: `default` (range breaks, the likelihood stage,
-// innovations, patterns, recurrences and stalls on) and `before` (all six off, and the slow rate, spread changes and
-// clear_points of then: the detector of issue 8, whose sizeof was 1416 bytes; the state of the
-// new stages is still there, so the counter shows today's size).
+// innovations, patterns, recurrences and stalls on) and `before` (all six off, and the slow
+// rate, spread changes and clear_points of then: the detector of issue 8, whose sizeof was 1416
+// bytes; the state of the new stages is still there, so the counter shows today's size).
 #include <benchmark/benchmark.h>
 
 #include <cmath>

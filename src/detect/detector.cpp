@@ -62,10 +62,10 @@ void Detector::follow_runs(double value) {
   // Only completed runs teach the model, so a stall in progress cannot make itself look normal.
   if (count_ > 1 && value == previous_value_) {
     ++unchanged_run_;
+    ++repeated_points_;
     return;
   }
   stall_runs_.observe(unchanged_run_);
-  completed_repeats_ += unchanged_run_;
   unchanged_run_ = 0;
   previous_value_ = value;
 }
@@ -147,7 +147,7 @@ Detector::Scored Detector::score(const Statistics& stats) const {
 
 bool Detector::rarely_repeats() const {
   // The run in progress counts too: a stall long enough to make repeating common is the new normal.
-  return completed_repeats_ + unchanged_run_ <= config_.stall_repeat_share * count_;
+  return repeated_points_ <= config_.stall_repeat_share * count_;
 }
 
 void Detector::learn(const Statistics& stats) {
@@ -275,35 +275,34 @@ bool Detector::recurs(double x) {
   return recurring;
 }
 
+double Detector::onset_novelty(Scored scored, double x) {
+  // NAB-style consumers count every point over their threshold: only the onset of an episode (a
+  // point after clear_points calm ones) carries the score, so an episode is one detection.
+  const bool onset = calm_points_ >= config_.clear_points;
+  if (onset) onsets_.recurring_episode = false;
+  const double novelty = onset ? scored.score : 0.0;
+  // A recurrence is the series' rhythm: it opens an episode, but neither it nor its echo in the
+  // level and spread statistics is news. A point of its finding later in that episode which
+  // does not recur is (the second spike of a cycle that used to have one).
+  const bool judged = onset || (onsets_.recurring_episode && scored.finding == onsets_.recurring_finding);
+  if (!config_.ignore_recurrences || !judged || scored.score < config_.clear_score) return novelty;
+  if (!recurs(x)) {
+    onsets_.recurring_episode = false;
+    return scored.score;
+  }
+  if (onset) {
+    onsets_.recurring_episode = true;
+    onsets_.recurring_finding = scored.finding;
+  }
+  return 0.0;
+}
+
 Verdict Detector::advance_alert(Scored scored, double alarm_score, double x) {
   Verdict verdict;
   verdict.calibrated = true;
   verdict.score = scored.score;
   verdict.finding = scored.score > 0.0 ? scored.finding : Finding::none;
-
-  // NAB-style consumers count every point over their threshold: only the onset of an episode (a
-  // point after clear_points calm ones) carries the score, so an episode is one detection.
-  const bool onset = calm_points_ >= config_.clear_points;
-  if (onset) {
-    verdict.novelty = scored.score;
-    onsets_.recurring_episode = false;
-  }
-  // A recurrence is the series' rhythm: it opens an episode, but neither it nor its echo in the
-  // level and spread statistics is news. A point of its finding later in that episode which
-  // does not recur is (the second spike of a cycle that used to have one).
-  const bool judged = onset || (onsets_.recurring_episode && scored.finding == onsets_.recurring_finding);
-  if (config_.ignore_recurrences && judged && scored.score >= config_.clear_score) {
-    if (recurs(x)) {
-      verdict.novelty = 0.0;
-      if (onset) {
-        onsets_.recurring_episode = true;
-        onsets_.recurring_finding = scored.finding;
-      }
-    } else if (!onset) {
-      verdict.novelty = scored.score;
-      onsets_.recurring_episode = false;
-    }
-  }
+  verdict.novelty = onset_novelty(scored, x);
   if (onsets_.recurring_episode) alarm_score = 0.0;
   const bool calm = scored.score < config_.clear_score;
   calm_points_ = calm ? calm_points_ + 1 : 0;

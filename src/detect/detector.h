@@ -221,6 +221,8 @@ class Detector {
   void update_baseline(double x, const Statistics& raw);
   // alarm_score: the score less patterns; x: the value in the model's scale
   Verdict advance_alert(Scored scored, double alarm_score, double x);
+  // The score an episode's onset carries, 0 elsewhere; none for a recurrence or its episode.
+  double onset_novelty(Scored scored, double x);
   bool recurs(double x);  // whether an onset at x keeps the rhythm of earlier ones; records it
   double spread() const;
   double to_model(double value) const;
@@ -240,7 +242,7 @@ class Detector {
   double fast_spread_ = 0.0;
   double previous_value_ = 0.0;
   std::uint32_t unchanged_run_ = 0;  // consecutive points equal to the one before
-  std::uint32_t completed_repeats_ = 0;  // points that repeated the one before, in completed runs
+  std::uint32_t repeated_points_ = 0;  // points equal to the one before, all runs
   double previous_residual_ = 0.0;   // x - level of the point before
   double residual_lag_product_ = 0.0;  // EWMA of residual * previous residual (clipped)
   double residual_square_ = 0.0;       // EWMA of residual^2 (clipped)
