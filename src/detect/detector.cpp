@@ -378,10 +378,10 @@ Verdict Detector::update(std::int64_t t, double value) {
   if (suspicious_points_ == 0 || suspicious_points_ > config_.quarantine_points) update_baseline(x, raw);
   // A confirmed change: accept the recent level (or spread) as the new normal, so the episode
   // ends and later points are judged against it.
-  if (scored.score >= kConfirmedScore) {
-    if (scored.finding == Finding::level_up || scored.finding == Finding::level_down) level_ = fast_level_;
-    if (scored.finding == Finding::variance_up || scored.finding == Finding::variance_down) spread_ = fast_spread_;
-  }
+  const bool level_change = scored.finding == Finding::level_up || scored.finding == Finding::level_down;
+  const bool spread_change = scored.finding == Finding::variance_up || scored.finding == Finding::variance_down;
+  if (level_change && scored.score >= kConfirmedLevelScore) level_ = fast_level_;
+  if (spread_change && scored.score >= kConfirmedSpreadScore) spread_ = fast_spread_;
   return last_ = verdict;
 }
 

