@@ -153,8 +153,8 @@ class Detector {
  private:
   // A level or spread change scoring this (before the likelihood stage) is confirmed, and the
   // baseline adopts it. A level needs more than a spread: re-levelling ends the episode at once,
-  // and a level change that is not clear is better left in quarantine (NAB: 0.5 for both is a
-  // 0.8 lower on the scoreboard protocol, docs/detect.md step 12).
+  // and a level change that is not clear is better left in quarantine (NAB: a level confirmed at
+  // 0.5 is 1.0 lower on the scoreboard protocol, docs/detect.md step 12).
   static constexpr double kConfirmedLevelScore = 0.8;
   static constexpr double kConfirmedSpreadScore = 0.5;
   static constexpr int kLikelihoodPoints = 10;  // raw scores averaged by a likelihood stage
